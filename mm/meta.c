@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The slot array: one struct meta_slot per page of every RAM bank.
+ *
+ * Banks are stored sorted by address; bank i's slots are a contiguous run of
+ * the one slot array starting at index first[i], so a physical address maps
+ * to its slot with one subtraction and one bounds check per bank tried, and
+ * holes between banks cost nothing. Bank 0 is tried first: on QEMU virt it is
+ * the only one.
+ *
+ * The census counters count slots per usage. They change only when a page
+ * changes usage (built, released, marked, given to the allocator), never on
+ * clone or drop.
+ */
+#include <tally/errno.h>
+#include <tally/meta.h>
+#include <tally/page_alloc.h>
+#include <tally/panic.h>
+
+#include "mm_internal.h"
+
+struct meta_bank {
+    uint64_t base_pfn;
+    uint64_t npages;
+    uint64_t first; /* index of the bank's first slot */
+};
+
+static struct meta_bank banks[META_MAX_BANKS];
+static struct mem_bank bank_desc[META_MAX_BANKS];
+static unsigned nr_banks;
+static struct meta_slot *slots;
+static uint64_t nr_slots;
+
+/* Relaxed: statistics only; nothing is ordered by them. */
+static atomic_u64 usage_count[PAGE_USAGE_COUNT];
+
+size_t meta_bytes_needed(const struct mem_bank *b, unsigned n)
+{
+    uint64_t pages = 0;
+    for (unsigned i = 0; i < n; i++)
+        pages += b[i].size / PAGE_SIZE;
+    return pages * sizeof(struct meta_slot);
+}
+
+int meta_init(const struct mem_bank *b, unsigned n, void *slot_mem)
+{
+    if (n == 0 || n > META_MAX_BANKS || !slot_mem)
+        return ERR_INVAL;
+    struct mem_bank sorted[META_MAX_BANKS];
+    for (unsigned i = 0; i < n; i++) {
+        if (!IS_ALIGNED(pa_val(b[i].base), PAGE_SIZE) || !IS_ALIGNED(b[i].size, PAGE_SIZE))
+            return ERR_ALIGN;
+        if (b[i].size == 0 || pa_val(b[i].base) + b[i].size < pa_val(b[i].base))
+            return ERR_INVAL;
+        /* insertion sort by base */
+        unsigned j = i;
+        while (j > 0 && pa_val(sorted[j - 1].base) > pa_val(b[i].base)) {
+            sorted[j] = sorted[j - 1];
+            j--;
+        }
+        sorted[j] = b[i];
+    }
+    for (unsigned i = 1; i < n; i++)
+        if (pa_val(sorted[i - 1].base) + sorted[i - 1].size > pa_val(sorted[i].base))
+            return ERR_INVAL;
+    if (meta_bytes_needed(b, n) / sizeof(struct meta_slot) >= UINT32_MAX)
+        return ERR_RANGE; /* free-list links are 32-bit slot indices */
+
+    slots = slot_mem;
+    nr_banks = n;
+    nr_slots = 0;
+    for (unsigned i = 0; i < n; i++) {
+        bank_desc[i] = sorted[i];
+        banks[i].base_pfn = pa_val(sorted[i].base) >> PAGE_SHIFT;
+        banks[i].npages = sorted[i].size >> PAGE_SHIFT;
+        banks[i].first = nr_slots;
+        nr_slots += banks[i].npages;
+    }
+    for (uint64_t i = 0; i < nr_slots; i++) {
+        struct meta_slot *s = &slots[i];
+        atomic_store_u32(&s->ref_count, REF_FIXED, MO_RELAXED);
+        atomic_store_u8(&s->usage, PAGE_RESERVED, MO_RELAXED);
+        s->order = 0;
+        s->flags = 0;
+        atomic_store_u8(&s->raw, 0, MO_RELAXED);
+        s->m.word = 0;
+    }
+    for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++)
+        atomic_store_u64(&usage_count[u], 0, MO_RELAXED);
+    atomic_store_u64(&usage_count[PAGE_RESERVED], nr_slots, MO_RELAXED);
+    return ERR_OK;
+}
+
+struct meta_slot *meta_slot_lookup(paddr_t p)
+{
+    uint64_t pfn = pa_val(p) >> PAGE_SHIFT;
+    for (unsigned i = 0; i < nr_banks; i++) {
+        uint64_t off = pfn - banks[i].base_pfn;
+        if (off < banks[i].npages)
+            return &slots[banks[i].first + off];
+    }
+    return NULL;
+}
+
+struct meta_slot *meta_slot(paddr_t p)
+{
+    struct meta_slot *s = meta_slot_lookup(p);
+    if (unlikely(!s))
+        panic("page %#llx is not RAM: it has no metadata slot", (unsigned long long)pa_val(p));
+    return s;
+}
+
+paddr_t meta_slot_paddr(const struct meta_slot *s)
+{
+    uint64_t idx = (uint64_t)(s - slots);
+    for (unsigned i = 0; i < nr_banks; i++) {
+        uint64_t off = idx - banks[i].first;
+        if (off < banks[i].npages)
+            return pa((banks[i].base_pfn + off) << PAGE_SHIFT);
+    }
+    panic("pointer %p is not a metadata slot", (const void *)s);
+}
+
+uint32_t meta_slot_index(const struct meta_slot *s)
+{
+    return (uint32_t)(s - slots);
+}
+
+struct meta_slot *meta_slot_at(uint32_t idx)
+{
+    return &slots[idx];
+}
+
+uint64_t meta_nr_slots(void)
+{
+    return nr_slots;
+}
+
+unsigned meta_nr_banks(void)
+{
+    return nr_banks;
+}
+
+const struct mem_bank *meta_bank(unsigned i)
+{
+    return i < nr_banks ? &bank_desc[i] : NULL;
+}
+
+int meta_bank_of(paddr_t p)
+{
+    uint64_t pfn = pa_val(p) >> PAGE_SHIFT;
+    for (unsigned i = 0; i < nr_banks; i++)
+        if (pfn - banks[i].base_pfn < banks[i].npages)
+            return (int)i;
+    return -1;
+}
+
+void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n)
+{
+    atomic_fetch_sub_u64(&usage_count[from], n, MO_RELAXED);
+    atomic_fetch_add_u64(&usage_count[to], n, MO_RELAXED);
+}
+
+void meta_mark_fixed(paddr_t start, uint64_t npages, enum page_usage u)
+{
+    BUG_ON(u != PAGE_RESERVED && u != PAGE_HYP && u != PAGE_META);
+    for (uint64_t i = 0; i < npages; i++) {
+        paddr_t p = pa_add(start, i * PAGE_SIZE);
+        struct meta_slot *s = meta_slot(p);
+        uint32_t ref = atomic_load_u32(&s->ref_count, MO_RELAXED);
+        enum page_usage old = (enum page_usage)atomic_load_u8(&s->usage, MO_RELAXED);
+        if (ref != REF_FIXED)
+            panic("meta_mark_fixed: page %#llx is %s, not fixed",
+                  (unsigned long long)pa_val(p), page_usage_name(old));
+        atomic_store_u8(&s->usage, u, MO_RELAXED);
+        meta_census_move(old, u, 1);
+    }
+}
+
+const char *page_usage_name(enum page_usage u)
+{
+    static const char *const names[PAGE_USAGE_COUNT] = {
+        [PAGE_UNUSED] = "unused", [PAGE_RESERVED] = "reserved", [PAGE_HYP] = "hypervisor",
+        [PAGE_META] = "metadata", [PAGE_FRAME] = "frame",       [PAGE_PT] = "page-table",
+        [PAGE_KSTACK] = "kernel-stack",
+    };
+    return (unsigned)u < PAGE_USAGE_COUNT ? names[u] : "invalid";
+}
+
+void page_census(struct page_census *c)
+{
+    c->total = nr_slots;
+    for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++)
+        c->by_usage[u] = atomic_load_u64(&usage_count[u], MO_RELAXED);
+    c->free = page_alloc_free_pages();
+    c->unused = c->by_usage[PAGE_UNUSED] - c->free;
+}

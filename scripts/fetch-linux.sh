@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Fetch the Linux guest's parts from Debian's arm64 archive with
+# `apt-get download` and unpack them with `dpkg -x` into a cache outside the
+# repo ($TALLY_CACHE, default ~/.cache/tally):
+#   - the current arm64 kernel: the package linux-image-arm64 depends on
+#     (its vmlinuz-* is already an uncompressed arm64 Image);
+#   - busybox-static, the whole initramfs userland in one binary;
+#   - with --xen only: Debian's Xen 4.17 hypervisor, the benchmark peer.
+# Idempotent: a part already unpacked is not fetched again.
+#
+# Usage: fetch-linux.sh            print the kernel Image path
+#        fetch-linux.sh --busybox  print the busybox binary path
+#        fetch-linux.sh --xen      print the Xen hypervisor image path
+#        fetch-linux.sh --all      fetch all three, print all three paths
+# Progress goes to stderr, the answer to stdout.
+set -euo pipefail
+
+cache=${TALLY_CACHE:-$HOME/.cache/tally}
+debs=$cache/debs
+root=$cache/linux
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+say() { echo "fetch-linux: $*" >&2; }
+
+ensure_arm64_lists() {
+    if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+        say "adding the arm64 architecture to dpkg"
+        $SUDO dpkg --add-architecture arm64
+        $SUDO apt-get update -qq >&2
+    fi
+    if ! apt-cache show "$1:arm64" >/dev/null 2>&1; then
+        say "updating the apt lists"
+        $SUDO apt-get update -qq >&2
+    fi
+}
+
+# unpack PKG: download PKG:arm64 (unless cached) and unpack it into
+# $root/PKG; prints that directory.
+unpack() {
+    local pkg=$1 dir=$root/$1 deb
+    if [ -f "$dir/.unpacked" ]; then
+        echo "$dir"
+        return
+    fi
+    ensure_arm64_lists "$pkg"
+    mkdir -p "$debs"
+    deb=$(ls "$debs/${pkg}"_*_arm64.deb 2>/dev/null | head -n1 || true)
+    if [ -z "$deb" ]; then
+        say "downloading $pkg:arm64"
+        (cd "$debs" && apt-get download -q "$pkg:arm64" >&2)
+        deb=$(ls "$debs/${pkg}"_*_arm64.deb | head -n1)
+    fi
+    say "unpacking $(basename "$deb")"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    dpkg -x "$deb" "$dir"
+    touch "$dir/.unpacked"
+    echo "$dir"
+}
+
+# The kernel package linux-image-arm64 currently points at, e.g.
+# linux-image-6.1.0-56-arm64. Resolved once and remembered, so later runs
+# work offline and keep using the same kernel until the cache is cleared.
+kernel_pkg() {
+    local f=$root/.kernel-pkg name
+    if [ -s "$f" ]; then
+        cat "$f"
+        return
+    fi
+    ensure_arm64_lists linux-image-arm64
+    name=$(apt-cache depends linux-image-arm64:arm64 |
+        sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -n1)
+    if [ -z "$name" ]; then
+        say "cannot resolve the kernel package linux-image-arm64 depends on"
+        exit 1
+    fi
+    mkdir -p "$root"
+    echo "$name" >"$f"
+    echo "$name"
+}
+
+kernel_image() {
+    local pkg dir img
+    pkg=$(kernel_pkg)
+    dir=$(unpack "$pkg")
+    img=$(ls "$dir"/boot/vmlinuz-* | head -n1)
+    # Debian's arm64 vmlinuz is the Image itself: "ARM\x64" at offset 56.
+    if [ "$(dd if="$img" bs=1 skip=56 count=4 status=none | od -An -tx1 | tr -d ' ')" != 41524d64 ]; then
+        say "$img has no arm64 Image header"
+        exit 1
+    fi
+    echo "$img"
+}
+
+busybox_bin() {
+    local dir
+    dir=$(unpack busybox-static)
+    echo "$dir/bin/busybox"
+}
+
+xen_image() {
+    local dir
+    dir=$(unpack xen-hypervisor-4.17-arm64)
+    ls "$dir"/boot/xen-4.17-arm64 2>/dev/null || ls "$dir"/boot/xen-* | head -n1
+}
+
+case "${1:-}" in
+    "") kernel_image ;;
+    --busybox) busybox_bin ;;
+    --xen) xen_image ;;
+    --all)
+        kernel_image
+        busybox_bin
+        xen_image
+        ;;
+    *)
+        echo "usage: $0 [--busybox|--xen|--all]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+// Fake architecture for host builds: CPU ids per thread, recorded TLB
+// maintenance, and panic() that prints and aborts.
+#include "harness.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <tally/atomic.h>
+#include <tally/panic.h>
+
+static _Thread_local unsigned this_cpu;
+
+void fake_set_cpu(unsigned cpu)
+{
+    if (cpu >= TALLY_MAX_CPUS)
+        abort();
+    this_cpu = cpu;
+}
+
+unsigned arch_cpu_id(void)
+{
+    return this_cpu;
+}
+
+#define MAX_EVENTS 4096
+static struct fake_event events[MAX_EVENTS];
+static atomic_u32 nr_events;
+static atomic_u64 seq;
+void (*fake_event_hook)(const struct fake_event *ev);
+
+uint64_t fake_seq(void)
+{
+    return atomic_fetch_add_u64(&seq, 1, MO_RELAXED);
+}
+
+static void record(enum fake_event_kind k, uint64_t addr, uint16_t vmid)
+{
+    struct fake_event ev = {k, addr, vmid, fake_seq()};
+    uint32_t i = atomic_fetch_add_u32(&nr_events, 1, MO_RELAXED);
+    /* Past the buffer only the count goes on: tests that need the log keep
+     * their scenarios small; big ones only count. */
+    if (i < MAX_EVENTS)
+        events[i] = ev;
+    if (fake_event_hook)
+        fake_event_hook(&ev);
+}
+
+void fake_events_reset(void)
+{
+    atomic_store_u32(&nr_events, 0, MO_RELAXED);
+}
+
+unsigned fake_events_count(void)
+{
+    return atomic_load_u32(&nr_events, MO_RELAXED);
+}
+
+const struct fake_event *fake_event(unsigned i)
+{
+    return i < MAX_EVENTS && i < fake_events_count() ? &events[i] : NULL;
+}
+
+unsigned fake_events_of(enum fake_event_kind k)
+{
+    unsigned n = 0, total = fake_events_count();
+    for (unsigned i = 0; i < total && i < MAX_EVENTS; i++)
+        n += events[i].kind == k;
+    return n;
+}
+
+void arch_tlbi_el2_va(vaddr_t v)
+{
+    record(EV_TLBI_EL2_VA, va_val(v), 0);
+}
+
+void arch_tlbi_el2_all(void)
+{
+    record(EV_TLBI_EL2_ALL, 0, 0);
+}
+
+void arch_tlbi_ipa(uint16_t vmid, ipa_t a)
+{
+    record(EV_TLBI_IPA, ipa_val(a), vmid);
+}
+
+void arch_tlbi_vmid(uint16_t vmid)
+{
+    record(EV_TLBI_VMID, 0, vmid);
+}
+
+void arch_pte_sync(void)
+{
+    record(EV_PTE_SYNC, 0, 0);
+}
+
+void panic(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "panic: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    fflush(stderr);
+    abort();
+}

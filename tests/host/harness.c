@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+// Host test harness: suite registry, simulated RAM, seeds.
+#include "harness.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <tally/page_alloc.h>
+#include <tally/panic.h>
+
+#define MAX_SUITES 64
+static struct {
+    const char *name;
+    suite_fn fn;
+} suites[MAX_SUITES];
+static unsigned nr_suites;
+
+void harness_register_suite(const char *name, suite_fn fn)
+{
+    if (nr_suites == MAX_SUITES)
+        abort();
+    suites[nr_suites].name = name;
+    suites[nr_suites].fn = fn;
+    nr_suites++;
+}
+
+/* $TALLY_SUITES: comma-separated names to run (default all). */
+static int suite_selected(const char *name)
+{
+    const char *sel = getenv("TALLY_SUITES");
+    if (!sel || !*sel)
+        return 1;
+    size_t n = strlen(name);
+    for (const char *p = sel; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n))
+            return 1;
+        p += len + (e ? 1 : 0);
+    }
+    return 0;
+}
+
+int main(void)
+{
+    SRunner *sr = NULL;
+    for (unsigned i = 0; i < nr_suites; i++) {
+        if (!suite_selected(suites[i].name))
+            continue;
+        if (!sr)
+            sr = srunner_create(suites[i].fn());
+        else
+            srunner_add_suite(sr, suites[i].fn());
+    }
+    if (!sr) {
+        fprintf(stderr, "no test suite selected\n");
+        return 1;
+    }
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
+/* --- simulated RAM ------------------------------------------------------ */
+
+static struct {
+    uint64_t base, size;
+    uint8_t *host;
+} sim_banks[META_MAX_BANKS];
+static unsigned sim_nr_banks;
+static void *sim_slots;
+
+void *arch_phys_to_virt(paddr_t p)
+{
+    uint64_t a = pa_val(p);
+    for (unsigned i = 0; i < sim_nr_banks; i++)
+        if (a >= sim_banks[i].base && a - sim_banks[i].base < sim_banks[i].size)
+            return sim_banks[i].host + (a - sim_banks[i].base);
+    panic("sim: physical address %#" PRIx64 " is not simulated RAM", a);
+}
+
+void sim_ram_setup(const struct mem_bank *banks, unsigned n, uint64_t reserve_pages)
+{
+    sim_ram_teardown();
+    for (unsigned i = 0; i < n; i++) {
+        void *m = mmap(NULL, banks[i].size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            abort();
+        sim_banks[i].base = pa_val(banks[i].base);
+        sim_banks[i].size = banks[i].size;
+        sim_banks[i].host = m;
+    }
+    sim_nr_banks = n;
+    size_t bytes = meta_bytes_needed(banks, n);
+    sim_slots = aligned_alloc(64, ALIGN_UP(bytes, 64));
+    if (!sim_slots || meta_init(banks, n, sim_slots) != 0)
+        abort();
+    page_alloc_init();
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t skip = i == 0 ? reserve_pages : 0;
+        page_alloc_add(pa_add(banks[i].base, skip * PAGE_SIZE), banks[i].size / PAGE_SIZE - skip);
+    }
+}
+
+void sim_ram_setup_simple(uint64_t mib)
+{
+    struct mem_bank b = {pa(0x40000000), mib << 20};
+    sim_ram_setup(&b, 1, 0);
+}
+
+void sim_ram_teardown(void)
+{
+    for (unsigned i = 0; i < sim_nr_banks; i++)
+        munmap(sim_banks[i].host, sim_banks[i].size);
+    sim_nr_banks = 0;
+    free(sim_slots);
+    sim_slots = NULL;
+}
+
+/* --- randomness ----------------------------------------------------------- */
+
+uint64_t test_seed(const char *what)
+{
+    const char *s = getenv("TALLY_SEED");
+    uint64_t seed = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
+    if (!seed)
+        seed = 1;
+    printf("%s: seed %" PRIu64 " (rerun with TALLY_SEED=%" PRIu64 ")\n", what, seed, seed);
+    fflush(stdout);
+    return seed;
+}
+
+uint64_t test_iterations(const char *env, uint64_t dflt)
+{
+    const char *s = getenv(env);
+    return s ? strtoull(s, NULL, 0) : dflt;
+}

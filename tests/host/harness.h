@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host test harness: suites register themselves (no shared list to edit),
+ * a simulated physical memory backs the page tracker, and the fake
+ * architecture records TLB maintenance for tests to assert.
+ */
+#ifndef TALLY_TESTS_HARNESS_H
+#define TALLY_TESTS_HARNESS_H
+
+#include <check.h>
+#include <signal.h>
+#include <tally/arch.h>
+#include <tally/meta.h>
+
+typedef Suite *(*suite_fn)(void);
+void harness_register_suite(const char *name, suite_fn fn);
+
+/* In a test file: TALLY_SUITE(meta) registers Suite *meta_suite(void). */
+#define TALLY_SUITE(name)                                                                          \
+    Suite *name##_suite(void);                                                                     \
+    __attribute__((constructor)) static void register_##name##_suite(void)                         \
+    {                                                                                              \
+        harness_register_suite(#name, name##_suite);                                               \
+    }
+
+/*
+ * Simulated RAM: host memory standing in for physical banks. sim_ram_setup()
+ * maps the banks, builds the slot array (in separate host memory), and gives
+ * every page to the allocator except `reserve_pages` at the start of bank 0
+ * (left PAGE_RESERVED). sim_ram_teardown() unmaps everything.
+ */
+void sim_ram_setup(const struct mem_bank *banks, unsigned n, uint64_t reserve_pages);
+/* One bank of `mib` MiB at 0x40000000, nothing reserved. */
+void sim_ram_setup_simple(uint64_t mib);
+void sim_ram_teardown(void);
+
+/* Fake architecture: the calling thread's CPU id (default 0). */
+void fake_set_cpu(unsigned cpu);
+
+/* A recorded maintenance event. */
+enum fake_event_kind {
+    EV_TLBI_EL2_VA,
+    EV_TLBI_EL2_ALL,
+    EV_TLBI_IPA,
+    EV_TLBI_VMID,
+    EV_PTE_SYNC,
+};
+struct fake_event {
+    enum fake_event_kind kind;
+    uint64_t addr;  /* VA or IPA */
+    uint16_t vmid;
+    uint64_t seq;   /* global sequence number, shared with fake_seq() */
+};
+/* Recording is per process; tests read and reset it single-threaded. */
+void fake_events_reset(void);
+unsigned fake_events_count(void);
+const struct fake_event *fake_event(unsigned i);
+/* Number of recorded events of one kind. */
+unsigned fake_events_of(enum fake_event_kind k);
+/* Next global sequence number: lets a test stamp its own steps (e.g. "entry
+ * written") and compare order with recorded invalidations. */
+uint64_t fake_seq(void);
+/* Called by the fake arch on every event if set (e.g. to snapshot a PTE). */
+extern void (*fake_event_hook)(const struct fake_event *ev);
+
+/* Seed for randomised tests: $TALLY_SEED if set, else time-based; printed. */
+uint64_t test_seed(const char *what);
+/* Iterations for randomised tests: $name if set, else dflt. */
+uint64_t test_iterations(const char *env, uint64_t dflt);
+/* xorshift64* */
+static inline uint64_t test_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+#endif
