@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <tally/page_alloc.h>
@@ -140,4 +142,41 @@ uint64_t test_iterations(const char *env, uint64_t dflt)
 {
     const char *s = getenv(env);
     return s ? strtoull(s, NULL, 0) : dflt;
+}
+
+/* --- panics --------------------------------------------------------------- */
+
+const char *expect_panic_(void (*fn)(void *), void *arg, const char *const *needles,
+                          const char *file, int line)
+{
+    static char msg[4096];
+    int fds[2];
+    ck_assert_msg(pipe(fds) == 0, "%s:%d: pipe", file, line);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0); /* no panic: the parent reports it */
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], msg + len, sizeof(msg) - 1 - len)) > 0)
+        len += (size_t)n;
+    msg[len] = 0;
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+                  "%s:%d: expected a panic, child %s (output: %s)", file, line,
+                  WIFEXITED(status) ? "returned normally" : "died otherwise", msg);
+    ck_assert_msg(strstr(msg, "panic: ") != NULL, "%s:%d: no panic message in: %s", file, line,
+                  msg);
+    for (const char *const *nd = needles; *nd; nd++)
+        ck_assert_msg(strstr(msg, *nd) != NULL, "%s:%d: panic message lacks \"%s\": %s", file,
+                      line, *nd, msg);
+    return msg;
 }

@@ -79,3 +79,13 @@ static inline uint64_t test_rand(uint64_t *state)
 }
 
 #endif
+
+/*
+ * Run fn(arg) in a child process and assert that it panics with a message
+ * containing every string in `needles` (NULL-terminated). Returns the
+ * panic message for further checks (static buffer).
+ */
+const char *expect_panic_(void (*fn)(void *), void *arg, const char *const *needles,
+                          const char *file, int line);
+#define expect_panic(fn, arg, ...)                                                                 \
+    expect_panic_(fn, arg, (const char *const[]){__VA_ARGS__, NULL}, __FILE__, __LINE__)
