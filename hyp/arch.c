@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: MIT
+// The architecture hooks of <tally/arch.h> at EL2 (non-VHE): what mm/ calls
+// to learn the CPU, reach a physical page and invalidate TLBs. Each TLBI is
+// preceded by DSB ISHST (the descriptor write that unmapped the page is
+// visible to every walker) and followed by DSB ISH + ISB (the invalidation is
+// complete on every CPU of the inner shareable domain before we go on), so a
+// page unmapped before the call may be freed after it.
+#include <tally/arch.h>
+#include <tally/sysreg.h>
+
+#include "percpu.h"
+
+unsigned arch_cpu_id(void)
+{
+    return this_cpu()->id;
+}
+
+/* EL2 identity-maps all RAM (mmu.c), so a physical address is its VA. */
+void *arch_phys_to_virt(paddr_t p)
+{
+    return (void *)(uintptr_t)pa_val(p);
+}
+
+void arch_tlbi_el2_va(vaddr_t v)
+{
+    dsb(ishst);
+    __asm__ volatile("tlbi vae2is, %0" : : "r"(va_val(v) >> PAGE_SHIFT) : "memory");
+    dsb(ish);
+    isb();
+}
+
+void arch_tlbi_el2_all(void)
+{
+    dsb(ishst);
+    __asm__ volatile("tlbi alle2is" : : : "memory");
+    dsb(ish);
+    isb();
+}
+
+/*
+ * Stage-2 invalidations act on the VMID in VTTBR_EL2, so the VMID is loaded
+ * for the duration of the TLBI and the previous value put back. Tally runs
+ * with interrupts masked at EL2, so nothing else sees the temporary VTTBR.
+ */
+static uint64_t vttbr_swap_vmid(uint16_t vmid)
+{
+    uint64_t old = read_sysreg(vttbr_el2);
+    write_sysreg(vttbr_el2, (uint64_t)vmid << 48);
+    isb();
+    return old;
+}
+
+void arch_tlbi_ipa(uint16_t vmid, ipa_t a)
+{
+    uint64_t old = vttbr_swap_vmid(vmid);
+    dsb(ishst);
+    __asm__ volatile("tlbi ipas2e1is, %0" : : "r"(ipa_val(a) >> PAGE_SHIFT) : "memory");
+    /* Stage-1 entries of the guest may cache the old stage-2 translation as
+     * part of a combined walk: they go too (Arm ARM D8.13.6). */
+    dsb(ish);
+    __asm__ volatile("tlbi vmalle1is" : : : "memory");
+    dsb(ish);
+    isb();
+    write_sysreg(vttbr_el2, old);
+    isb();
+}
+
+void arch_tlbi_vmid(uint16_t vmid)
+{
+    uint64_t old = vttbr_swap_vmid(vmid);
+    dsb(ishst);
+    __asm__ volatile("tlbi vmalls12e1is" : : : "memory");
+    dsb(ish);
+    isb();
+    write_sysreg(vttbr_el2, old);
+    isb();
+}
+
+void arch_pte_sync(void)
+{
+    dsb(ishst);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Interfaces between the files of the EL2 runtime (hyp/). Not a contract for
+ * mm/ or tests: those use include/tally/.
+ */
+#ifndef TALLY_HYP_H
+#define TALLY_HYP_H
+
+#include <tally/types.h>
+
+#define TALLY_VERSION "0.1.0"
+
+/* Platform description: data, not #ifdefs (hyp/platform/<name>.c). */
+struct platform {
+    const char *name;
+    uint64_t early_uart;   /* PL011 used before /chosen/stdout-path is read */
+    uint64_t stack_va_base; /* start of the kernel-stack VA region (unmapped in RAM's range) */
+    unsigned va_bits;       /* input size of the EL2 stage-1 */
+};
+extern const struct platform hyp_platform;
+
+/* Image layout (tally.lds). */
+extern char _start[], __text_end[], __rodata_start[], __rodata_end[], __data_start[], _end[];
+
+/* console.c / console/pl011.c */
+void console_init(uint64_t pl011_base);
+uint64_t console_base(void);
+void console_write(const char *s, size_t n);
+/* From now on console output ignores the console lock (a fatal error may be
+ * reported while another CPU, or this one, holds it). */
+void console_enter_fatal(void);
+
+/* panic.c: stop every CPU after a fatal report. Powers the machine off via
+ * PSCI SYSTEM_OFF (emulators and CI see the end at once) unless the boot
+ * arguments say tally.panic=wait, which parks the CPUs for a debugger. */
+__attribute__((noreturn)) void hyp_halt(void);
+/* Serialise fatal reports: the first CPU to fail reports, others park. */
+void hyp_fatal_begin(void);
+extern bool hyp_panic_wait; /* from /chosen/bootargs tally.panic=wait */
+
+/* main.c: the value of a "name=value" word of /chosen/bootargs, copied into
+ * buf (NUL-terminated); false if absent. */
+bool bootarg_get(const char *name, char *buf, size_t len);
+
+/* lib/stack_chk.c */
+void stack_chk_init(void);
+
+/* head.S */
+void mmu_switch(uint64_t ttbr0, uint64_t tcr, uint64_t sctlr);
+__attribute__((noreturn)) void call_on_stack(uint64_t top, void (*fn)(void *), void *arg);
+extern char secondary_entry[];
+extern char hyp_vectors[];
+
+/* Clean a range to the point of coherency (a CPU with its MMU off reads it). */
+void cache_clean_range(const void *p, size_t n);
+
+#endif

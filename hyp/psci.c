@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+// PSCI client (Arm DEN 0022): how Tally starts secondary CPUs, stops itself
+// and powers the machine off. The conduit comes from the device tree's /psci
+// `method`: "smc" is the one that works from EL2 (an HVC at EL2 traps to
+// Tally's own vectors), so "hvc" is refused with a message.
+#include <libfdt.h>
+#include <string.h>
+#include <stdio.h>
+
+#include "psci.h"
+
+static enum { PSCI_NONE, PSCI_SMC } conduit;
+
+static int64_t psci_call(uint32_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    register uint64_t x0 __asm__("x0") = fn;
+    register uint64_t x1 __asm__("x1") = a1;
+    register uint64_t x2 __asm__("x2") = a2;
+    register uint64_t x3 __asm__("x3") = a3;
+    if (conduit != PSCI_SMC)
+        return PSCI_RET_NOT_SUPPORTED;
+    /* SMCCC: x0-x17 may be clobbered by the callee. */
+    __asm__ volatile("smc #0"
+                     : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3)
+                     :
+                     : "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
+                       "x15", "x16", "x17", "memory");
+    return (int64_t)x0;
+}
+
+int psci_init(const void *fdt)
+{
+    int node = fdt_path_offset(fdt, "/psci");
+    if (node < 0)
+        return PSCI_RET_NOT_SUPPORTED;
+    int len;
+    const char *method = fdt_getprop(fdt, node, "method", &len);
+    if (!method || strnlen(method, (size_t)len) == (size_t)len)
+        return PSCI_RET_NOT_SUPPORTED;
+    if (strcmp(method, "smc") != 0) {
+        printf("tally: PSCI method \"%s\" cannot be used from EL2 (it would trap to Tally "
+               "itself); only the boot CPU will run\n",
+               method);
+        return PSCI_RET_NOT_SUPPORTED;
+    }
+    conduit = PSCI_SMC;
+    return PSCI_RET_SUCCESS;
+}
+
+bool psci_available(void)
+{
+    return conduit != PSCI_NONE;
+}
+
+uint32_t psci_version(void)
+{
+    return (uint32_t)psci_call(PSCI_0_2_FN_VERSION, 0, 0, 0);
+}
+
+int64_t psci_cpu_on(uint64_t mpidr, uint64_t entry_pa, uint64_t context)
+{
+    return psci_call(PSCI_0_2_FN64_CPU_ON, mpidr, entry_pa, context);
+}
+
+int64_t psci_cpu_off(void)
+{
+    return psci_call(PSCI_0_2_FN_CPU_OFF, 0, 0, 0);
+}
+
+int64_t psci_affinity_info(uint64_t mpidr)
+{
+    return psci_call(PSCI_0_2_FN64_AFFINITY_INFO, mpidr, 0, 0);
+}
+
+void psci_system_off(void)
+{
+    psci_call(PSCI_0_2_FN_SYSTEM_OFF, 0, 0, 0);
+}

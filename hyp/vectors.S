@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+// EL2 exception vectors. Tally's code runs on SP_EL0 (SPSel = 0), so every
+// exception taken at EL2 switches to SP_EL2, the CPU's emergency stack: a
+// kernel-stack overflow (a store into the guard page) still has a stack to
+// report it on. Each entry saves the registers in a struct exc_frame
+// (exceptions.c) and calls hyp_exception(frame, vector index), which decodes
+// and reports. In this issue every exception is unexpected, so it never
+// returns; a nested exception (taken with SP_EL2 in use) comes in through
+// the "current EL, SPx" group.
+#include <tally/sysreg.h>
+
+#define FRAME_SIZE (36 * 8)
+
+.macro vector_entry idx
+    .balign 0x80
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0 * 8]
+    mov     x1, #\idx
+    b       save_and_report
+.endm
+
+    .text
+    .balign 2048
+    .global hyp_vectors
+hyp_vectors:
+    // Current EL with SP_EL0: Tally's own code.
+    vector_entry 0      // synchronous
+    vector_entry 1      // IRQ
+    vector_entry 2      // FIQ
+    vector_entry 3      // SError
+    // Current EL with SP_ELx: inside an exception handler (nested).
+    vector_entry 4
+    vector_entry 5
+    vector_entry 6
+    vector_entry 7
+    // Lower EL, AArch64 (guests: a later issue).
+    vector_entry 8
+    vector_entry 9
+    vector_entry 10
+    vector_entry 11
+    // Lower EL, AArch32.
+    vector_entry 12
+    vector_entry 13
+    vector_entry 14
+    vector_entry 15
+
+// x0 and x1 are saved; x1 = vector index. Save the rest, then report.
+save_and_report:
+    stp     x2, x3, [sp, #2 * 8]
+    stp     x4, x5, [sp, #4 * 8]
+    stp     x6, x7, [sp, #6 * 8]
+    stp     x8, x9, [sp, #8 * 8]
+    stp     x10, x11, [sp, #10 * 8]
+    stp     x12, x13, [sp, #12 * 8]
+    stp     x14, x15, [sp, #14 * 8]
+    stp     x16, x17, [sp, #16 * 8]
+    stp     x18, x19, [sp, #18 * 8]
+    stp     x20, x21, [sp, #20 * 8]
+    stp     x22, x23, [sp, #22 * 8]
+    stp     x24, x25, [sp, #24 * 8]
+    stp     x26, x27, [sp, #26 * 8]
+    stp     x28, x29, [sp, #28 * 8]
+    mrs     x2, sp_el0
+    stp     x30, x2, [sp, #30 * 8]  // x30, and the interrupted SP_EL0
+    mrs     x2, elr_el2
+    mrs     x3, spsr_el2
+    stp     x2, x3, [sp, #32 * 8]
+    mrs     x2, esr_el2
+    mrs     x3, far_el2
+    stp     x2, x3, [sp, #34 * 8]
+    mov     x0, sp
+    mov     x29, xzr
+    bl      hyp_exception
+1:  wfe
+    b       1b
