@@ -1,0 +1,550 @@
+// SPDX-License-Identifier: MIT
+// Test guest checks. The boot CPU runs every check in order and prints one
+// line each (`testguest: PASS name`, `testguest: FAIL name: detail` or
+// `testguest: SKIP name: reason`), then `testguest: N passed, M failed` and
+// PSCI SYSTEM_OFF. The second CPU, started with PSCI CPU_ON, reports through
+// the shared `cpu1` block and obeys commands the boot CPU posts there.
+//
+// Shared state between the CPUs lives in Device memory (the MMU is off), so
+// there are no caches to maintain; ordering comes from the acquire/release
+// accesses named at each use.
+
+#include "testguest.h"
+
+#define MAX_CPUS 8
+#define SGI_TO_CPU0 3
+#define SGI_TO_CPU1 4
+#define TIMER_TICKS 5
+#define TIMER_PERIOD_HZ 100 /* one tick per 10 ms */
+/* Far above RAM and outside every device on QEMU virt (checked against the
+ * device tree at run time): 252 GiB. */
+#define UNMAPPED_IPA 0x3f00000000ULL
+
+#define ESR_EC(esr) ((esr) >> 26)
+#define EC_DABT_CUR 0x25
+#define ESR_DFSC(esr) ((esr)&0x3f)
+#define DFSC_SEA 0x10 /* synchronous external abort, not on a table walk */
+#define ESR_WNR (1ULL << 6)
+#define ESR_FNV (1ULL << 10)
+
+enum cpu1_cmd { CMD_NONE, CMD_SEND_SGI, CMD_CPU_OFF };
+
+/* Written by CPU 1, read by CPU 0 (and the reverse for `cmd`). */
+static struct {
+    u32 up;      /* store-release by CPU 1 after the fields below; pairs with the load-acquire in check_cpu_on */
+    u64 mpidr;   /* CPU 1's MPIDR_EL1 */
+    u64 el;      /* CPU 1's CurrentEL */
+    u64 context; /* the context id CPU_ON delivered in x0 */
+    u32 cmd;     /* store-release by CPU 0 (enum cpu1_cmd); load-acquire by CPU 1 */
+    u32 cmd_seq; /* bumped with each command so repeats are seen */
+    u32 done_seq; /* store-release by CPU 1 when a command is done */
+    u64 off_ret; /* PSCI_CPU_OFF's return value, if it ever returns */
+} cpu1;
+
+static u8 stack1[16384] __attribute__((aligned(16)));
+
+static int psci_hvc = 1;
+static u64 cpu_mpidr[MAX_CPUS];
+static int ncpus;
+static u32 timer_intid = 27;
+
+/* Interrupt counts, written only by the IRQ handler of the CPU named by
+ * the first index, read by CPU 0 with relaxed loads (monotonic counters). */
+static u32 sgi_count[2][16];
+static u32 timer_ticks;
+static u32 timer_early; /* ticks taken while CNTVCT < CNTV_CVAL */
+static u32 other_irqs;
+
+/* Abort probe bookkeeping (CPU 0 only). */
+static bool probe_armed;
+static u32 probe_aborts;
+static u64 probe_esr, probe_far, probe_elr;
+
+static u32 passed, failed, skipped;
+
+static long psci(u64 fid, u64 a1, u64 a2, u64 a3)
+{
+    return tg_smccc(psci_hvc, fid, a1, a2, a3, NULL);
+}
+
+static void pass(const char *name)
+{
+    passed++;
+    con_puts("testguest: PASS ");
+    con_puts(name);
+    con_puts("\n");
+}
+
+/* FAIL name: detail VALUE (VALUE printed as signed decimal). */
+static void fail(const char *name, const char *detail, long value)
+{
+    failed++;
+    con_puts("testguest: FAIL ");
+    con_puts(name);
+    con_puts(": ");
+    con_puts(detail);
+    con_puts(" ");
+    if (value < 0) {
+        con_puts("-");
+        con_putu((u64)-value);
+    } else {
+        con_putu((u64)value);
+    }
+    con_puts("\n");
+}
+
+static void skip(const char *name, const char *reason)
+{
+    skipped++;
+    con_puts("testguest: SKIP ");
+    con_puts(name);
+    con_puts(": ");
+    con_puts(reason);
+    con_puts("\n");
+}
+
+static void finish(void)
+{
+    con_puts("testguest: ");
+    con_putu(skipped);
+    con_puts(" skipped\n");
+    con_puts("testguest: ");
+    con_putu(passed);
+    con_puts(" passed, ");
+    con_putu(failed);
+    con_puts(" failed\n");
+    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+    con_puts("testguest: SYSTEM_OFF returned\n");
+    for (;;)
+        __asm__ volatile("wfi");
+}
+
+static u64 mpidr_self(void)
+{
+    return sysreg_read(mpidr_el1) & 0xff00ffffffULL;
+}
+
+static int cpu_index(void)
+{
+    u64 me = mpidr_self();
+    for (int i = 0; i < ncpus; i++)
+        if (cpu_mpidr[i] == me)
+            return i;
+    return -1;
+}
+
+/* Polls `cond` until it holds or `ms` milliseconds of virtual time pass. */
+#define WAIT_FOR(cond, ms)                                                                         \
+    ({                                                                                             \
+        u64 deadline_ = cntvct() + cntfrq() * (ms) / 1000;                                         \
+        bool ok_;                                                                                  \
+        while (!(ok_ = (cond)) && cntvct() < deadline_)                                            \
+            ;                                                                                      \
+        ok_;                                                                                       \
+    })
+
+static u32 load_relaxed(const u32 *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void timer_arm(void)
+{
+    sysreg_write(cntv_tval_el0, cntfrq() / TIMER_PERIOD_HZ);
+    sysreg_write(cntv_ctl_el0, 1); /* ENABLE, not masked */
+    isb();
+}
+
+static void handle_irq(void)
+{
+    int me = cpu_index();
+    u32 token;
+    for (;;) {
+        u32 id = gic_ack(&token);
+        if (id >= GIC_SPURIOUS)
+            break;
+        if (id < 16 && (me == 0 || me == 1)) {
+            /* Single writer (this CPU's handler); CPU 0 polls it. */
+            __atomic_store_n(&sgi_count[me][id], sgi_count[me][id] + 1, __ATOMIC_RELAXED);
+        } else if (id == timer_intid && me == 0) {
+            if (cntvct() < sysreg_read(cntv_cval_el0))
+                timer_early++;
+            u32 t = timer_ticks + 1;
+            __atomic_store_n(&timer_ticks, t, __ATOMIC_RELAXED);
+            if (t < TIMER_TICKS)
+                timer_arm();
+            else
+                sysreg_write(cntv_ctl_el0, 0);
+            isb();
+        } else {
+            other_irqs++;
+        }
+        gic_eoi(token);
+    }
+}
+
+void tg_exception(struct tg_frame *f, u64 kind)
+{
+    if (kind == 5) { /* IRQ, current EL, SP_EL1 */
+        handle_irq();
+        return;
+    }
+    u64 esr = sysreg_read(esr_el1);
+    u64 far = sysreg_read(far_el1);
+    if (kind == 4 && probe_armed && ESR_EC(esr) == EC_DABT_CUR &&
+        (f->elr == (u64)tg_probe_load || f->elr == (u64)tg_probe_store)) {
+        probe_aborts++;
+        probe_esr = esr;
+        probe_far = far;
+        probe_elr = f->elr;
+        f->elr += 4; /* skip the access */
+        return;
+    }
+    failed++;
+    con_puts("testguest: FAIL exception: vector ");
+    con_putu(kind);
+    con_puts(" esr=");
+    con_puthex(esr);
+    con_puts(" elr=");
+    con_puthex(f->elr);
+    con_puts(" far=");
+    con_puthex(far);
+    con_puts("\n");
+    finish();
+}
+
+void tg_secondary_main(u64 context)
+{
+    cpu1.mpidr = mpidr_self();
+    cpu1.el = (sysreg_read(CurrentEL) >> 2) & 3;
+    cpu1.context = context;
+    gic_cpu_init();
+    gic_enable_ppi_sgi(SGI_TO_CPU1);
+    __asm__ volatile("msr daifclr, #2" ::: "memory");
+    /* Publishes the fields above; pairs with check_cpu_on's load-acquire. */
+    __atomic_store_n(&cpu1.up, 1, __ATOMIC_RELEASE);
+
+    u32 seen = 0;
+    for (;;) {
+        /* Pairs with the store-release of cmd_seq in cpu1_command. */
+        u32 seq = __atomic_load_n(&cpu1.cmd_seq, __ATOMIC_ACQUIRE);
+        if (seq == seen)
+            continue;
+        seen = seq;
+        u32 cmd = cpu1.cmd;
+        if (cmd == CMD_SEND_SGI) {
+            gic_send_sgi(SGI_TO_CPU0, cpu_mpidr[0], 0);
+        } else if (cmd == CMD_CPU_OFF) {
+            __asm__ volatile("msr daifset, #2" ::: "memory");
+            __atomic_store_n(&cpu1.done_seq, seq, __ATOMIC_RELEASE);
+            cpu1.off_ret = (u64)psci(PSCI_CPU_OFF, 0, 0, 0);
+            for (;;)
+                __asm__ volatile("wfi");
+        }
+        /* Pairs with the load-acquire in cpu1_command. */
+        __atomic_store_n(&cpu1.done_seq, seq, __ATOMIC_RELEASE);
+    }
+}
+
+/* Posts a command to CPU 1 and waits (1 s) until it has carried it out. */
+static bool cpu1_command(enum cpu1_cmd cmd)
+{
+    u32 seq = cpu1.cmd_seq + 1;
+    cpu1.cmd = cmd;
+    /* Publishes cmd; pairs with CPU 1's load-acquire of cmd_seq. */
+    __atomic_store_n(&cpu1.cmd_seq, seq, __ATOMIC_RELEASE);
+    return WAIT_FOR(__atomic_load_n(&cpu1.done_seq, __ATOMIC_ACQUIRE) == seq, 1000);
+}
+
+static void check_psci_basics(void)
+{
+    long v = psci(PSCI_VERSION, 0, 0, 0);
+    if (v >= 2) /* major << 16 | minor, at least 0.2 */
+        pass("psci-version");
+    else
+        fail("psci-version", "version below 0.2:", v);
+
+    long on = psci(PSCI_FEATURES, PSCI_CPU_ON_64, 0, 0);
+    long off = psci(PSCI_FEATURES, PSCI_SYSTEM_OFF, 0, 0);
+    long none = psci(PSCI_FEATURES, PSCI_RESERVED_FID, 0, 0);
+    if (on < 0)
+        fail("psci-features", "CPU_ON not supported:", on);
+    else if (off < 0)
+        fail("psci-features", "SYSTEM_OFF not supported:", off);
+    else if (none != PSCI_NOT_SUPPORTED)
+        fail("psci-features", "a reserved function id answered", none);
+    else
+        pass("psci-features");
+
+    long mt = psci(PSCI_MIGRATE_INFO_TYPE, 0, 0, 0);
+    if (mt == 2) /* no trusted OS that needs migrating */
+        pass("psci-migrate-info-type");
+    else
+        fail("psci-migrate-info-type", "expected 2, got", mt);
+}
+
+static int find_cpus(void)
+{
+    int cpus = dt_path("/cpus");
+    if (cpus < 0)
+        return 0;
+    int ac = (int)dt_prop_u32(cpus, "#address-cells", 1);
+    int n = 0;
+    for (int c = dt_next_child(cpus, -1); c >= 0 && n < MAX_CPUS; c = dt_next_child(cpus, c)) {
+        u64 reg;
+        if (!dt_prop_has_string(c, "device_type", "cpu"))
+            continue;
+        if (dt_prop_cells(c, "reg", 0, ac, &reg))
+            cpu_mpidr[n++] = reg & 0xff00ffffffULL;
+    }
+    return n;
+}
+
+static void check_cpu_on(void)
+{
+    u64 target = cpu_mpidr[1];
+    u64 top = (u64)stack1 + sizeof(stack1);
+
+    long st = psci(PSCI_AFFINITY_INFO_64, target, 0, 0);
+    if (st == PSCI_AFF_OFF)
+        pass("psci-affinity-info-off");
+    else
+        fail("psci-affinity-info-off", "state of the second CPU before CPU_ON:", st);
+
+    long r = psci(PSCI_CPU_ON_64, target, (u64)tg_secondary_entry, top);
+    /* Pairs with the store-release of cpu1.up in tg_secondary_main. */
+    bool up = r == PSCI_SUCCESS && WAIT_FOR(__atomic_load_n(&cpu1.up, __ATOMIC_ACQUIRE), 1000);
+    if (r != PSCI_SUCCESS)
+        fail("psci-cpu-on", "CPU_ON returned", r);
+    else if (!up)
+        fail("psci-cpu-on", "second CPU did not report in within (ms)", 1000);
+    else if (cpu1.mpidr != target)
+        fail("psci-cpu-on", "wrong CPU came up, MPIDR", (long)cpu1.mpidr);
+    else if (cpu1.el != 1)
+        fail("psci-cpu-on", "second CPU runs at EL", (long)cpu1.el);
+    else if (cpu1.context != top)
+        fail("psci-cpu-on", "context id not delivered in x0, got", (long)cpu1.context);
+    else
+        pass("psci-cpu-on");
+
+    r = psci(PSCI_CPU_ON_64, target, (u64)tg_secondary_entry, top);
+    if (r == PSCI_ALREADY_ON)
+        pass("psci-cpu-on-already-on");
+    else
+        fail("psci-cpu-on-already-on", "second CPU_ON returned", r);
+
+    st = psci(PSCI_AFFINITY_INFO_64, target, 0, 0);
+    if (up && st == PSCI_AFF_ON)
+        pass("psci-affinity-info-on");
+    else
+        fail("psci-affinity-info-on", "state of the running second CPU:", st);
+}
+
+static void check_sgis(bool cpu1_up)
+{
+    if (!cpu1_up) {
+        fail("sgi-cpu1-to-cpu0", "second CPU is not running", 0);
+        fail("sgi-cpu0-to-cpu1", "second CPU is not running", 0);
+        return;
+    }
+    bool done = cpu1_command(CMD_SEND_SGI);
+    bool got = WAIT_FOR(load_relaxed(&sgi_count[0][SGI_TO_CPU0]) >= 1, 1000);
+    WAIT_FOR(false, 20); /* a duplicate would arrive in this window */
+    u32 n = load_relaxed(&sgi_count[0][SGI_TO_CPU0]);
+    if (!done)
+        fail("sgi-cpu1-to-cpu0", "second CPU did not send within (ms)", 1000);
+    else if (!got || n != 1)
+        fail("sgi-cpu1-to-cpu0", "SGIs received by CPU 0 (want 1):", n);
+    else
+        pass("sgi-cpu1-to-cpu0");
+
+    gic_send_sgi(SGI_TO_CPU1, cpu_mpidr[1], 1);
+    got = WAIT_FOR(load_relaxed(&sgi_count[1][SGI_TO_CPU1]) >= 1, 1000);
+    WAIT_FOR(false, 20);
+    n = load_relaxed(&sgi_count[1][SGI_TO_CPU1]);
+    if (!got || n != 1)
+        fail("sgi-cpu0-to-cpu1", "SGIs received by CPU 1 (want 1):", n);
+    else
+        pass("sgi-cpu0-to-cpu1");
+}
+
+static void check_timer(void)
+{
+    gic_enable_ppi_sgi(timer_intid);
+    timer_arm();
+    bool got = WAIT_FOR(load_relaxed(&timer_ticks) >= TIMER_TICKS, 2000);
+    WAIT_FOR(false, 3000 / TIMER_PERIOD_HZ); /* three periods: no tick may follow */
+    u32 n = load_relaxed(&timer_ticks);
+    if (!got || n != TIMER_TICKS)
+        fail("vtimer-irq", "virtual timer interrupts (want 5):", n);
+    else if (timer_early)
+        fail("vtimer-irq", "interrupts taken before CVAL was reached:", timer_early);
+    else
+        pass("vtimer-irq");
+}
+
+/* Does any root-level node's reg cover addr? (memory, devices) */
+static bool address_claimed(u64 addr)
+{
+    for (int c = dt_next_child(0, -1); c >= 0; c = dt_next_child(0, c)) {
+        u64 base, size;
+        for (int i = 0; dt_reg(c, i, &base, &size); i++)
+            if (addr >= base && addr - base < size)
+                return true;
+    }
+    return false;
+}
+
+static void check_unmapped(const char *name, bool store)
+{
+    probe_aborts = 0;
+    probe_armed = true;
+    if (store)
+        tg_probe_store(UNMAPPED_IPA);
+    else
+        tg_probe_load(UNMAPPED_IPA);
+    probe_armed = false;
+    u64 want_elr = store ? (u64)tg_probe_store : (u64)tg_probe_load;
+    if (probe_aborts != 1)
+        fail(name, "data aborts taken (want 1):", probe_aborts);
+    else if (probe_elr != want_elr)
+        fail(name, "abort at the wrong instruction, ELR", (long)probe_elr);
+    else if (ESR_DFSC(probe_esr) != DFSC_SEA)
+        fail(name, "fault status is not a synchronous external abort, DFSC", ESR_DFSC(probe_esr));
+    else if (!!(probe_esr & ESR_WNR) != store)
+        fail(name, "ESR.WnR does not match the access, ESR", (long)probe_esr);
+    else if (!(probe_esr & ESR_FNV) && probe_far != UNMAPPED_IPA)
+        fail(name, "FAR is not the probed address, FAR", (long)probe_far);
+    else
+        pass(name);
+}
+
+static void check_cpu_off(bool cpu1_up)
+{
+    if (!cpu1_up) {
+        fail("psci-cpu-off", "second CPU is not running", 0);
+        return;
+    }
+    cpu1_command(CMD_CPU_OFF);
+    long st = -100;
+    bool off = WAIT_FOR((st = psci(PSCI_AFFINITY_INFO_64, cpu_mpidr[1], 0, 0)) == PSCI_AFF_OFF,
+                        1000);
+    if (off)
+        pass("psci-cpu-off");
+    else if (cpu1.off_ret)
+        fail("psci-cpu-off", "CPU_OFF returned", (long)cpu1.off_ret);
+    else
+        fail("psci-cpu-off", "AFFINITY_INFO after CPU_OFF:", st);
+}
+
+static void check_tally_hypercalls(void)
+{
+    if (dt_find_compatible(-1, "tally,hypervisor") < 0) {
+        skip("tally-hypercall", "not running under Tally");
+        skip("tally-hypercall-undefined", "not running under Tally");
+        return;
+    }
+    u64 out[4];
+    tg_smccc(1, TALLY_HC_VERSION, 0, 0, 0, out);
+    if ((long)out[0] < 0)
+        fail("tally-hypercall", "TALLY_HC_VERSION returned", (long)out[0]);
+    else if ((out[0] >> 16) != TALLY_ABI_MAJOR)
+        fail("tally-hypercall", "ABI major version", (long)(out[0] >> 16));
+    else if (out[1] != TALLY_MAGIC)
+        fail("tally-hypercall", "wrong magic in x1:", (long)out[1]);
+    else if (out[3] != (u64)ncpus)
+        fail("tally-hypercall", "vCPU count in x3 differs from the device tree:", (long)out[3]);
+    else
+        pass("tally-hypercall");
+
+    long r = tg_smccc(1, TALLY_HC_UNDEFINED, 0, 0, 0, NULL);
+    if (r == PSCI_NOT_SUPPORTED) /* SMCCC's NOT_SUPPORTED is the same -1 */
+        pass("tally-hypercall-undefined");
+    else
+        fail("tally-hypercall-undefined", "an undefined call returned", r);
+}
+
+static u64 console_base(void)
+{
+    int chosen = dt_path("/chosen");
+    int len;
+    const char *sp = chosen >= 0 ? dt_prop(chosen, "stdout-path", &len) : NULL;
+    int node = sp ? dt_path(sp) : -1;
+    if (node < 0)
+        node = dt_find_compatible(-1, "arm,pl011");
+    u64 base, size;
+    return node >= 0 && dt_reg(node, 0, &base, &size) ? base : 0;
+}
+
+void tg_main(const void *fdt)
+{
+    if (dt_init(fdt) != 0) {
+        /* No device tree: no console to report on; just stop. */
+        psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+        return;
+    }
+    con_init(console_base());
+    int psci_node = dt_path("/psci");
+    if (psci_node >= 0 && dt_prop_has_string(psci_node, "method", "smc"))
+        psci_hvc = 0;
+    ncpus = find_cpus();
+    int tnode = dt_find_compatible(-1, "arm,armv8-timer");
+    u64 cells;
+    /* interrupts = <secure phys>, <phys>, <virt>, <hyp>; 3 cells each. */
+    if (tnode >= 0 && dt_prop_cells(tnode, "interrupts", 2 * 3 + 1, 1, &cells))
+        timer_intid = 16 + (u32)cells;
+
+    con_puts("testguest: start at EL");
+    con_putu((sysreg_read(CurrentEL) >> 2) & 3);
+    con_puts(", image at ");
+    con_puthex((u64)_text);
+    con_puts(", DTB at ");
+    con_puthex((u64)fdt);
+    con_puts(", ");
+    con_putu((u64)ncpus);
+    con_puts(" CPUs, PSCI over ");
+    con_puts(psci_hvc ? "HVC" : "SMC");
+    con_puts("\n");
+
+    check_psci_basics();
+
+    bool gic_ok = gic_init() == 0;
+    if (gic_ok) {
+        gic_cpu_init();
+        gic_enable_ppi_sgi(SGI_TO_CPU0);
+        __asm__ volatile("msr daifclr, #2" ::: "memory");
+        con_puts("testguest: GICv");
+        con_putu((u64)gic_version());
+        con_puts(", virtual timer INTID ");
+        con_putu(timer_intid);
+        con_puts("\n");
+    }
+
+    bool have_cpu1 = ncpus >= 2 && cpu_index() == 0;
+    if (have_cpu1)
+        check_cpu_on();
+    else
+        fail("psci-cpu-on", "needs 2 CPUs with the boot CPU first; CPUs:", ncpus);
+    bool cpu1_up = have_cpu1 && cpu1.up;
+
+    if (gic_ok) {
+        check_sgis(cpu1_up);
+        check_timer();
+    } else {
+        fail("gic", "no GICv2/GICv3 node in the device tree", 0);
+    }
+
+    if (address_claimed(UNMAPPED_IPA)) {
+        fail("unmapped-ipa-load", "probe address is claimed in the DT", 0);
+        fail("unmapped-ipa-store", "probe address is claimed in the DT", 0);
+    } else {
+        check_unmapped("unmapped-ipa-load", false);
+        check_unmapped("unmapped-ipa-store", true);
+    }
+
+    check_cpu_off(cpu1_up);
+    check_tally_hypercalls();
+    if (other_irqs)
+        fail("no-stray-irqs", "unexpected interrupts:", other_irqs);
+    finish();
+}

@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: MIT
+# Guests: the bare-metal test guest (build/guest/testguest.bin), the Linux
+# test initramfs, the instruction-counting QEMU plugin, and their targets.
+#   make testguest            build the test guest
+#   make test-testguest-qemu  run it directly on QEMU (EL1, no hypervisor),
+#                             {max, cortex-a72} x {GICv3, GICv2}: part of make test
+#   make linux-initramfs      fetch Debian's kernel + busybox, build the initramfs
+#   make run-linux-qemu       boot that Linux directly on QEMU, interactive shell
+#   make test-linux-qemu      the same in test mode, asserting the /init markers
+#   make bench-boot           guest boot instruction counts (part of make bench)
+
+GUEST_BUILD := $(BUILD)/guest
+GUEST_CC ?= aarch64-linux-gnu-gcc
+GUEST_OBJCOPY ?= aarch64-linux-gnu-objcopy
+GUEST_READELF ?= aarch64-linux-gnu-readelf
+
+# Freestanding EL1 code, MMU off: no FP/SIMD, no unaligned accesses, and only
+# PC-relative addressing (checked below) so the image runs where it is loaded.
+GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -nostdlib -fno-pic -fno-pie \
+    -fno-stack-protector -mgeneral-regs-only -mstrict-align -mcmodel=small \
+    -fno-tree-loop-distribute-patterns -MMD -MP
+
+TESTGUEST_SRCS := $(wildcard guest/testguest/*.c) guest/testguest/head.S
+TESTGUEST_OBJS := $(patsubst guest/testguest/%,$(GUEST_BUILD)/testguest/%.o,$(TESTGUEST_SRCS))
+
+$(GUEST_BUILD)/testguest/%.o: guest/testguest/% | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC[guest] $<"
+	$(Q)$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+# The only absolute relocation allowed is the Image header's image_size, an
+# absolute linker-script constant.
+$(GUEST_BUILD)/testguest.elf: $(TESTGUEST_OBJS) guest/testguest/testguest.lds
+	@echo "  LD[guest] $@"
+	$(Q)bad=$$($(GUEST_READELF) -rW $(TESTGUEST_OBJS) | \
+	    awk '/^Relocation section/ {dbg = ($$3 ~ /debug/)} !dbg && /R_AARCH64_(ABS|MOVW_UABS)/ && !/__image_size/'); \
+	    if [ -n "$$bad" ]; then echo "testguest: absolute relocations break position independence:"; \
+	    echo "$$bad"; exit 1; fi
+	$(Q)$(GUEST_CC) -nostdlib -static -no-pie -Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,guest/testguest/testguest.lds \
+	    -o $@ $(TESTGUEST_OBJS)
+
+$(GUEST_BUILD)/testguest.bin: $(GUEST_BUILD)/testguest.elf
+	$(Q)$(GUEST_OBJCOPY) -O binary $< $@
+
+-include $(patsubst %.o,%.d,$(TESTGUEST_OBJS))
+
+.PHONY: testguest test-testguest-qemu
+testguest: $(GUEST_BUILD)/testguest.bin
+test-testguest-qemu: $(GUEST_BUILD)/testguest.bin
+	$(Q)bash guest/testguest/run-qemu-matrix.sh $<
+
+ALL_TARGETS += $(GUEST_BUILD)/testguest.bin
+TEST_TARGETS += test-testguest-qemu
