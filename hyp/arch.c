@@ -8,6 +8,7 @@
 #include <tally/arch.h>
 #include <tally/sysreg.h>
 
+#include "hyp.h"
 #include "percpu.h"
 
 unsigned arch_cpu_id(void)
@@ -79,4 +80,14 @@ void arch_tlbi_vmid(uint16_t vmid)
 void arch_pte_sync(void)
 {
     dsb(ishst);
+}
+
+void cache_clean_range(const void *p, size_t n)
+{
+    /* CTR_EL0.DminLine [19:16]: log2 of the smallest D-cache line in words. */
+    uint64_t line = 4ull << ((read_sysreg(ctr_el0) >> 16) & 0xf);
+    uint64_t a = ALIGN_DOWN((uint64_t)p, line), end = (uint64_t)p + n;
+    for (; a < end; a += line)
+        __asm__ volatile("dc cvac, %0" : : "r"(a) : "memory");
+    dsb(ish);
 }

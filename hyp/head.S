@@ -67,7 +67,7 @@ primary_entry:
     isb
 
     // Boot map: MAIR, TCR (PS = the CPU's PA range, at most 48 bits), TTBR0.
-    mov_q   x0, MAIR_EL2_VALUE
+    mov_q   x0, MAIR_EL2_BOOT
     msr     mair_el2, x0
     mrs     x1, id_aa64mmfr0_el1
     and     x1, x1, #0xf
@@ -238,18 +238,17 @@ mmu_switch:
     isb
     ret
 
-// call_on_stack(top, fn, arg): run fn(arg) on the stack ending at top (SP_EL0).
-// fn must not return.
+// call_on_stack(top, fn): run fn() on the stack ending at top (SP_EL0), with
+// a fresh frame chain. fn must not return.
     .global call_on_stack
 call_on_stack:
     mov     sp, x0
-    mov     x0, x2
     mov     x29, xzr
     mov     x30, xzr
     br      x1
 
 // The boot map: 512 level-1 blocks of 1 GiB covering a 39-bit identity map.
-// Normal write-back memory, except the GiB of the early UART (Device-nGnRnE,
+// Normal write-back memory, except the GiB of the early UART (Device-nGnRE,
 // execute-never). Precomputed, so it needs no writes with the MMU off.
     .section .rodata.bootmap, "a"
     .balign 4096
@@ -257,9 +256,9 @@ boot_map_l1:
     .set    gib, 0
     .rept   512
     .if     gib == (TALLY_EARLY_UART >> 30)
-    .quad   (gib << 30) | (1 << 54) | (1 << 10) | (MAIR_IDX_DEVICE_nGnRnE << 2) | 1
+    .quad   (gib << 30) | (1 << 54) | (1 << 10) | (1 << 6) | (MAIR_BOOT_IDX_DEVICE << 2) | 1
     .else
-    .quad   (gib << 30) | (1 << 10) | (3 << 8) | (MAIR_IDX_NORMAL_WB << 2) | 1
+    .quad   (gib << 30) | (1 << 10) | (3 << 8) | (1 << 6) | (MAIR_BOOT_IDX_NORMAL << 2) | 1
     .endif
     .set    gib, gib + 1
     .endr

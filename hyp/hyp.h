@@ -47,7 +47,7 @@ void stack_chk_init(void);
 
 /* head.S */
 void mmu_switch(uint64_t ttbr0, uint64_t tcr, uint64_t sctlr);
-__attribute__((noreturn)) void call_on_stack(uint64_t top, void (*fn)(void *), void *arg);
+__attribute__((noreturn)) void call_on_stack(uint64_t top, void (*fn)(void));
 extern char secondary_entry[];
 extern char hyp_vectors[];
 

@@ -1,36 +1,193 @@
 // SPDX-License-Identifier: MIT
-// The boot CPU's path through Tally, from head.S to power-off.
+// The boot CPU's path through Tally, from head.S to power-off:
+//
+//   console (platform default PL011) -> atomics back end -> device tree:
+//   console from /chosen/stdout-path, boot arguments, memory map -> slot
+//   array, reserved/hypervisor/metadata pages, allocator -> PSCI, CPUs, GIC
+//   -> EL2 address space (tracked tables) replaces the boot map -> the boot
+//   CPU moves onto its tracked stack -> secondaries online -> banner and
+//   accounting -> (test switch) -> secondaries off, stacks freed ->
+//   accounting -> PSCI SYSTEM_OFF.
 #include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
-#include <tally/atomic.h>
+#include <tally/errno.h>
+#include <tally/memmap.h>
+#include <tally/page_alloc.h>
+#include <tally/panic.h>
 #include <tally/sysreg.h>
 
+#include "accounting.h"
 #include "dt.h"
 #include "hyp.h"
+#include "mmu.h"
+#include "percpu.h"
+#include "psci.h"
+#include "smp.h"
+
+bool hyp_panic_wait;
+
+static char bootargs[256];
+static struct memmap boot_memmap;
+static struct dt_gic boot_gic;
+
+bool bootarg_get(const char *name, char *buf, size_t len)
+{
+    size_t n = strlen(name);
+    for (const char *w = bootargs; *w;) {
+        while (*w == ' ')
+            w++;
+        const char *end = strchr(w, ' ');
+        size_t wl = end ? (size_t)(end - w) : strlen(w);
+        if (wl > n && !memcmp(w, name, n) && w[n] == '=') {
+            size_t vl = wl - n - 1;
+            if (vl >= len)
+                vl = len - 1;
+            memcpy(buf, w + n + 1, vl);
+            buf[vl] = '\0';
+            return true;
+        }
+        w += wl;
+    }
+    return false;
+}
+
+static void read_bootargs(const void *fdt)
+{
+    const char *s = dt_bootargs(fdt);
+    char v[16];
+    if (s) {
+        size_t n = strnlen(s, sizeof(bootargs) - 1);
+        memcpy(bootargs, s, n);
+        bootargs[n] = '\0';
+    }
+    hyp_panic_wait = bootarg_get("tally.panic", v, sizeof(v)) && !strcmp(v, "wait");
+}
+
+/* Slot array, fixed usages, allocator: every RAM page accounted for. */
+static void pages_init(struct memmap *m)
+{
+    paddr_t meta_pa;
+    size_t meta_bytes = meta_bytes_needed(m->banks, m->nr_banks);
+    int err = memmap_carve(m, meta_bytes, PAGE_SIZE, PAGE_META, "page metadata", &meta_pa);
+    if (err != ERR_OK)
+        panic("no room for the page metadata (%lu bytes): %s", (uint64_t)meta_bytes,
+              tally_strerror(err));
+    err = meta_init(m->banks, m->nr_banks, arch_phys_to_virt(meta_pa));
+    if (err != ERR_OK)
+        panic("meta_init: %s", tally_strerror(err));
+    for (unsigned i = 0; i < m->nr_reserved; i++)
+        meta_mark_fixed(m->reserved[i].base, m->reserved[i].size / PAGE_SIZE, m->reserved[i].usage);
+    page_alloc_init();
+    struct mem_bank free[META_MAX_BANKS + MEMMAP_MAX_RESERVED];
+    unsigned nr = memmap_free_ranges(m, free, ARRAY_SIZE(free));
+    BUG_ON(nr > ARRAY_SIZE(free));
+    for (unsigned i = 0; i < nr; i++)
+        page_alloc_add(free[i].base, free[i].size / PAGE_SIZE);
+}
+
+/* The test switch (docs/boot.md): tally.test=stack-overflow | bad-access. */
+static noinline uint64_t recurse(volatile uint64_t *depth)
+{
+    volatile char frame[512];
+    frame[0] = (char)*depth;
+    if (++*depth == 0) /* never: the recursion ends in the guard page */
+        return 0;
+    return recurse(depth) + (uint64_t)frame[0];
+}
+
+static void run_test(void)
+{
+    char t[32];
+    if (!bootarg_get("tally.test", t, sizeof(t)))
+        return;
+    if (!strcmp(t, "stack-overflow")) {
+        volatile uint64_t depth = 0;
+        printf("tally: test stack-overflow: recursing on CPU %u's stack (guard page 0x%lx)\n",
+               this_cpu()->id, this_cpu()->stack_guard_va);
+        recurse(&depth);
+        panic("test stack-overflow: the recursion returned");
+    } else if (!strcmp(t, "bad-access")) {
+        volatile uint64_t *bad = (volatile uint64_t *)(hyp_platform.stack_va_base - (1ull << 30));
+        printf("tally: test bad-access: reading unmapped address %p\n", (void *)bad);
+        (void)*bad;
+        panic("test bad-access: the read of %p did not fault", (void *)bad);
+    } else {
+        printf("tally: unknown tally.test=%s (known: stack-overflow, bad-access); ignored\n", t);
+    }
+}
+
+static uint64_t ram_mib(const struct memmap *m)
+{
+    uint64_t b = 0;
+    for (unsigned i = 0; i < m->nr_banks; i++)
+        b += m->banks[i].size;
+    return b >> 20;
+}
+
+static __attribute__((noreturn)) void hyp_main_on_stack(void)
+{
+    struct accounting a;
+    uint64_t sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    printf("tally: CPU 0 online (MPIDR 0x%lx), stack 0x%lx, guard page 0x%lx\n",
+           this_cpu()->mpidr, sp, this_cpu()->stack_guard_va);
+    unsigned online = smp_boot_secondaries();
+
+    printf("tally: Tally %s on %s: %u CPUs online, atomics %s, GIC%s%u, RAM %lu MiB, slot %u "
+           "bytes\n",
+           TALLY_VERSION, hyp_platform.name, online,
+           !strcmp(atomics_backend_name(), "lse") ? "LSE" : "LL/SC",
+           boot_gic.version ? "v" : " none", boot_gic.version, ram_mib(&boot_memmap),
+           (unsigned)sizeof(struct meta_slot));
+    page_alloc_drain();
+    accounting_take(&a);
+    accounting_print(&a);
+
+    run_test();
+
+    smp_stop_secondaries();
+    page_alloc_drain();
+    accounting_take(&a);
+    accounting_print(&a);
+    printf("tally: powering off\n");
+    psci_system_off();
+    panic("PSCI SYSTEM_OFF returned");
+}
 
 void hyp_main(uint64_t fdt_pa);
 void hyp_main(uint64_t fdt_pa)
 {
+    const void *fdt = (const void *)fdt_pa;
+    char msg[160];
+    uint64_t uart, size;
+
     console_init(hyp_platform.early_uart);
     atomics_init();
     stack_chk_init();
-    const void *fdt = (const void *)fdt_pa;
-    printf("\ntally: EL%lu, image at 0x%lx, DTB at 0x%lx\n", CURRENTEL_EL(read_sysreg(CurrentEL)),
-           (uint64_t)_start, fdt_pa);
-    uint64_t base, size;
-    if (fdt_check_header(fdt) == 0 && dt_stdout_pl011(fdt, &base, &size))
-        printf("tally: console pl011 at 0x%lx\n", base);
-    printf("tally: atomics %s\n", atomics_backend_name());
-    hyp_halt();
-}
+    if (fdt_check_header(fdt) == 0) {
+        if (dt_stdout_pl011(fdt, &uart, &size))
+            console_init(uart);
+        read_bootargs(fdt);
+        psci_init(fdt);
+    }
+    printf("\ntally: Tally %s at EL2, image 0x%lx-0x%lx, DTB at 0x%lx, console PL011 at 0x%lx\n",
+           TALLY_VERSION, (uint64_t)_start, (uint64_t)_end, fdt_pa, console_base());
 
-bool hyp_panic_wait;
-bool bootarg_get(const char *name, char *buf, size_t len)
-{
-    (void)name; (void)buf; (void)len;
-    return false;
+    int err = memmap_from_fdt(fdt, pa((uint64_t)_start), pa((uint64_t)_end), &boot_memmap, msg,
+                              sizeof(msg));
+    if (err != ERR_OK) {
+        printf("tally: boot stopped: %s\n", msg);
+        hyp_halt();
+    }
+    pages_init(&boot_memmap);
+    smp_init(fdt);
+    dt_gic(fdt, &boot_gic);
+
+    mmu_build(&boot_memmap, &boot_gic);
+    err = mmu_setup_cpu(0);
+    if (err != ERR_OK)
+        panic("no kernel stack for the boot CPU: %s", tally_strerror(err));
+    mmu_enable();
+    call_on_stack(hyp_percpu[0].sp, hyp_main_on_stack);
 }
-void smp_secondary_main(void);
-void smp_secondary_main(void) {}
-struct percpu { uint64_t x[16]; } hyp_percpu[8];

@@ -48,6 +48,7 @@ struct percpu {
 
 extern struct percpu hyp_percpu[TALLY_MAX_CPUS];
 extern unsigned hyp_nr_cpus; /* CPUs described in the device tree */
+extern char hyp_emergency_stacks[TALLY_MAX_CPUS][EMERGENCY_STACK_SIZE];
 
 static inline struct percpu *this_cpu(void)
 {

@@ -59,16 +59,14 @@
 #define SCTLR_EL2_RES1 ((UL(3) << 4) | (UL(1) << 11) | (UL(1) << 16) | (UL(1) << 18) | (UL(3) << 22) | (UL(3) << 28))
 
 /*
- * MAIR_EL2 attribute indices. mm/'s EL2 stage-1 format uses the same
- * numbering (PT_ATTR_* in pgtable.h); mmu.c checks they agree at build time.
+ * MAIR_EL2 for head.S's boot map, which runs before any C: Attr0 Normal
+ * write-back, Attr1 Device-nGnRE. The same value as TALLY_MAIR_EL2 in
+ * <tally/pte.h>, which the tracked tables use (mmu.c checks they agree), so
+ * the switch from one to the other keeps the memory types.
  */
-#define MAIR_IDX_DEVICE_nGnRnE 0
-#define MAIR_IDX_NORMAL_WB     1
-#define MAIR_IDX_NORMAL_NC     2
-#define MAIR_IDX_DEVICE_nGnRE  3
-#define MAIR_EL2_VALUE                                                                             \
-    ((UL(0x00) << (8 * MAIR_IDX_DEVICE_nGnRnE)) | (UL(0xff) << (8 * MAIR_IDX_NORMAL_WB)) |      \
-     (UL(0x44) << (8 * MAIR_IDX_NORMAL_NC)) | (UL(0x04) << (8 * MAIR_IDX_DEVICE_nGnRE)))
+#define MAIR_EL2_BOOT          UL(0x04ff)
+#define MAIR_BOOT_IDX_NORMAL   0
+#define MAIR_BOOT_IDX_DEVICE   1
 
 /* TCR_EL2 (E2H = 0 layout): one range, TTBR0_EL2. */
 #define TCR_EL2_T0SZ(bits) (64 - (bits))

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* Secondary CPUs of the EL2 runtime (hyp/smp.c). */
+#ifndef TALLY_HYP_SMP_H
+#define TALLY_HYP_SMP_H
+
+/* Read /cpus: the boot CPU becomes CPU 0, the others 1.. in DT order. */
+void smp_init(const void *fdt);
+/* Start every secondary with PSCI CPU_ON, one at a time, each on its own
+ * tracked stack; returns the number of CPUs online (boot CPU included). */
+unsigned smp_boot_secondaries(void);
+/* Tell the secondaries to turn themselves off (PSCI CPU_OFF), wait until
+ * PSCI reports each one off, and free its stack. */
+void smp_stop_secondaries(void);
+/* Called by head.S on a secondary CPU, on its own stack. */
+__attribute__((noreturn)) void smp_secondary_main(void *percpu);
+
+#endif
