@@ -16,6 +16,9 @@ struct platform {
     uint64_t early_uart;   /* PL011 used before /chosen/stdout-path is read */
     uint64_t stack_va_base; /* start of the kernel-stack VA region (unmapped in RAM's range) */
     unsigned va_bits;       /* input size of the EL2 stage-1 */
+    /* PSCI over SMC is known to exist even when the device tree is unreadable
+     * or has no /psci node: Tally can still power off after reporting it. */
+    bool psci_smc_default;
 };
 extern const struct platform hyp_platform;
 

@@ -86,7 +86,7 @@ static void pages_init(struct memmap *m)
         page_alloc_add(free[i].base, free[i].size / PAGE_SIZE);
 }
 
-/* The test switch (docs/boot.md): tally.test=stack-overflow | bad-access. */
+/* The test switch (docs/boot.md): tally.test=stack-overflow | bad-access | write-text. */
 static noinline uint64_t recurse(volatile uint64_t *depth)
 {
     volatile char frame[512];
@@ -112,8 +112,15 @@ static void run_test(void)
         printf("tally: test bad-access: reading unmapped address %p\n", (void *)bad);
         (void)*bad;
         panic("test bad-access: the read of %p did not fault", (void *)bad);
+    } else if (!strcmp(t, "write-text")) {
+        volatile uint32_t *code = (volatile uint32_t *)(uintptr_t)run_test;
+        printf("tally: test write-text: writing to the image's text at %p\n", (void *)code);
+        *code = 0xd503201f; /* NOP */
+        panic("test write-text: the write to %p did not fault", (void *)code);
     } else {
-        printf("tally: unknown tally.test=%s (known: stack-overflow, bad-access); ignored\n", t);
+        printf("tally: unknown tally.test=%s (known: stack-overflow, bad-access, write-text); "
+               "ignored\n",
+               t);
     }
 }
 
@@ -134,9 +141,9 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
            this_cpu()->mpidr, sp, this_cpu()->stack_guard_va);
     unsigned online = smp_boot_secondaries();
 
-    printf("tally: Tally %s on %s: %u CPUs online, atomics %s, GIC%s%u, RAM %lu MiB, slot %u "
+    printf("tally: Tally %s on %s: %u CPU%s online, atomics %s, GIC%s%u, RAM %lu MiB, slot %u "
            "bytes\n",
-           TALLY_VERSION, hyp_platform.name, online,
+           TALLY_VERSION, hyp_platform.name, online, online == 1 ? "" : "s",
            !strcmp(atomics_backend_name(), "lse") ? "LSE" : "LL/SC",
            boot_gic.version ? "v" : " none", boot_gic.version, ram_mib(&boot_memmap),
            (unsigned)sizeof(struct meta_slot));
@@ -170,6 +177,8 @@ void hyp_main(uint64_t fdt_pa)
             console_init(uart);
         read_bootargs(fdt);
         psci_init(fdt);
+    } else if (hyp_platform.psci_smc_default) {
+        psci_init_default();
     }
     printf("\ntally: Tally %s at EL2, image 0x%lx-0x%lx, DTB at 0x%lx, console PL011 at 0x%lx\n",
            TALLY_VERSION, (uint64_t)_start, (uint64_t)_end, fdt_pa, console_base());

@@ -2,11 +2,13 @@
 // PSCI client (Arm DEN 0022): how Tally starts secondary CPUs, stops itself
 // and powers the machine off. The conduit comes from the device tree's /psci
 // `method`: "smc" is the one that works from EL2 (an HVC at EL2 traps to
-// Tally's own vectors), so "hvc" is refused with a message.
+// Tally's own vectors), so "hvc" is refused with a message. Without a /psci
+// node or method (or a readable device tree) the platform's default applies.
 #include <libfdt.h>
 #include <string.h>
 #include <stdio.h>
 
+#include "hyp.h"
 #include "psci.h"
 
 static enum { PSCI_NONE, PSCI_SMC } conduit;
@@ -30,13 +32,14 @@ static int64_t psci_call(uint32_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
 
 int psci_init(const void *fdt)
 {
-    int node = fdt_path_offset(fdt, "/psci");
-    if (node < 0)
-        return PSCI_RET_NOT_SUPPORTED;
-    int len;
-    const char *method = fdt_getprop(fdt, node, "method", &len);
-    if (!method || strnlen(method, (size_t)len) == (size_t)len)
-        return PSCI_RET_NOT_SUPPORTED;
+    int node = fdt_path_offset(fdt, "/psci"), len = 0;
+    const char *method = node >= 0 ? fdt_getprop(fdt, node, "method", &len) : NULL;
+    if (!method || len < 1 || strnlen(method, (size_t)len) == (size_t)len) {
+        if (!hyp_platform.psci_smc_default)
+            return PSCI_RET_NOT_SUPPORTED;
+        psci_init_default();
+        return PSCI_RET_SUCCESS;
+    }
     if (strcmp(method, "smc") != 0) {
         printf("tally: PSCI method \"%s\" cannot be used from EL2 (it would trap to Tally "
                "itself); only the boot CPU will run\n",
@@ -45,6 +48,11 @@ int psci_init(const void *fdt)
     }
     conduit = PSCI_SMC;
     return PSCI_RET_SUCCESS;
+}
+
+void psci_init_default(void)
+{
+    conduit = PSCI_SMC;
 }
 
 bool psci_available(void)

@@ -18,8 +18,11 @@
 #define PSCI_AFFINITY_ON  0
 #define PSCI_AFFINITY_OFF 1
 
-/* Read /psci; PSCI_RET_SUCCESS if the conduit is usable from EL2. */
+/* Read /psci; PSCI_RET_SUCCESS if the conduit is usable from EL2. No /psci:
+ * the platform's default, if it has one. */
 int psci_init(const void *fdt);
+/* Use SMC without the device tree's word (hyp_platform.psci_smc_default). */
+void psci_init_default(void);
 bool psci_available(void);
 uint32_t psci_version(void);
 int64_t psci_cpu_on(uint64_t mpidr, uint64_t entry_pa, uint64_t context);

@@ -13,4 +13,6 @@ const struct platform hyp_platform = {
      * at 1 GiB and, at -m 255G, ends below 256 GiB). */
     .va_bits = 39,
     .stack_va_base = 0x7fc0000000ull,
+    /* virtualization=on always comes with QEMU's PSCI firmware over SMC. */
+    .psci_smc_default = true,
 };
