@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: MIT
+# QEMU boot scenarios, sourced by tests/qemu/run-scenarios.
+#
+#   scenario NAME EXIT [run-qemu options...]   a run and the exit status
+#                                              scripts/run-qemu must give
+#   expect REGEX                               a console line must match
+#   forbid REGEX                               no console line may match
+#
+# Regexes are grep -E, matched line by line against the console transcript
+# (carriage returns dropped). $BAD_DTB_DIR holds the broken device trees that
+# run-scenarios derives from QEMU's own (see make_bad_dtbs there).
+
+# What no run may print, whatever it tests.
+always_forbid() {
+    forbid 'leaked=[1-9]'
+    forbid '^tally: PANIC|^tally: panic'
+}
+
+# --- boot matrix: {max, cortex-a72} x {GICv3, GICv2} x {1, 4 CPUs} ---------
+for cpu in max cortex-a72; do
+    for gic in 3 2; do
+        for smp in 1 4; do
+            atomics=LSE
+            [ $cpu = cortex-a72 ] && atomics=LL/SC
+            plural=s
+            [ $smp = 1 ] && plural=
+            scenario "boot-$cpu-gicv$gic-smp$smp" 0 --cpu $cpu --gic $gic --smp $smp --mem 1G
+            expect '^tally: Tally [0-9]+\.[0-9]+\.[0-9]+ at EL2, image 0x40200000-0x[0-9a-f]+, DTB at 0x48000000, console PL011 at 0x9000000$'
+            for ((i = 0; i < smp; i++)); do
+                expect "^tally: CPU $i online \\(MPIDR 0x$i\\), stack 0x[0-9a-f]+, guard page 0x[0-9a-f]+$"
+            done
+            forbid "^tally: CPU $smp online"
+            expect "^tally: Tally [0-9.]+ on qemu-virt: $smp CPU$plural online, atomics $atomics, GICv$gic, RAM 1024 MiB, slot 16 bytes$"
+            expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+            expect '^tally: powering off$'
+            forbid 'unexpected exception|stack overflow|halted|boot stopped'
+            forbid "atomics $([ $atomics = LSE ] && echo LL/SC || echo LSE)"
+            always_forbid
+        done
+    done
+done
+
+# --- faults: each stops with its message and powers off --------------------
+scenario stack-overflow 1 --smp 2 --tally-args tally.test=stack-overflow
+expect '^tally: test stack-overflow: recursing on CPU 0'
+expect '^tally: stack overflow on CPU 0: guard page at 0x[0-9a-f]+ \(FAR 0x[0-9a-f]+, SP 0x[0-9a-f]+, ELR 0x[0-9a-f]+ = image\+0x[0-9a-f]+\)$'
+expect '^tally: halted, powering off$'
+forbid '^tally: powering off$'
+always_forbid
+
+scenario bad-access 1 --smp 2 --tally-args tally.test=bad-access
+expect '^tally: test bad-access: reading unmapped address 0x7f80000000$'
+expect '^tally: unexpected exception on CPU 0: data abort at EL2 \(EC 0x25\)'
+expect '^tally:   data read at address 0x7f80000000: translation fault, level [0-3]$'
+expect '^tally:   ESR 0x0000000096[0-9a-f]{6} +FAR +0x0000007f80000000$'
+expect '^tally:   ELR 0x[0-9a-f]{16} +SPSR 0x[0-9a-f]{16} +SP 0x[0-9a-f]{16}$'
+expect '^tally:   x30 0x[0-9a-f]{16}$'
+expect '^tally: halted, powering off$'
+forbid '^tally: powering off$'
+always_forbid
+
+# --- bad device trees, each read byte for byte (run-qemu --dtb) ------------
+scenario bad-dtb-no-memory 1 --smp 1 --dtb "$BAD_DTB_DIR/no-memory.dtb"
+expect '^tally: boot stopped: no memory node in the DTB \(no root child with device_type = "memory"\)$'
+forbid '^tally: accounting|^tally: CPU 0 online'
+always_forbid
+
+scenario bad-dtb-truncated 1 --smp 1 --dtb "$BAD_DTB_DIR/truncated.dtb"
+expect '^tally: boot stopped: bad DTB at 0x48000000: truncated or corrupt structure block \(FDT_ERR_[A-Z]+\)$'
+forbid '^tally: accounting|^tally: CPU 0 online'
+always_forbid
+
+scenario bad-dtb-overlap 1 --smp 1 --dtb "$BAD_DTB_DIR/overlap.dtb"
+expect '^tally: boot stopped: overlapping memory banks: \[0x40000000, 0x80000000\) in /memory@40000000 and \[0x60000000, 0xa0000000\) in /ram@60000000$'
+forbid '^tally: accounting|^tally: CPU 0 online'
+always_forbid
+
+scenario bad-dtb-magic 1 --smp 1 --dtb "$BAD_DTB_DIR/bad-magic.dtb"
+expect '^tally: boot stopped: bad DTB at 0x48000000: FDT_ERR_BADMAGIC$'
+forbid '^tally: accounting|^tally: CPU 0 online'
+always_forbid
