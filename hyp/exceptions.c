@@ -15,8 +15,9 @@ struct exc_frame {
     uint64_t x[31];
     uint64_t sp; /* SP_EL0 when the exception was taken: Tally's stack */
     uint64_t elr, spsr, esr, far;
+    uint64_t frame_record[2]; /* {x29, ELR}: for debuggers' backtraces */
 };
-_Static_assert(sizeof(struct exc_frame) == 36 * 8, "vectors.S FRAME_SIZE");
+_Static_assert(sizeof(struct exc_frame) == 38 * 8, "vectors.S FRAME_SIZE");
 
 char hyp_emergency_stacks[TALLY_MAX_CPUS][EMERGENCY_STACK_SIZE] __attribute__((aligned(16)));
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <tally/errno.h>
 #include <tally/memmap.h>
+#include <tally/page.h>
 #include <tally/page_alloc.h>
 #include <tally/panic.h>
 #include <tally/sysreg.h>
@@ -86,7 +87,8 @@ static void pages_init(struct memmap *m)
         page_alloc_add(free[i].base, free[i].size / PAGE_SIZE);
 }
 
-/* The test switch (docs/boot.md): tally.test=stack-overflow | bad-access | write-text. */
+/* The test switch (docs/boot.md): tally.test=stack-overflow | bad-access |
+ * write-text | leak-page. */
 static noinline uint64_t recurse(volatile uint64_t *depth)
 {
     volatile char frame[512];
@@ -117,9 +119,18 @@ static void run_test(void)
         printf("tally: test write-text: writing to the image's text at %p\n", (void *)code);
         *code = 0xd503201f; /* NOP */
         panic("test write-text: the write to %p did not fault", (void *)code);
+    } else if (!strcmp(t, "leak-page")) {
+        int err;
+        struct frame f = frame_alloc((struct frame_meta){.owner_vm = OWNER_HYP}, &err);
+        if (err != ERR_OK)
+            panic("test leak-page: frame_alloc: %s", tally_strerror(err));
+        /* The handle goes out of scope still holding its reference: no owner
+         * reaches the page, so the accounting must count it as leaked. */
+        printf("tally: test leak-page: forgetting a reference to frame 0x%lx\n",
+               pa_val(frame_paddr(f)));
     } else {
-        printf("tally: unknown tally.test=%s (known: stack-overflow, bad-access, write-text); "
-               "ignored\n",
+        printf("tally: unknown tally.test=%s (known: stack-overflow, bad-access, write-text, "
+               "leak-page); ignored\n",
                t);
     }
 }
@@ -139,6 +150,9 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
     __asm__ volatile("mov %0, sp" : "=r"(sp));
     printf("tally: CPU 0 online (MPIDR 0x%lx), stack 0x%lx, guard page 0x%lx\n",
            this_cpu()->mpidr, sp, this_cpu()->stack_guard_va);
+    /* Release, as for the secondaries (smp_secondary_main); nobody waits on
+     * CPU 0, but accounting and debuggers read the flag. */
+    atomic_store_u32(&this_cpu()->online, 1, MO_RELEASE);
     unsigned online = smp_boot_secondaries();
 
     printf("tally: Tally %s on %s: %u CPU%s online, atomics %s, GIC%s%u, RAM %lu MiB, slot %u "

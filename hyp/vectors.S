@@ -9,7 +9,9 @@
 // the "current EL, SPx" group.
 #include <tally/sysreg.h>
 
-#define FRAME_SIZE (36 * 8)
+// struct exc_frame (36 words) + a frame record {x29, ELR} so a debugger's
+// backtrace continues into the code that took the exception.
+#define FRAME_SIZE (38 * 8)
 
 .macro vector_entry idx
     .balign 0x80
@@ -44,8 +46,13 @@ hyp_vectors:
     vector_entry 14
     vector_entry 15
 
-// x0 and x1 are saved; x1 = vector index. Save the rest, then report.
+// x0 and x1 are saved; x1 = vector index. Save the rest, then report. The
+// CFI (in .debug_frame, for debuggers only) says: the caller's frame is the
+// code that took the exception, its PC is ELR and its x29 the saved one.
+    .cfi_sections .debug_frame
 save_and_report:
+    .cfi_startproc
+    .cfi_signal_frame
     stp     x2, x3, [sp, #2 * 8]
     stp     x4, x5, [sp, #4 * 8]
     stp     x6, x7, [sp, #6 * 8]
@@ -65,11 +72,17 @@ save_and_report:
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [sp, #32 * 8]
-    mrs     x2, esr_el2
+    mrs     x5, esr_el2
     mrs     x3, far_el2
-    stp     x2, x3, [sp, #34 * 8]
+    stp     x5, x3, [sp, #34 * 8]
+    ldr     x4, [sp, #29 * 8]
+    stp     x4, x2, [sp, #36 * 8]   // frame record: interrupted x29, ELR
+    add     x29, sp, #36 * 8
+    .cfi_def_cfa x29, 16
+    .cfi_offset x29, -16
+    .cfi_offset x30, -8
     mov     x0, sp
-    mov     x29, xzr
     bl      hyp_exception
 1:  wfe
     b       1b
+    .cfi_endproc

@@ -10,7 +10,9 @@
 # any other dynamic relocation but R_AARCH64_NONE appears). mm/ is compiled in unchanged.
 
 HYP_PLATFORM ?= qemu-virt
-HYP_OUT := $(BUILD)/$(HYP_PLATFORM)
+# HYP_DEBUG=1: -DTALLY_DEBUG (mm/'s debug checks), built apart in build/<platform>-debug.
+HYP_DEBUG ?=
+HYP_OUT := $(BUILD)/$(HYP_PLATFORM)$(if $(HYP_DEBUG),-debug)
 HYP_ELF := $(HYP_OUT)/tally.elf
 HYP_BIN := $(HYP_OUT)/tally.bin
 HYP_CROSS ?= aarch64-linux-gnu-
@@ -28,7 +30,7 @@ HYP_CFLAGS = -std=gnu11 $(WARN) -O2 -g -nostdinc -Iinclude -Ihyp/include \
     -isystem $(HYP_GCC_INC) -isystem $(HYP_SYSROOT)/usr/include \
     -ffreestanding -fpie -mgeneral-regs-only -mno-outline-atomics -fno-stack-protector \
     -fno-omit-frame-pointer -fno-tree-loop-distribute-patterns -fno-asynchronous-unwind-tables \
-    -MMD -MP $(HYP_PLATFORM_DEFS_$(HYP_PLATFORM)) $(HYP_EXTRA_CFLAGS)
+    -MMD -MP $(HYP_PLATFORM_DEFS_$(HYP_PLATFORM)) $(if $(HYP_DEBUG),-DTALLY_DEBUG)
 HYP_ASFLAGS = -Iinclude -Ihyp -MMD -MP -D__ASSEMBLER__ $(HYP_PLATFORM_DEFS_$(HYP_PLATFORM))
 
 HYP_C_SRCS := $(sort $(wildcard hyp/*.c hyp/console/*.c hyp/lib/*.c)) \
@@ -70,15 +72,13 @@ ALL_TARGETS += $(HYP_BIN)
 .PHONY: hyp run debug
 hyp: $(HYP_BIN)
 
-# `make run`: boot Tally under QEMU. RUN_ARGS go to scripts/run-qemu.
-QEMU_DIRECT := qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max -smp 4 -m 1G \
-    -nographic -nodefaults -serial mon:stdio -no-reboot -kernel $(HYP_BIN)
+# `make run`: boot Tally under QEMU (4 CPUs, GICv3, -cpu max, 1 GiB; the
+# console is the terminal, Ctrl-A X quits). RUN_ARGS go to scripts/run-qemu,
+# e.g. make run RUN_ARGS="--cpu cortex-a72 --gic 2 --smp 1".
 run: $(HYP_BIN)
-	$(Q)if [ -x scripts/run-qemu ]; then scripts/run-qemu $(RUN_ARGS); else $(QEMU_DIRECT); fi
+	$(Q)scripts/run-qemu --image $(HYP_BIN) $(RUN_ARGS)
 
 # `make debug`: QEMU halted at the first instruction, gdb-multiarch attached
 # with the symbols at the load address (scripts/gdb/tally.gdb).
 debug: $(HYP_BIN)
-	$(Q)if [ -x scripts/run-qemu ]; then scripts/run-qemu --gdb $(RUN_ARGS); else \
-	    $(QEMU_DIRECT) -S -s & \
-	    gdb-multiarch -q -x scripts/gdb/tally.gdb $(HYP_ELF); kill %1 2>/dev/null; wait; fi
+	$(Q)scripts/run-qemu --image $(HYP_BIN) --gdb $(RUN_ARGS)
