@@ -22,10 +22,10 @@ _Static_assert(sizeof(struct exc_frame) == 38 * 8, "vectors.S FRAME_SIZE");
 char hyp_emergency_stacks[TALLY_MAX_CPUS][EMERGENCY_STACK_SIZE] __attribute__((aligned(16)));
 
 static const char *const vector_names[16] = {
-    "synchronous, EL2 SP_EL0", "IRQ, EL2 SP_EL0",  "FIQ, EL2 SP_EL0",  "SError, EL2 SP_EL0",
-    "synchronous, EL2 SP_EL2", "IRQ, EL2 SP_EL2",  "FIQ, EL2 SP_EL2",  "SError, EL2 SP_EL2",
-    "synchronous, lower EL",   "IRQ, lower EL",    "FIQ, lower EL",    "SError, lower EL",
-    "synchronous, AArch32",    "IRQ, AArch32",     "FIQ, AArch32",     "SError, AArch32",
+    "synchronous, EL2 SP_EL0", "IRQ, EL2 SP_EL0", "FIQ, EL2 SP_EL0", "SError, EL2 SP_EL0",
+    "synchronous, EL2 SP_EL2", "IRQ, EL2 SP_EL2", "FIQ, EL2 SP_EL2", "SError, EL2 SP_EL2",
+    "synchronous, lower EL",   "IRQ, lower EL",   "FIQ, lower EL",   "SError, lower EL",
+    "synchronous, AArch32",    "IRQ, AArch32",    "FIQ, AArch32",    "SError, AArch32",
 };
 
 static const char *ec_name(unsigned ec)

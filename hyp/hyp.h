@@ -13,7 +13,7 @@
 /* Platform description: data, not #ifdefs (hyp/platform/<name>.c). */
 struct platform {
     const char *name;
-    uint64_t early_uart;   /* PL011 used before /chosen/stdout-path is read */
+    uint64_t early_uart;    /* PL011 used before /chosen/stdout-path is read */
     uint64_t stack_va_base; /* start of the kernel-stack VA region (unmapped in RAM's range) */
     unsigned va_bits;       /* input size of the EL2 stage-1 */
     /* PSCI over SMC is known to exist even when the device tree is unreadable

@@ -148,8 +148,8 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
     struct accounting a;
     uint64_t sp;
     __asm__ volatile("mov %0, sp" : "=r"(sp));
-    printf("tally: CPU 0 online (MPIDR 0x%lx), stack 0x%lx, guard page 0x%lx\n",
-           this_cpu()->mpidr, sp, this_cpu()->stack_guard_va);
+    printf("tally: CPU 0 online (MPIDR 0x%lx), stack 0x%lx, guard page 0x%lx\n", this_cpu()->mpidr,
+           sp, this_cpu()->stack_guard_va);
     /* Release, as for the secondaries (smp_secondary_main); nobody waits on
      * CPU 0, but accounting and debuggers read the flag. */
     atomic_store_u32(&this_cpu()->online, 1, MO_RELEASE);

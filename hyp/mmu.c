@@ -14,7 +14,8 @@ _Static_assert(MAIR_EL2_BOOT == TALLY_MAIR_EL2, "head.S's boot map and the engin
 _Static_assert(MAIR_BOOT_IDX_NORMAL == MAIR_IDX_NORMAL_WB &&
                    MAIR_BOOT_IDX_DEVICE == MAIR_IDX_DEVICE_nGnRE,
                "head.S's boot map uses the engine's attribute indices");
-_Static_assert(MMU_STACK_STRIDE >= (KSTACK_PAGES + 1) * PAGE_SIZE, "stack slot holds guard + stack");
+_Static_assert(MMU_STACK_STRIDE >= (KSTACK_PAGES + 1) * PAGE_SIZE,
+               "stack slot holds guard + stack");
 
 struct aspace hyp_aspace;
 static uint64_t mmu_tcr, mmu_sctlr;
@@ -30,8 +31,8 @@ static void map_phys(uint64_t a, uint64_t end, unsigned prot, const char *what)
 
 static void map_device(uint64_t base, uint64_t size, const char *what)
 {
-    map_phys(ALIGN_DOWN(base, PAGE_SIZE), ALIGN_UP(base + size, PAGE_SIZE),
-             PT_R | PT_W | PT_DEVICE, what);
+    map_phys(ALIGN_DOWN(base, PAGE_SIZE), ALIGN_UP(base + size, PAGE_SIZE), PT_R | PT_W | PT_DEVICE,
+             what);
 }
 
 static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
@@ -73,8 +74,8 @@ void mmu_build(const struct memmap *m, const struct dt_gic *gic)
     mmu_tcr = TCR_EL2_RES1 | aspace_tcr_t0sz(&hyp_aspace) | TCR_EL2_IRGN0_WBWA |
               TCR_EL2_ORGN0_WBWA | TCR_EL2_SH0_INNER | TCR_EL2_TG0_4K |
               ((uint64_t)pa_range_field() << TCR_EL2_PS_SHIFT);
-    mmu_sctlr = SCTLR_EL2_RES1 | SCTLR_EL2_M | SCTLR_EL2_C | SCTLR_EL2_SA | SCTLR_EL2_I |
-                SCTLR_EL2_WXN;
+    mmu_sctlr =
+        SCTLR_EL2_RES1 | SCTLR_EL2_M | SCTLR_EL2_C | SCTLR_EL2_SA | SCTLR_EL2_I | SCTLR_EL2_WXN;
 }
 
 static uint64_t stack_bottom(unsigned cpu)

@@ -12,8 +12,6 @@
 #include "hyp.h"
 #include "psci.h"
 
-
-
 #define NO_CPU 0xffffffffu
 static atomic_u32 fatal_cpu = ATOMIC_INIT(NO_CPU);
 

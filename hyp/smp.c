@@ -54,8 +54,8 @@ void smp_init(const void *fdt)
         if (mpidr == hyp_percpu[0].mpidr)
             continue;
         if (n == TALLY_MAX_CPUS) {
-            printf("tally: the DT has more than %u CPUs; Tally uses the first %u\n",
-                   TALLY_MAX_CPUS, TALLY_MAX_CPUS);
+            printf("tally: the DT has more than %u CPUs; Tally uses the first %u\n", TALLY_MAX_CPUS,
+                   TALLY_MAX_CPUS);
             break;
         }
         const char *method = fdt_getprop(fdt, node, "enable-method", &len);
@@ -117,8 +117,7 @@ unsigned smp_boot_secondaries(void)
         }
         if (!wait_for(is_online, pc, 1000)) {
             /* It may still be running on its stack: keep the stack, report. */
-            printf("tally: CPU %u (MPIDR 0x%lx) did not come online within 1 s\n", id,
-                   pc->mpidr);
+            printf("tally: CPU %u (MPIDR 0x%lx) did not come online within 1 s\n", id, pc->mpidr);
             continue;
         }
         online++;

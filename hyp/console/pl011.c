@@ -9,8 +9,8 @@
 
 #include "../hyp.h"
 
-#define UARTDR   0x00
-#define UARTFR   0x18
+#define UARTDR      0x00
+#define UARTFR      0x18
 #define UARTFR_TXFF (1u << 5) /* transmit FIFO full */
 
 static volatile uint32_t *uart;

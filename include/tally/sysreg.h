@@ -28,11 +28,11 @@
         __asm__ volatile("msr " #r ", %0" : : "r"(v__) : "memory");                                \
     } while (0)
 
-#define isb()      __asm__ volatile("isb" : : : "memory")
-#define dsb(opt)   __asm__ volatile("dsb " #opt : : : "memory")
-#define dmb(opt)   __asm__ volatile("dmb " #opt : : : "memory")
-#define wfe()      __asm__ volatile("wfe" : : : "memory")
-#define sev()      __asm__ volatile("sev" : : : "memory")
+#define isb()    __asm__ volatile("isb" : : : "memory")
+#define dsb(opt) __asm__ volatile("dsb " #opt : : : "memory")
+#define dmb(opt) __asm__ volatile("dmb " #opt : : : "memory")
+#define wfe()    __asm__ volatile("wfe" : : : "memory")
+#define sev()    __asm__ volatile("sev" : : : "memory")
 #endif
 
 /* CurrentEL.EL, bits [3:2]. */
@@ -49,14 +49,15 @@
 #define HCR_E2H (UL(1) << 34) /* VHE; Tally runs with it clear */
 
 /* SCTLR_EL2 (E2H = 0 layout) */
-#define SCTLR_EL2_M    (UL(1) << 0)  /* stage-1 MMU */
-#define SCTLR_EL2_A    (UL(1) << 1)  /* alignment check */
-#define SCTLR_EL2_C    (UL(1) << 2)  /* data cacheability */
-#define SCTLR_EL2_SA   (UL(1) << 3)  /* SP alignment check */
-#define SCTLR_EL2_I    (UL(1) << 12) /* instruction cacheability */
-#define SCTLR_EL2_WXN  (UL(1) << 19) /* writable implies execute-never */
-#define SCTLR_EL2_EE   (UL(1) << 25) /* big-endian data */
-#define SCTLR_EL2_RES1 ((UL(3) << 4) | (UL(1) << 11) | (UL(1) << 16) | (UL(1) << 18) | (UL(3) << 22) | (UL(3) << 28))
+#define SCTLR_EL2_M   (UL(1) << 0)  /* stage-1 MMU */
+#define SCTLR_EL2_A   (UL(1) << 1)  /* alignment check */
+#define SCTLR_EL2_C   (UL(1) << 2)  /* data cacheability */
+#define SCTLR_EL2_SA  (UL(1) << 3)  /* SP alignment check */
+#define SCTLR_EL2_I   (UL(1) << 12) /* instruction cacheability */
+#define SCTLR_EL2_WXN (UL(1) << 19) /* writable implies execute-never */
+#define SCTLR_EL2_EE  (UL(1) << 25) /* big-endian data */
+#define SCTLR_EL2_RES1                                                                             \
+    ((UL(3) << 4) | (UL(1) << 11) | (UL(1) << 16) | (UL(1) << 18) | (UL(3) << 22) | (UL(3) << 28))
 
 /*
  * MAIR_EL2 for head.S's boot map, which runs before any C: Attr0 Normal
@@ -64,9 +65,9 @@
  * <tally/pte.h>, which the tracked tables use (mmu.c checks they agree), so
  * the switch from one to the other keeps the memory types.
  */
-#define MAIR_EL2_BOOT          UL(0x04ff)
-#define MAIR_BOOT_IDX_NORMAL   0
-#define MAIR_BOOT_IDX_DEVICE   1
+#define MAIR_EL2_BOOT        UL(0x04ff)
+#define MAIR_BOOT_IDX_NORMAL 0
+#define MAIR_BOOT_IDX_DEVICE 1
 
 /* TCR_EL2 (E2H = 0 layout): one range, TTBR0_EL2. */
 #define TCR_EL2_T0SZ(bits) (64 - (bits))
@@ -85,23 +86,23 @@
 #define ESR_DFSC(esr) ((esr)&0x3f)
 #define ESR_WNR       (UL(1) << 6)
 
-#define EC_UNKNOWN    0x00
-#define EC_WFX        0x01
-#define EC_FP_ASIMD   0x07
-#define EC_ILLEGAL    0x0e
-#define EC_SVC64      0x15
-#define EC_HVC64      0x16
-#define EC_SMC64      0x17
-#define EC_SYS64      0x18
-#define EC_SVE        0x19
-#define EC_IABT_LOW   0x20
-#define EC_IABT_CUR   0x21
-#define EC_PC_ALIGN   0x22
-#define EC_DABT_LOW   0x24
-#define EC_DABT_CUR   0x25
-#define EC_SP_ALIGN   0x26
-#define EC_SERROR     0x2f
-#define EC_BRK64      0x3c
+#define EC_UNKNOWN  0x00
+#define EC_WFX      0x01
+#define EC_FP_ASIMD 0x07
+#define EC_ILLEGAL  0x0e
+#define EC_SVC64    0x15
+#define EC_HVC64    0x16
+#define EC_SMC64    0x17
+#define EC_SYS64    0x18
+#define EC_SVE      0x19
+#define EC_IABT_LOW 0x20
+#define EC_IABT_CUR 0x21
+#define EC_PC_ALIGN 0x22
+#define EC_DABT_LOW 0x24
+#define EC_DABT_CUR 0x25
+#define EC_SP_ALIGN 0x26
+#define EC_SERROR   0x2f
+#define EC_BRK64    0x3c
 
 /* SPSR_ELx.M: exception level and stack the exception came from. */
 #define SPSR_MODE(v) ((v)&0xf)
