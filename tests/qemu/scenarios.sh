@@ -5,6 +5,9 @@
 #                                              scripts/run-qemu must give
 #   expect REGEX                               a console line must match
 #   forbid REGEX                               no console line may match
+#   check FUNCTION                             FUNCTION reads the console on
+#                                              stdin; non-zero status fails the
+#                                              scenario (its stdout says why)
 #
 # Regexes are grep -E, matched line by line against the console transcript
 # (carriage returns dropped). $BAD_DTB_DIR holds the broken device trees that
@@ -41,10 +44,20 @@ for cpu in max cortex-a72; do
 done
 
 # --- faults: each stops with its message and powers off --------------------
+# The guard page the overflow hit is the one CPU 0 reported at boot.
+same_guard_page() {
+    local c boot hit
+    c=$(cat)
+    boot=$(sed -n 's/^tally: CPU 0 online .*guard page \(0x[0-9a-f]*\)$/\1/p' <<<"$c")
+    hit=$(sed -n 's/^tally: stack overflow on CPU 0: guard page at \(0x[0-9a-f]*\) .*/\1/p' <<<"$c")
+    [ -n "$boot" ] && [ "$boot" = "$hit" ] || { echo "CPU 0's guard page is '$boot', the overflow hit '$hit'"; return 1; }
+}
+
 scenario stack-overflow 1 --smp 2 --tally-args tally.test=stack-overflow
 expect '^tally: test stack-overflow: recursing on CPU 0'
 expect '^tally: stack overflow on CPU 0: guard page at 0x[0-9a-f]+ \(FAR 0x[0-9a-f]+, SP 0x[0-9a-f]+, ELR 0x[0-9a-f]+ = image\+0x[0-9a-f]+\)$'
 expect '^tally: halted, powering off$'
+check same_guard_page
 forbid '^tally: powering off$'
 always_forbid
 
@@ -58,6 +71,23 @@ expect '^tally:   x30 0x[0-9a-f]{16}$'
 expect '^tally: halted, powering off$'
 forbid '^tally: powering off$'
 always_forbid
+
+# W^X: the image's text is mapped read-only.
+scenario write-text 1 --smp 1 --tally-args tally.test=write-text
+expect '^tally: test write-text: writing to the image.s text at 0x402[0-9a-f]{5}$'
+expect '^tally: unexpected exception on CPU 0: data abort at EL2 \(EC 0x25\)'
+expect '^tally:   data write at address 0x402[0-9a-f]{5}: permission fault, level 3$'
+expect '^tally: halted, powering off$'
+forbid '^tally: powering off$'
+always_forbid
+
+# A reference that is never dropped: the final accounting says leaked=1, and
+# run-qemu must not call that a clean shutdown although QEMU exits by itself.
+scenario leak-page 1 --smp 1 --tally-args tally.test=leak-page
+expect '^tally: test leak-page: forgetting a reference to frame 0x[0-9a-f]+$'
+expect '^tally: accounting free=[0-9]+ frame=1 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=1$'
+expect '^tally: powering off$'
+forbid 'unexpected exception|halted'
 
 # --- bad device trees, each read byte for byte (run-qemu --dtb) ------------
 scenario bad-dtb-no-memory 1 --smp 1 --dtb "$BAD_DTB_DIR/no-memory.dtb"
