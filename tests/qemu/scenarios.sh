@@ -11,7 +11,8 @@
 #
 # Regexes are grep -E, matched line by line against the console transcript
 # (carriage returns dropped). $BAD_DTB_DIR holds the broken device trees that
-# run-scenarios derives from QEMU's own (see make_bad_dtbs there).
+# run-scenarios derives from QEMU's own (see make_bad_dtbs there), and
+# $MODULE_DIR boot modules of known sizes (make_modules).
 
 # What no run may print, whatever it tests.
 always_forbid() {
@@ -42,6 +43,14 @@ for cpu in max cortex-a72; do
         done
     done
 done
+
+# --- boot modules (QEMU's guest-loader) are reserved pages ----------------
+# QEMU's 1 MiB device tree is 256 pages; the modules add 4 + 2.
+scenario boot-modules 0 --smp 1 --mem 512M --kernel "$MODULE_DIR/kernel.bin" \
+    --initrd "$MODULE_DIR/initrd.bin" --append "console=ttyAMA0, quiet"
+expect '^tally: Tally [0-9.]+ on qemu-virt: 1 CPU online, atomics LSE, GICv3, RAM 512 MiB, slot 16 bytes$'
+expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=262 leaked=0$'
+always_forbid
 
 # --- faults: each stops with its message and powers off --------------------
 # The guard page the overflow hit is the one CPU 0 reported at boot.
