@@ -53,6 +53,7 @@ _start:
     .long   0                       // res5: no PE/COFF header
 
 primary_entry:
+    msr     daifset, #0xf           // no interrupts or SErrors at EL2
     mov     x19, x0                 // DTB physical address
     mrs     x0, CurrentEL
     ubfx    x0, x0, #2, #2
@@ -136,6 +137,7 @@ primary_entry:
 // struct percpu (identity mapped, cleaned to the point of coherency).
     .global secondary_entry
 secondary_entry:
+    msr     daifset, #0xf
     mov     x19, x0
     mov_q   x0, HCR_RW
     msr     hcr_el2, x0

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Fatal errors at EL2: panic(), and the halt that ends every fatal report
 // (also used by the exception handler). The first CPU to fail reports; any
-// other CPU that fails meanwhile parks silently, so reports never interleave.
+// other CPU that fails meanwhile parks silently, so reports never interleave,
+// and a report that itself fails ends at once.
 #include <stdarg.h>
 #include <stdio.h>
 #include <tally/arch.h>
@@ -14,6 +15,9 @@
 
 #define NO_CPU 0xffffffffu
 static atomic_u32 fatal_cpu = ATOMIC_INIT(NO_CPU);
+/* Fatal reports begun on the reporting CPU; only that CPU gets past the CAS
+ * below, so a plain variable. More than one: the report itself failed. */
+static unsigned fatal_depth;
 
 static __attribute__((noreturn)) void park(void)
 {
@@ -29,6 +33,15 @@ void hyp_fatal_begin(void)
     if (!atomic_cas_u32(&fatal_cpu, &expected, me, MO_ACQ_REL) && expected != me)
         park();
     console_enter_fatal();
+    if (++fatal_depth == 1)
+        return;
+    /* A fault or panic while reporting one: say so once (if that faults
+     * too, depth 3 goes straight on), then stop without more reporting. */
+    if (fatal_depth == 2)
+        printf("\ntally: another fatal error on CPU %u while reporting one; halted\n", me);
+    if (!hyp_panic_wait)
+        psci_system_off();
+    park();
 }
 
 void hyp_halt(void)
