@@ -52,6 +52,31 @@ expect '^tally: Tally [0-9.]+ on qemu-virt: 1 CPU online, atomics LSE, GICv3, RA
 expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=262 leaked=0$'
 always_forbid
 
+# --- through U-Boot (u-boot-qemu as -bios, booti) --------------------------
+for cfg in "max 3 4" "cortex-a72 2 1"; do
+    set -- $cfg
+    atomics=LSE
+    [ $1 = cortex-a72 ] && atomics=LL/SC
+    plural=s
+    [ $3 = 1 ] && plural=
+    scenario "uboot-$1-gicv$2-smp$3" 0 --boot uboot --cpu $1 --gic $2 --smp $3 --mem 1G
+    expect '^U-Boot 20[0-9][0-9]\.'
+    expect '^Starting kernel \.\.\.$'
+    # booti moves the relocatable image to the next 2 MiB boundary.
+    expect '^tally: Tally [0-9.]+ at EL2, image 0x40400000-0x[0-9a-f]+, DTB at 0x[0-9a-f]+, console PL011 at 0x9000000$'
+    expect "^tally: Tally [0-9.]+ on qemu-virt: $3 CPU$plural online, atomics $atomics, GICv$2, RAM 1024 MiB, slot 16 bytes\$"
+    expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+    expect '^tally: powering off$'
+    forbid 'booting Tally failed|unexpected exception|halted|boot stopped'
+    always_forbid
+done
+
+# Tally's arguments reach it through U-Boot's bootargs.
+scenario uboot-bootargs 1 --boot uboot --smp 1 --tally-args tally.test=stack-overflow
+expect '^Starting kernel \.\.\.$'
+expect '^tally: stack overflow on CPU 0: guard page at 0x[0-9a-f]+ '
+always_forbid
+
 # --- faults: each stops with its message and powers off --------------------
 # The guard page the overflow hit is the one CPU 0 reported at boot.
 same_guard_page() {
