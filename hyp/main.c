@@ -155,11 +155,13 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
     atomic_store_u32(&this_cpu()->online, 1, MO_RELEASE);
     unsigned online = smp_boot_secondaries();
 
-    printf("tally: Tally %s on %s: %u CPU%s online, atomics %s, GIC%s%u, RAM %lu MiB, slot %u "
+    char gic[8] = " none";
+    if (boot_gic.version)
+        snprintf(gic, sizeof(gic), "v%u", boot_gic.version);
+    printf("tally: Tally %s on %s: %u CPU%s online, atomics %s, GIC%s, RAM %lu MiB, slot %u "
            "bytes\n",
            TALLY_VERSION, hyp_platform.name, online, online == 1 ? "" : "s",
-           !strcmp(atomics_backend_name(), "lse") ? "LSE" : "LL/SC",
-           boot_gic.version ? "v" : " none", boot_gic.version, ram_mib(&boot_memmap),
+           !strcmp(atomics_backend_name(), "lse") ? "LSE" : "LL/SC", gic, ram_mib(&boot_memmap),
            (unsigned)sizeof(struct meta_slot));
     page_alloc_drain();
     accounting_take(&a);
