@@ -273,21 +273,23 @@ static void tlbi_space(const struct aspace *as)
         arch_tlbi_el2_all();
 }
 
-/* Sync the invalid entries written so far, invalidate them, and only then
- * drop what they owned. */
+/*
+ * Sync the invalid entries written so far, invalidate them, and only then
+ * drop what they owned. Every pending drop had its invalidation recorded
+ * before it: either it is done here, or an earlier flush (the one a full drop
+ * list forced) already did it.
+ */
 static void batch_flush(struct pt_op *op)
 {
     struct pt_batch *b = &op->batch;
-    if (!b->n_tlbi && !b->tlbi_all) {
-        BUG_ON(b->n_drop);
-        return;
-    }
-    arch_pte_sync();
-    if (b->tlbi_all) {
-        tlbi_space(op->as);
-    } else {
-        for (unsigned i = 0; i < b->n_tlbi; i++)
-            tlbi_one(op->as, b->tlbi[i]);
+    if (b->n_tlbi || b->tlbi_all) {
+        arch_pte_sync();
+        if (b->tlbi_all) {
+            tlbi_space(op->as);
+        } else {
+            for (unsigned i = 0; i < b->n_tlbi; i++)
+                tlbi_one(op->as, b->tlbi[i]);
+        }
     }
     for (unsigned i = 0; i < b->n_drop; i++)
         entry_release(b->drop[i], b->drop_level[i]);
