@@ -54,17 +54,17 @@ always_forbid
 
 # --- through U-Boot (u-boot-qemu as -bios, booti) --------------------------
 for cfg in "max 3 4" "cortex-a72 2 1"; do
-    set -- $cfg
+    read -r cpu gic smp <<<"$cfg"
     atomics=LSE
-    [ $1 = cortex-a72 ] && atomics=LL/SC
+    [ "$cpu" = cortex-a72 ] && atomics=LL/SC
     plural=s
-    [ $3 = 1 ] && plural=
-    scenario "uboot-$1-gicv$2-smp$3" 0 --boot uboot --cpu $1 --gic $2 --smp $3 --mem 1G
+    [ "$smp" = 1 ] && plural=
+    scenario "uboot-$cpu-gicv$gic-smp$smp" 0 --boot uboot --cpu "$cpu" --gic "$gic" --smp "$smp" --mem 1G
     expect '^U-Boot 20[0-9][0-9]\.'
     expect '^Starting kernel \.\.\.$'
     # booti moves the relocatable image to the next 2 MiB boundary.
     expect '^tally: Tally [0-9.]+ at EL2, image 0x40400000-0x[0-9a-f]+, DTB at 0x[0-9a-f]+, console PL011 at 0x9000000$'
-    expect "^tally: Tally [0-9.]+ on qemu-virt: $3 CPU$plural online, atomics $atomics, GICv$2, RAM 1024 MiB, slot 16 bytes\$"
+    expect "^tally: Tally [0-9.]+ on qemu-virt: $smp CPU$plural online, atomics $atomics, GICv$gic, RAM 1024 MiB, slot 16 bytes\$"
     expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
     expect '^tally: powering off$'
     forbid 'booting Tally failed|unexpected exception|halted|boot stopped'
@@ -84,7 +84,10 @@ same_guard_page() {
     c=$(cat)
     boot=$(sed -n 's/^tally: CPU 0 online .*guard page \(0x[0-9a-f]*\)$/\1/p' <<<"$c")
     hit=$(sed -n 's/^tally: stack overflow on CPU 0: guard page at \(0x[0-9a-f]*\) .*/\1/p' <<<"$c")
-    [ -n "$boot" ] && [ "$boot" = "$hit" ] || { echo "CPU 0's guard page is '$boot', the overflow hit '$hit'"; return 1; }
+    if [ -z "$boot" ] || [ "$boot" != "$hit" ]; then
+        echo "CPU 0's guard page is '$boot', the overflow hit '$hit'"
+        return 1
+    fi
 }
 
 scenario stack-overflow 1 --smp 2 --tally-args tally.test=stack-overflow
