@@ -61,10 +61,14 @@ $(BUILD)/bench/bench: $(patsubst %.c,$(BUILD)/bench/%.o,$(MM_SRCS) $(HOSTLIB_SRC
 .PHONY: check check-asan check-tsan
 check: $(BUILD)/host/unit-tests
 	$(Q)$< $(CHECK_ARGS)
+# Sanitizer runs are 5-20x slower: the randomised tests run fewer steps there
+# (every suite still runs; the full counts run in `make check`).
+SAN_ENV := TALLY_MODEL_OPS=$${TALLY_MODEL_OPS:-200000} TALLY_STRESS_OPS=$${TALLY_STRESS_OPS:-50000} \
+           TALLY_PT_MODEL_OPS=$${TALLY_PT_MODEL_OPS:-20000}
 check-asan: $(BUILD)/asan/unit-tests
-	$(Q)UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=0 $< $(CHECK_ARGS)
+	$(Q)$(SAN_ENV) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=0 $< $(CHECK_ARGS)
 check-tsan: $(BUILD)/tsan/unit-tests
-	$(Q)TSAN_OPTIONS=halt_on_error=1 TALLY_SUITES=$${TALLY_TSAN_SUITES:-} $< $(CHECK_ARGS)
+	$(Q)$(SAN_ENV) TSAN_OPTIONS=halt_on_error=1 $< $(CHECK_ARGS)
 
 TEST_TARGETS += check check-asan check-tsan
 BENCH_TARGETS += bench-core
