@@ -422,6 +422,81 @@ START_TEST(test_carve_failures_change_nothing)
 }
 END_TEST
 
+START_TEST(test_malformed_reg_is_refused)
+{
+    parse_fails("bad-reg", ERR_INVAL,
+                "bad DTB: /memory@40000000: reg is 12 bytes, not a multiple of 16");
+}
+END_TEST
+
+START_TEST(test_memory_node_without_reg_is_refused)
+{
+    parse_fails("no-reg", ERR_INVAL, "bad DTB: memory node /memory has no reg");
+}
+END_TEST
+
+START_TEST(test_bank_wrapping_past_2_64_is_refused)
+{
+    parse_fails("wrap", ERR_RANGE,
+                "memory bank [0xfffffffffffff000, +0x2000) in /memory@fffffffffffff000 wraps "
+                "past 2^64");
+}
+END_TEST
+
+START_TEST(test_more_than_two_address_cells_are_refused)
+{
+    parse_fails("three-cells", ERR_INVAL,
+                "bad DTB: /memory@40000000: unsupported #address-cells 3 / #size-cells 2");
+}
+END_TEST
+
+START_TEST(test_initrd_ending_before_its_start_is_refused)
+{
+    parse_fails("bad-initrd", ERR_INVAL,
+                "bad DTB: initrd ends (0x43000000) before it starts (0x44000000)");
+}
+END_TEST
+
+START_TEST(test_boot_module_without_reg_is_refused)
+{
+    parse_fails("module-no-reg", ERR_INVAL,
+                "bad DTB: boot module /chosen/module@48000000 has no reg");
+}
+END_TEST
+
+START_TEST(test_free_ranges_counts_past_max)
+{
+    parse_ok("two-banks");
+    struct mem_bank f[2] = {{pa(1), 1}, {pa(1), 1}};
+    struct mem_bank guard = {pa(0xdead), 0xbeef};
+    ck_assert_uint_eq(memmap_free_ranges(&mm, f, 1), 4);
+    ck_assert_uint_eq(pa_val(f[0].base), 0x40000000);
+    ck_assert_uint_eq(f[0].size, 0x200000);
+    ck_assert_uint_eq(pa_val(f[1].base), 1); /* untouched past max */
+    ck_assert_uint_eq(memmap_free_ranges(&mm, &guard, 0), 4);
+    ck_assert_uint_eq(pa_val(guard.base), 0xdead);
+}
+END_TEST
+
+START_TEST(test_carve_with_a_full_table_changes_nothing)
+{
+    parse_ok("one-bank");
+    paddr_t at = pa(0x1234);
+    while (mm.nr_reserved < MEMMAP_MAX_RESERVED)
+        ck_assert_int_eq(memmap_carve(&mm, PAGE_SIZE, PAGE_SIZE, PAGE_META, "fill", &at), ERR_OK);
+    struct memmap before = mm;
+    at = pa(0x1234);
+    ck_assert_int_eq(memmap_carve(&mm, PAGE_SIZE, PAGE_SIZE, PAGE_META, "more", &at), ERR_NOMEM);
+    ck_assert_int_eq(memcmp(&before, &mm, sizeof(mm)), 0);
+    ck_assert_uint_eq(pa_val(at), 0x1234);
+    /* 30 one-page carves from the bottom of RAM up, each its own range. */
+    expect_reserved(0, 0x40000000, PAGE_SIZE, PAGE_META, "fill");
+    expect_reserved(29, 0x4001d000, PAGE_SIZE, PAGE_META, "fill");
+    expect_image(30);
+    expect_dtb(31);
+}
+END_TEST
+
 TALLY_SUITE(memmap)
 
 Suite *memmap_suite(void)
@@ -453,6 +528,14 @@ Suite *memmap_suite(void)
     tcase_add_test(tc, test_blob_address_is_its_pointer);
     tcase_add_test(tc, test_carve_takes_the_lowest_aligned_free_range);
     tcase_add_test(tc, test_carve_failures_change_nothing);
+    tcase_add_test(tc, test_malformed_reg_is_refused);
+    tcase_add_test(tc, test_memory_node_without_reg_is_refused);
+    tcase_add_test(tc, test_bank_wrapping_past_2_64_is_refused);
+    tcase_add_test(tc, test_more_than_two_address_cells_are_refused);
+    tcase_add_test(tc, test_initrd_ending_before_its_start_is_refused);
+    tcase_add_test(tc, test_boot_module_without_reg_is_refused);
+    tcase_add_test(tc, test_free_ranges_counts_past_max);
+    tcase_add_test(tc, test_carve_with_a_full_table_changes_nothing);
     suite_add_tcase(s, tc);
     return s;
 }
