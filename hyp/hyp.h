@@ -41,10 +41,6 @@ __attribute__((noreturn)) void hyp_halt(void);
 void hyp_fatal_begin(void);
 extern bool hyp_panic_wait; /* from /chosen/bootargs tally.panic=wait */
 
-/* main.c: the value of a "name=value" word of /chosen/bootargs, copied into
- * buf (NUL-terminated); false if absent. */
-bool bootarg_get(const char *name, char *buf, size_t len);
-
 /* lib/stack_chk.c */
 void stack_chk_init(void);
 

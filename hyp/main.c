@@ -19,6 +19,7 @@
 #include <tally/sysreg.h>
 
 #include "accounting.h"
+#include "bootargs.h"
 #include "dt.h"
 #include "hyp.h"
 #include "mmu.h"
@@ -28,40 +29,13 @@
 
 bool hyp_panic_wait;
 
-static char bootargs[256];
 static struct memmap boot_memmap;
 static struct dt_gic boot_gic;
 
-bool bootarg_get(const char *name, char *buf, size_t len)
-{
-    size_t n = strlen(name);
-    for (const char *w = bootargs; *w;) {
-        while (*w == ' ')
-            w++;
-        const char *end = strchr(w, ' ');
-        size_t wl = end ? (size_t)(end - w) : strlen(w);
-        if (wl > n && !memcmp(w, name, n) && w[n] == '=') {
-            size_t vl = wl - n - 1;
-            if (vl >= len)
-                vl = len - 1;
-            memcpy(buf, w + n + 1, vl);
-            buf[vl] = '\0';
-            return true;
-        }
-        w += wl;
-    }
-    return false;
-}
-
 static void read_bootargs(const void *fdt)
 {
-    const char *s = dt_bootargs(fdt);
     char v[16];
-    if (s) {
-        size_t n = strnlen(s, sizeof(bootargs) - 1);
-        memcpy(bootargs, s, n);
-        bootargs[n] = '\0';
-    }
+    bootargs_set(dt_bootargs(fdt));
     hyp_panic_wait = bootarg_get("tally.panic", v, sizeof(v)) && !strcmp(v, "wait");
 }
 

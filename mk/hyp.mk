@@ -82,3 +82,11 @@ run: $(HYP_BIN)
 # with the symbols at the load address (scripts/gdb/tally.gdb).
 debug: $(HYP_BIN)
 	$(Q)scripts/run-qemu --image $(HYP_BIN) --gdb $(RUN_ARGS)
+
+# The portable parts of hyp/ (no console, no system registers, no libc names)
+# also run in every host unit-test binary: tests/unit/test_hyp_runtime.c.
+HYP_UNIT_SRCS := hyp/format.c hyp/bootargs.c hyp/dt.c
+HYP_UNIT_VARIANTS := host asan tsan $(CROSS_UNIT_VARIANTS)
+$(foreach v,$(HYP_UNIT_VARIANTS),$(eval \
+  $(BUILD)/$(v)/unit-tests: $(patsubst %.c,$(BUILD)/$(v)/%.o,$(HYP_UNIT_SRCS)) | $(DT_BLOBS)))
+-include $(foreach v,$(HYP_UNIT_VARIANTS),$(patsubst %.c,$(BUILD)/$(v)/%.d,$(HYP_UNIT_SRCS)))
