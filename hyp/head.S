@@ -13,7 +13,8 @@
 //   3. apply the R_AARCH64_RELATIVE relocations (the image is linked at 0
 //      and runs wherever it was loaded), clear .bss
 //   4. TPIDR_EL2 = &hyp_percpu[0], SP_EL2 = CPU 0's emergency stack, then run
-//      on SP_EL0 (SPSel = 0) with the boot stack, VBAR_EL2 = hyp_vectors
+//      on SP_EL0 (SPSel = 0) with the boot stack, VBAR_EL2 = hyp_vectors;
+//      SErrors unmasked (reported), IRQ and FIQ stay masked at EL2
 //   5. hyp_main(dtb)
 #include <tally/sysreg.h>
 #include "percpu.h"
@@ -53,7 +54,7 @@ _start:
     .long   0                       // res5: no PE/COFF header
 
 primary_entry:
-    msr     daifset, #0xf           // no interrupts or SErrors at EL2
+    msr     daifset, #0xf           // masked until the vectors are in place
     mov     x19, x0                 // DTB physical address
     mrs     x0, CurrentEL
     ubfx    x0, x0, #2, #2
@@ -129,6 +130,7 @@ primary_entry:
     adr_l   x0, hyp_vectors
     msr     vbar_el2, x0
     isb
+    msr     daifclr, #4             // SErrors are reported from now on
     mov     x0, x19
     bl      hyp_main
     b       park
@@ -166,6 +168,7 @@ secondary_entry:
     ldr     x0, [x19, #PERCPU_SP]
     mov     sp, x0                  // SP_EL0: the tracked kernel stack
     isb
+    msr     daifclr, #4             // SErrors are reported
     mov     x0, x19
     bl      smp_secondary_main
     b       park
