@@ -35,6 +35,7 @@
 #ifndef TALLY_PGTABLE_H
 #define TALLY_PGTABLE_H
 
+#include <tally/errno.h> /* before page.h, whose inline functions use ERR_* */
 #include <tally/page.h>
 #include <tally/pte.h>
 #include <tally/spinlock.h>

@@ -420,7 +420,8 @@ static void run_model(enum pt_stage stage, uint64_t ops, uint64_t seed)
         frame_from_unused(pa_add(fb, i << 12), (struct frame_meta){.owner_vm = 1});
     ck_assert_int_eq(aspace_init(&M.as, stage, IA_BITS, 9, 1), ERR_OK);
 
-    uint64_t every = ops / 50 ? ops / 50 : 1;
+    /* About 50 full checks, at least 2000 operations apart. */
+    uint64_t every = ops / 50 > 2000 ? ops / 50 : 2000;
     for (M.ops = 0; M.ops < ops; M.ops++) {
         uint64_t r = rnd(1000) / 10;
         if (rnd(1000) < 3)
