@@ -22,7 +22,7 @@
  *             overlapping ranges of the same usage are merged (the lower one's
  *             name is kept); the image overlapping anything else is an error.
  *
- * Bad input returns a negative ERR_* code, leaves *m unspecified, and writes
+ * Bad input returns a negative ERR_* code, leaves *m unchanged, and writes
  * a one-line message naming the problem into msg (snprintf; on success msg
  * holds ""). The message is what the boot console prints, e.g.
  *   "bad DTB at 0x48000000: FDT_ERR_BADMAGIC"

@@ -107,12 +107,16 @@ static uint64_t free_pages(void)
     return pages;
 }
 
+/* A failed parse names the problem and leaves the map as it was. */
 static void parse_fails(const char *name, int want_err, const char *want_msg)
 {
     load(name);
     int err = parse();
     ck_assert_msg(err == want_err, "%s: error %d (%s), expected %d", name, err, msg, want_err);
     ck_assert_str_eq(msg, want_msg);
+    struct memmap poison;
+    memset(&poison, 0xa5, sizeof(poison));
+    ck_assert_int_eq(memcmp(&mm, &poison, sizeof(mm)), 0);
 }
 
 START_TEST(test_one_bank_reserves_image_and_dtb)
