@@ -94,7 +94,7 @@ primary_entry:
 
     // Self-relocation: *(base + r_offset) = base + r_addend for every entry
     // of .rela.dyn (R_AARCH64_NONE entries are skipped); the build checks that
-// no other type exists.
+    // no other type exists.
     adr     x11, _start
     adr_l   x9, __rela_start
     adr_l   x10, __rela_end
