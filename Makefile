@@ -51,11 +51,11 @@ HOST_CC ?= gcc
 $(eval $(call host_variant,host,$(HOST_CC),-O2 -g -DTALLY_DEBUG,$(CHECK_LIBS)))
 $(eval $(call host_variant,asan,clang,-O1 -g -DTALLY_DEBUG -fsanitize=address$(,)undefined -fno-sanitize-recover=all -fno-omit-frame-pointer,-fsanitize=address$(,)undefined $(CHECK_LIBS)))
 $(eval $(call host_variant,tsan,clang,-O1 -g -DTALLY_DEBUG -fsanitize=thread,-fsanitize=thread $(CHECK_LIBS)))
-$(eval $(call host_variant,bench,$(HOST_CC),-O2 -g -DNDEBUG,$(CHECK_LIBS)))
+$(eval $(call host_variant,bench,$(HOST_CC),-O2 -g -DNDEBUG -flto,-flto $(CHECK_LIBS)))
 
 $(BUILD)/bench/bench: $(patsubst %.c,$(BUILD)/bench/%.o,$(MM_SRCS) $(HOSTLIB_SRCS) $(BENCH_SRCS))
 	@echo "  LD[bench] $@"
-	$(Q)$(HOST_CC) -o $@ $^ -pthread -lm
+	$(Q)$(HOST_CC) -O2 -flto -o $@ $^ $(CHECK_LIBS)
 
 # Host unit tests: fast, the everyday loop.
 .PHONY: check check-asan check-tsan

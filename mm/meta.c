@@ -30,6 +30,7 @@ static struct mem_bank bank_desc[META_MAX_BANKS];
 static unsigned nr_banks;
 static struct meta_slot *slots;
 static uint64_t nr_slots;
+struct meta_bank0 meta_bank0;
 
 /* Relaxed: statistics only; nothing is ordered by them. */
 static atomic_u64 usage_count[PAGE_USAGE_COUNT];
@@ -76,6 +77,9 @@ int meta_init(const struct mem_bank *b, unsigned n, void *slot_mem)
         banks[i].first = nr_slots;
         nr_slots += banks[i].npages;
     }
+    meta_bank0.base_pfn = banks[0].base_pfn;
+    meta_bank0.npages = banks[0].npages;
+    meta_bank0.slots = slots;
     for (uint64_t i = 0; i < nr_slots; i++) {
         struct meta_slot *s = &slots[i];
         atomic_store_u32(&s->ref_count, REF_FIXED, MO_RELAXED);
@@ -91,10 +95,10 @@ int meta_init(const struct mem_bank *b, unsigned n, void *slot_mem)
     return ERR_OK;
 }
 
-struct meta_slot *meta_slot_lookup(paddr_t p)
+struct meta_slot *meta_slot_lookup_slow(paddr_t p)
 {
     uint64_t pfn = pa_val(p) >> PAGE_SHIFT;
-    for (unsigned i = 0; i < nr_banks; i++) {
+    for (unsigned i = 1; i < nr_banks; i++) {
         uint64_t off = pfn - banks[i].base_pfn;
         if (off < banks[i].npages)
             return &slots[banks[i].first + off];
@@ -102,33 +106,20 @@ struct meta_slot *meta_slot_lookup(paddr_t p)
     return NULL;
 }
 
-struct meta_slot *meta_slot(paddr_t p)
+void meta_not_ram(paddr_t p)
 {
-    struct meta_slot *s = meta_slot_lookup(p);
-    if (unlikely(!s))
-        panic("page %#llx is not RAM: it has no metadata slot", (unsigned long long)pa_val(p));
-    return s;
+    panic("page %#llx is not RAM: it has no metadata slot", (unsigned long long)pa_val(p));
 }
 
-paddr_t meta_slot_paddr(const struct meta_slot *s)
+paddr_t meta_slot_paddr_slow(const struct meta_slot *s)
 {
     uint64_t idx = (uint64_t)(s - slots);
-    for (unsigned i = 0; i < nr_banks; i++) {
+    for (unsigned i = 1; i < nr_banks; i++) {
         uint64_t off = idx - banks[i].first;
         if (off < banks[i].npages)
             return pa((banks[i].base_pfn + off) << PAGE_SHIFT);
     }
     panic("pointer %p is not a metadata slot", (const void *)s);
-}
-
-uint32_t meta_slot_index(const struct meta_slot *s)
-{
-    return (uint32_t)(s - slots);
-}
-
-struct meta_slot *meta_slot_at(uint32_t idx)
-{
-    return &slots[idx];
 }
 
 uint64_t meta_nr_slots(void)

@@ -193,26 +193,10 @@ static void pcp_spill(struct pcp *c, unsigned n)
     atomic_store_u32(&c->count, count, MO_RELAXED);
 }
 
-int page_alloc(unsigned order, paddr_t *out)
+static noinline int alloc_block(unsigned order, paddr_t *out)
 {
     if (order > PAGE_MAX_ORDER)
         return ERR_INVAL;
-    if (order == 0) {
-        struct pcp *c = &pcp[arch_cpu_id()];
-        uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
-        if (unlikely(count == 0)) {
-            if (pcp_refill(c) != ERR_OK)
-                return ERR_NOMEM;
-            count = atomic_load_u32(&c->count, MO_RELAXED);
-        }
-        struct meta_slot *s = meta_slot_at(c->head);
-        c->head = s->m.free.next;
-        atomic_store_u32(&c->count, count - 1, MO_RELAXED);
-        s->flags = 0;
-        s->m.word = 0;
-        *out = meta_slot_paddr(s);
-        return ERR_OK;
-    }
     uint32_t idx;
     spin_lock(&buddy_lock);
     int err = buddy_alloc(order, &idx);
@@ -222,12 +206,49 @@ int page_alloc(unsigned order, paddr_t *out)
     return err;
 }
 
-void page_free(paddr_t p, unsigned order)
+static inline paddr_t pcp_pop(struct pcp *c, uint32_t count)
+{
+    struct meta_slot *s = meta_slot_at(c->head);
+    c->head = s->m.free.next;
+    atomic_store_u32(&c->count, count - 1, MO_RELAXED);
+    s->flags = 0;
+    s->m.word = 0;
+    return meta_slot_paddr(s);
+}
+
+static noinline int alloc_refill(struct pcp *c, paddr_t *out)
+{
+    if (pcp_refill(c) != ERR_OK)
+        return ERR_NOMEM;
+    *out = pcp_pop(c, atomic_load_u32(&c->count, MO_RELAXED));
+    return ERR_OK;
+}
+
+/* Order 0 is the hot path: one per-CPU list pop, no lock, no atomic RMW. */
+int page_alloc(unsigned order, paddr_t *out)
+{
+    if (unlikely(order != 0))
+        return alloc_block(order, out);
+    struct pcp *c = &pcp[arch_cpu_id()];
+    uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
+    if (unlikely(count == 0))
+        return alloc_refill(c, out);
+    *out = pcp_pop(c, count);
+    return ERR_OK;
+}
+
+static noinline void free_block(paddr_t p, unsigned order)
+{
+    spin_lock(&buddy_lock);
+    buddy_free(meta_slot_index(meta_slot(p)), order);
+    spin_unlock(&buddy_lock);
+}
+
+static noinline void free_check(paddr_t p, unsigned order)
 {
     if (order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order))
         panic("page_free: bad block %#llx order %u", (unsigned long long)pa_val(p), order);
     struct meta_slot *s = meta_slot(p);
-#ifdef TALLY_DEBUG
     for (uint64_t i = 0; i < (1ull << order); i++) {
         struct meta_slot *t = s + i;
         if (page_slot_ref_count(t) != REF_UNUSED || t->flags)
@@ -235,21 +256,29 @@ void page_free(paddr_t p, unsigned order)
                   (unsigned long long)(pa_val(p) + i * PAGE_SIZE),
                   t->flags ? "already free" : "in use", page_usage_name(page_slot_usage(t)));
     }
+}
+
+void page_free(paddr_t p, unsigned order)
+{
+#ifdef TALLY_DEBUG
+    free_check(p, order);
+#else
+    if (unlikely(order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order)))
+        free_check(p, order);
 #endif
-    if (order == 0) {
-        struct pcp *c = &pcp[arch_cpu_id()];
-        uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
-        s->flags = SLOT_F_PCP;
-        s->m.free.next = c->head;
-        c->head = meta_slot_index(s);
-        atomic_store_u32(&c->count, count + 1, MO_RELAXED);
-        if (unlikely(count + 1 > PCP_HIGH))
-            pcp_spill(c, PCP_BATCH);
+    if (unlikely(order != 0)) {
+        free_block(p, order);
         return;
     }
-    spin_lock(&buddy_lock);
-    buddy_free(meta_slot_index(s), order);
-    spin_unlock(&buddy_lock);
+    struct meta_slot *s = meta_slot(p);
+    struct pcp *c = &pcp[arch_cpu_id()];
+    uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
+    s->flags = SLOT_F_PCP;
+    s->m.free.next = c->head;
+    c->head = meta_slot_index(s);
+    atomic_store_u32(&c->count, count + 1, MO_RELAXED);
+    if (unlikely(count + 1 > PCP_HIGH))
+        pcp_spill(c, PCP_BATCH);
 }
 
 void page_alloc_drain(void)

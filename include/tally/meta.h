@@ -132,15 +132,59 @@ size_t meta_bytes_needed(const struct mem_bank *banks, unsigned n);
  */
 int meta_init(const struct mem_bank *banks, unsigned n, void *slot_mem);
 
-/* The slot of a RAM page, or NULL if pa is not in any bank. */
-struct meta_slot *meta_slot_lookup(paddr_t p);
-/* The slot of a RAM page; panics naming the address if it is not RAM. */
-struct meta_slot *meta_slot(paddr_t p);
-paddr_t meta_slot_paddr(const struct meta_slot *s);
+/*
+ * Bank 0, the lowest, is resolved inline: on QEMU virt it is the only bank,
+ * on the Raspberry Pi 4 it holds the hypervisor. Other banks take the
+ * out-of-line loop. Written once by meta_init().
+ */
+struct meta_bank0 {
+    uint64_t base_pfn;
+    uint64_t npages;
+    struct meta_slot *slots;
+};
+extern struct meta_bank0 meta_bank0;
 
-/* Slot index <-> slot (the allocator's links are indices). */
-uint32_t meta_slot_index(const struct meta_slot *s);
-struct meta_slot *meta_slot_at(uint32_t idx);
+struct meta_slot *meta_slot_lookup_slow(paddr_t p);
+paddr_t meta_slot_paddr_slow(const struct meta_slot *s);
+__attribute__((noreturn)) void meta_not_ram(paddr_t p);
+
+/* Slot index <-> slot (the allocator's links are indices). All banks' slots
+ * are one array that starts at bank 0's. */
+static inline uint32_t meta_slot_index(const struct meta_slot *s)
+{
+    return (uint32_t)(s - meta_bank0.slots);
+}
+static inline struct meta_slot *meta_slot_at(uint32_t idx)
+{
+    return meta_bank0.slots + idx;
+}
+
+/* The slot of a RAM page, or NULL if pa is not in any bank. */
+static inline struct meta_slot *meta_slot_lookup(paddr_t p)
+{
+    uint64_t off = (pa_val(p) >> PAGE_SHIFT) - meta_bank0.base_pfn;
+    if (likely(off < meta_bank0.npages))
+        return meta_bank0.slots + off;
+    return meta_slot_lookup_slow(p);
+}
+
+/* The slot of a RAM page; panics naming the address if it is not RAM. */
+static inline struct meta_slot *meta_slot(paddr_t p)
+{
+    struct meta_slot *s = meta_slot_lookup(p);
+    if (unlikely(!s))
+        meta_not_ram(p);
+    return s;
+}
+
+static inline paddr_t meta_slot_paddr(const struct meta_slot *s)
+{
+    uint64_t idx = (uint64_t)(s - meta_bank0.slots);
+    if (likely(idx < meta_bank0.npages))
+        return pa((meta_bank0.base_pfn + idx) << PAGE_SHIFT);
+    return meta_slot_paddr_slow(s);
+}
+
 uint64_t meta_nr_slots(void);
 unsigned meta_nr_banks(void);
 const struct mem_bank *meta_bank(unsigned i);

@@ -34,6 +34,7 @@
 #ifndef TALLY_PAGE_H
 #define TALLY_PAGE_H
 
+#include <tally/errno.h>
 #include <tally/meta.h>
 #include <tally/panic.h>
 
@@ -203,8 +204,6 @@ static inline uint32_t dyn_page_ref_count(struct dyn_page d)
         out->slot = d.slot;                                                                        \
         return true;                                                                               \
     }
-
-#include <tally/errno.h>
 
 PAGE_HANDLE_DEFINE(frame, PAGE_FRAME, struct frame_meta, frame)
 PAGE_HANDLE_DEFINE(pt_page, PAGE_PT, struct pt_meta, pt)
