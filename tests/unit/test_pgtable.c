@@ -657,6 +657,33 @@ START_TEST(test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly)
 }
 END_TEST
 
+START_TEST(test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged)
+{
+    struct aspace as = s2_40();
+    paddr_t f = frames(18);
+    ck_assert_int_eq(pt_map_frames(&as, GiB, f, GiB, PT_R | PT_W), ERR_OK);
+    uint64_t ia = GiB + 511 * 2 * MiB + 511 * PAGE_SIZE; /* the very last page */
+    fake_events_reset();
+    ck_assert_int_eq(pt_protect(&as, ia, PAGE_SIZE, PT_R), ERR_OK);
+    /* Two splits and the page's own break-before-make. */
+    ck_assert_uint_eq(tlbi_events(), 3);
+    ck_assert_uint_eq(fake_event(1)->addr, GiB);
+    ck_assert_uint_eq(fake_event(3)->addr, GiB + 511 * 2 * MiB);
+    ck_assert_uint_eq(fake_event(5)->addr, ia);
+    pte_t *l2 = expect_table(table_of(root_of(&as)[0]), 1, 2, 512);
+    pte_t *l3 = expect_table(l2, 511, 3, 512);
+    ck_assert_uint_eq(l2[0], pa_val(f) | S2_RW_XN | OWNED | TYPE_BLOCK);
+    ck_assert_uint_eq(l3[510], (pa_val(f) + GiB - 2 * PAGE_SIZE) | S2_RW_XN | OWNED | TYPE_PAGE);
+    ck_assert_uint_eq(l3[511],
+                      (pa_val(f) + GiB - PAGE_SIZE) | 0x77cull | (1ull << 54) | OWNED | TYPE_PAGE);
+    ck_assert_uint_eq(as.nr_tables, 4);
+    assert_refs(f, 1ull << 18, 2);
+    aspace_destroy(&as);
+    assert_refs(f, 1ull << 18, 1);
+    drop_frames(f, 1ull << 18);
+}
+END_TEST
+
 START_TEST(test_unmap_whole_table_range_detaches_subtree_after_one_tlbi)
 {
     struct aspace as = s2_40();
@@ -789,24 +816,29 @@ END_TEST
 /* --- bad input: the code, and nothing changed -------------------------------------------- */
 
 struct before {
-    uint64_t hash, free, pt, frames, tables;
-    unsigned events;
+    uint64_t hash, tables;
+    struct page_census census;
 };
 
 static struct before before(struct aspace *as)
 {
     fake_events_reset();
-    return (struct before){snapshot(as),          page_alloc_free_pages(), census_of(PAGE_PT),
-                           census_of(PAGE_FRAME), as->nr_tables,           fake_events_count()};
+    struct before b = {.hash = snapshot(as), .tables = as->nr_tables};
+    page_census(&b.census);
+    return b;
 }
 
+/* Same descriptors everywhere, same census to the page, nothing invalidated. */
 static void assert_unchanged(struct aspace *as, struct before b)
 {
+    struct page_census now;
+    page_census(&now);
     ck_assert_uint_eq(snapshot(as), b.hash);
-    ck_assert_uint_eq(page_alloc_free_pages(), b.free);
-    ck_assert_uint_eq(census_of(PAGE_PT), b.pt);
-    ck_assert_uint_eq(census_of(PAGE_FRAME), b.frames);
     ck_assert_uint_eq(as->nr_tables, b.tables);
+    ck_assert_uint_eq(now.free, b.census.free);
+    ck_assert_uint_eq(now.unused, b.census.unused);
+    for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++)
+        ck_assert_uint_eq(now.by_usage[u], b.census.by_usage[u]);
     ck_assert_uint_eq(fake_events_count(), 0);
 }
 
@@ -1053,6 +1085,7 @@ Suite *pgtable_suite(void)
     tcase_set_timeout(big, 120);
     tcase_add_test(big, test_s2_1g_block_owns_one_ref_per_page);
     tcase_add_test(big, test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly);
+    tcase_add_test(big, test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged);
     suite_add_tcase(s, big);
 
     TCase *bad = tcase_create("bad input");
