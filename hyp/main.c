@@ -25,6 +25,7 @@
 #include "mmu.h"
 #include "percpu.h"
 #include "psci.h"
+#include "selftest.h"
 #include "smp.h"
 
 bool hyp_panic_wait;
@@ -61,54 +62,6 @@ static void pages_init(struct memmap *m)
         page_alloc_add(free[i].base, free[i].size / PAGE_SIZE);
 }
 
-/* The test switch (docs/boot.md): tally.test=stack-overflow | bad-access |
- * write-text | leak-page. */
-static noinline uint64_t recurse(volatile uint64_t *depth)
-{
-    volatile char frame[512];
-    frame[0] = (char)*depth;
-    if (++*depth == 0) /* never: the recursion ends in the guard page */
-        return 0;
-    return recurse(depth) + (uint64_t)frame[0];
-}
-
-static void run_test(void)
-{
-    char t[32];
-    if (!bootarg_get("tally.test", t, sizeof(t)))
-        return;
-    if (!strcmp(t, "stack-overflow")) {
-        volatile uint64_t depth = 0;
-        printf("tally: test stack-overflow: recursing on CPU %u's stack (guard page 0x%lx)\n",
-               this_cpu()->id, this_cpu()->stack_guard_va);
-        recurse(&depth);
-        panic("test stack-overflow: the recursion returned");
-    } else if (!strcmp(t, "bad-access")) {
-        volatile uint64_t *bad = (volatile uint64_t *)(hyp_platform.stack_va_base - (1ull << 30));
-        printf("tally: test bad-access: reading unmapped address %p\n", (void *)bad);
-        (void)*bad;
-        panic("test bad-access: the read of %p did not fault", (void *)bad);
-    } else if (!strcmp(t, "write-text")) {
-        volatile uint32_t *code = (volatile uint32_t *)(uintptr_t)run_test;
-        printf("tally: test write-text: writing to the image's text at %p\n", (void *)code);
-        *code = 0xd503201f; /* NOP */
-        panic("test write-text: the write to %p did not fault", (void *)code);
-    } else if (!strcmp(t, "leak-page")) {
-        int err;
-        struct frame f = frame_alloc((struct frame_meta){.owner_vm = OWNER_HYP}, &err);
-        if (err != ERR_OK)
-            panic("test leak-page: frame_alloc: %s", tally_strerror(err));
-        /* The handle goes out of scope still holding its reference: no owner
-         * reaches the page, so the accounting must count it as leaked. */
-        printf("tally: test leak-page: forgetting a reference to frame 0x%lx\n",
-               pa_val(frame_paddr(f)));
-    } else {
-        printf("tally: unknown tally.test=%s (known: stack-overflow, bad-access, write-text, "
-               "leak-page); ignored\n",
-               t);
-    }
-}
-
 static uint64_t ram_mib(const struct memmap *m)
 {
     uint64_t b = 0;
@@ -141,7 +94,9 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
     accounting_take(&a);
     accounting_print(&a);
 
-    run_test();
+    char test[32];
+    if (bootarg_get("tally.test", test, sizeof(test)))
+        selftest_run(test);
 
     smp_stop_secondaries();
     page_alloc_drain();

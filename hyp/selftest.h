@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* The tally.test=NAME switch (hyp/selftest.c, docs/boot.md). */
+#ifndef TALLY_HYP_SELFTEST_H
+#define TALLY_HYP_SELFTEST_H
+
+/* Run the test called name; an unknown name is reported and ignored. Some
+ * tests never return (they end in a fatal report). */
+void selftest_run(const char *name);
+
+#endif
