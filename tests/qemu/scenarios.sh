@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: MIT
 # QEMU boot scenarios, sourced by tests/qemu/run-scenarios.
 #
-#   scenario NAME EXIT [run-qemu options...]   a run and the exit status
+#   scenario NAME EXIT [VAR=value...] [run-qemu options...]
+#                                              a run (with those environment
+#                                              variables) and the exit status
 #                                              scripts/run-qemu must give
 #   expect REGEX                               a console line must match
 #   forbid REGEX                               no console line may match
+#   verdict REGEX                              run-qemu's last line (its own
+#                                              judgement, on stderr) must match
 #   check FUNCTION                             FUNCTION reads the console on
 #                                              stdin; non-zero status fails the
 #                                              scenario (its stdout says why)
@@ -39,6 +43,7 @@ for cpu in max cortex-a72; do
             expect '^tally: powering off$'
             forbid 'unexpected exception|stack overflow|halted|boot stopped'
             forbid "atomics $([ $atomics = LSE ] && echo LL/SC || echo LSE)"
+            verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
             always_forbid
         done
     done
@@ -95,6 +100,7 @@ expect '^tally: test stack-overflow: recursing on CPU 0'
 expect '^tally: stack overflow on CPU 0: guard page at 0x[0-9a-f]+ \(FAR 0x[0-9a-f]+, SP 0x[0-9a-f]+, ELR 0x[0-9a-f]+ = image\+0x[0-9a-f]+\)$'
 expect '^tally: halted, powering off$'
 check same_guard_page
+verdict "^run-qemu: Tally did not power off right after its accounting line; it printed: tally: test stack-overflow: .* \\(exit 1\\)$"
 forbid '^tally: powering off$'
 always_forbid
 
@@ -125,6 +131,7 @@ expect '^tally: test leak-page: forgetting a reference to frame 0x[0-9a-f]+$'
 expect '^tally: accounting free=[0-9]+ frame=1 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=1$'
 expect '^tally: powering off$'
 forbid 'unexpected exception|halted'
+verdict '^run-qemu: the last accounting line is not a clean one: tally: accounting .* leaked=1 \(exit 1\)$'
 
 # --- bad device trees, each read byte for byte (run-qemu --dtb) ------------
 scenario bad-dtb-no-memory 1 --smp 1 --dtb "$BAD_DTB_DIR/no-memory.dtb"
@@ -146,3 +153,18 @@ scenario bad-dtb-magic 1 --smp 1 --dtb "$BAD_DTB_DIR/bad-magic.dtb"
 expect '^tally: boot stopped: bad DTB at 0x48000000: FDT_ERR_BADMAGIC$'
 forbid '^tally: accounting|^tally: CPU 0 online'
 always_forbid
+
+# --- the launcher's own contract -------------------------------------------
+# A run that never ends: QEMU starts halted (-S) and is stopped at --timeout.
+scenario launcher-timeout 124 QEMU_EXTRA=-S --smp 1 --timeout 2
+verdict '^run-qemu: timeout: QEMU still running after 2s, stopped \(exit 124\)$'
+forbid '^tally:'
+
+scenario launcher-raspi4b-not-yet 2 --machine raspi4b
+verdict '^run-qemu: --machine raspi4b .* is not implemented yet$'
+
+scenario launcher-bad-option 2 --cpu cortex-a53
+verdict "^run-qemu: --cpu must be max or cortex-a72, not 'cortex-a53'$"
+
+scenario launcher-qemu-error 1 QEMU_EXTRA=-no-such-option --smp 1
+verdict '^run-qemu: QEMU exited with status 1 \(exit 1\)$'
