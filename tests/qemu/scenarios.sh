@@ -82,6 +82,16 @@ expect '^Starting kernel \.\.\.$'
 expect '^tally: stack overflow on CPU 0: guard page at 0x[0-9a-f]+ '
 always_forbid
 
+# --- a guest-style stage-2 tree built and torn down at EL2 ----------------
+for cpu in max cortex-a72; do
+    scenario "stage2-$cpu" 0 --cpu "$cpu" --smp 2 --tally-args tally.test=stage2
+    expect '^tally: test stage2: VMID 1, 16 frames mapped at IPA 0x40000000 with [0-9]+ table pages, half unmapped, tree destroyed: every page back \(free=[0-9]+\)$'
+    expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+    forbid 'unexpected exception|halted|panic'
+    verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+    always_forbid
+done
+
 # --- faults: each stops with its message and powers off --------------------
 # The guard page the overflow hit is the one CPU 0 reported at boot.
 same_guard_page() {
