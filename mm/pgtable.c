@@ -184,13 +184,25 @@ struct pt_pool {
     uint64_t count[PTE_LEVELS];
 };
 
-#define BATCH_TLBI 16 /* past this many addresses, invalidate the whole space */
-#define BATCH_DROP 32
+/*
+ * Invalidations wait in runs of entries of one size at consecutive addresses
+ * (one TLBI each: by address, a TLBI covers a whole block entry). Past
+ * BATCH_TLBI_MAX of them, or BATCH_RUNS runs, one invalidation of the whole
+ * space is cheaper than the broadcasts.
+ */
+#define BATCH_RUNS     16
+#define BATCH_TLBI_MAX 64
+#define BATCH_DROP     BATCH_TLBI_MAX
+
+struct pt_tlbi_run {
+    uint64_t ia, step;
+    unsigned n;
+};
 
 struct pt_batch {
-    unsigned n_tlbi, n_drop;
+    unsigned n_runs, n_tlbi, n_drop;
     bool tlbi_all;
-    uint64_t tlbi[BATCH_TLBI];
+    struct pt_tlbi_run runs[BATCH_RUNS];
     pte_t drop[BATCH_DROP];
     uint8_t drop_level[BATCH_DROP];
 };
@@ -287,24 +299,37 @@ static void batch_flush(struct pt_op *op)
         if (b->tlbi_all) {
             tlbi_space(op->as);
         } else {
-            for (unsigned i = 0; i < b->n_tlbi; i++)
-                tlbi_one(op->as, b->tlbi[i]);
+            for (unsigned r = 0; r < b->n_runs; r++)
+                for (unsigned i = 0; i < b->runs[r].n; i++)
+                    tlbi_one(op->as, b->runs[r].ia + i * b->runs[r].step);
         }
     }
     for (unsigned i = 0; i < b->n_drop; i++)
         entry_release(b->drop[i], b->drop_level[i]);
-    b->n_tlbi = b->n_drop = 0;
+    b->n_runs = b->n_tlbi = b->n_drop = 0;
     b->tlbi_all = false;
 }
 
-/* An entry covering ia was written invalid: invalidate it at the next flush. */
-static void batch_tlbi(struct pt_op *op, uint64_t ia)
+/* The entry at ia, mapping `level`-sized ranges, was written invalid:
+ * invalidate it at the next flush. */
+static void batch_tlbi(struct pt_op *op, uint64_t ia, unsigned level)
 {
     struct pt_batch *b = &op->batch;
-    if (b->n_tlbi < BATCH_TLBI)
-        b->tlbi[b->n_tlbi++] = ia;
-    else
+    uint64_t step = pte_level_size(level);
+    if (b->tlbi_all)
+        return;
+    if (++b->n_tlbi > BATCH_TLBI_MAX) {
         b->tlbi_all = true;
+        return;
+    }
+    struct pt_tlbi_run *last = b->n_runs ? &b->runs[b->n_runs - 1] : NULL;
+    if (last && last->step == step && last->ia + last->n * step == ia) {
+        last->n++;
+    } else if (b->n_runs < BATCH_RUNS) {
+        b->runs[b->n_runs++] = (struct pt_tlbi_run){ia, step, 1};
+    } else {
+        b->tlbi_all = true;
+    }
 }
 
 /* Drop what the old entry owned after the next flush. Its invalidation must
@@ -565,7 +590,7 @@ static struct pt_page split_block(struct pt_op *op, pte_t *p, unsigned level, ui
         pte_write(&tbl[i], d);
     pt_page_meta(t)->nr_valid = PTE_PER_TABLE;
     pte_write(p, 0);
-    batch_tlbi(op, base);
+    batch_tlbi(op, base, level);
     batch_flush(op); /* also makes the new table's entries visible */
     pte_write(p, pte_make_table(pt_page_into_raw(t)));
     op->as->nr_tables++;
@@ -606,7 +631,7 @@ static void unmap_commit(struct pt_op *op, struct pt_page t, unsigned level, uin
                 op->batch.tlbi_all = true;
                 batch_drop(op, old, level);
             } else {
-                batch_tlbi(op, a);
+                batch_tlbi(op, a, level);
                 if (old & PTE_SW_OWNED)
                     batch_drop(op, old, level);
             }
@@ -623,7 +648,7 @@ static void unmap_commit(struct pt_op *op, struct pt_page t, unsigned level, uin
             pte_write(p, 0);
             m->nr_valid--;
             op->as->nr_tables--;
-            batch_tlbi(op, ALIGN_DOWN(a, pte_level_size(level)));
+            batch_tlbi(op, ALIGN_DOWN(a, pte_level_size(level)), level);
             batch_drop(op, te, level);
         }
     }
@@ -654,7 +679,7 @@ static void protect_commit(struct pt_op *op, struct pt_page t, unsigned level, u
         /* Break: park the new value in an invalid descriptor; make it valid
          * after the flush below has invalidated the old one. */
         pte_write(&tbl[i], new & ~PTE_VALID);
-        batch_tlbi(op, a);
+        batch_tlbi(op, a, level);
         if (i < lo)
             lo = i;
         hi = i + 1;

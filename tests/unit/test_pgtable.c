@@ -684,6 +684,28 @@ START_TEST(test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged)
 }
 END_TEST
 
+START_TEST(test_unmap_invalidates_by_address_up_to_64_entries_then_whole_vmid)
+{
+    struct aspace as = s2_40();
+    paddr_t f = frames(8);
+    ck_assert_int_eq(pt_map_frames(&as, 0x40000000, f, 130 * PAGE_SIZE, PT_R), ERR_OK);
+    fake_events_reset();
+    ck_assert_int_eq(pt_unmap(&as, 0x40000000, 64 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(tlbi_events(), 64);
+    ck_assert_uint_eq(fake_events_of(EV_TLBI_IPA), 64);
+    for (unsigned i = 0; i < 64; i++)
+        ck_assert_uint_eq(fake_event(1 + i)->addr, 0x40000000 + i * PAGE_SIZE);
+    fake_events_reset();
+    ck_assert_int_eq(pt_unmap(&as, 0x40000000 + 64 * PAGE_SIZE, 65 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(tlbi_events(), 1);
+    ck_assert_uint_eq(fake_events_of(EV_TLBI_VMID), 1);
+    assert_refs(f, 129, 1);
+    ck_assert_uint_eq(ref_of(pa_add(f, 129 * PAGE_SIZE)), 2);
+    aspace_destroy(&as);
+    drop_frames(f, 256);
+}
+END_TEST
+
 START_TEST(test_unmap_whole_table_range_detaches_subtree_after_one_tlbi)
 {
     struct aspace as = s2_40();
@@ -1073,6 +1095,7 @@ Suite *pgtable_suite(void)
     tcase_add_checked_fixture(ch, setup_small, teardown);
     tcase_add_test(ch, test_unmap_page_invalidates_before_dropping_ref_and_tables);
     tcase_add_test(ch, test_unmap_keeps_table_until_its_last_entry_goes);
+    tcase_add_test(ch, test_unmap_invalidates_by_address_up_to_64_entries_then_whole_vmid);
     tcase_add_test(ch, test_unmap_whole_table_range_detaches_subtree_after_one_tlbi);
     tcase_add_test(ch, test_protect_part_of_block_splits_and_keeps_refs);
     tcase_add_test(ch, test_protect_breaks_before_make);
