@@ -342,6 +342,28 @@ START_TEST(test_s1_descriptors_encode_ap_xn_attrindx)
 }
 END_TEST
 
+START_TEST(test_s1_block_descriptors_at_level_1_and_2)
+{
+    struct aspace as;
+    ck_assert_int_eq(aspace_init(&as, PT_STAGE1_EL2, 48, 0, OWNER), ERR_OK);
+    ck_assert_int_eq(pt_map_phys(&as, 0x80000000, pa(0x80000000), GiB, PT_R | PT_W), ERR_OK);
+    ck_assert_int_eq(pt_map_phys(&as, 0x08000000, pa(0x08000000), 2 * MiB, PT_R | PT_W | PT_DEVICE),
+                     ERR_OK);
+    pte_t *l1 = expect_table(root_of(&as), 0, 1, 2);
+    /* 1 GiB block: type 01, AttrIndx 0, AP[1], SH, AF, XN. */
+    ck_assert_uint_eq(l1[2], 0x0040000080000741ull);
+    pte_t *l2 = expect_table(l1, 0, 2, 1);
+    /* 2 MiB device block: AttrIndx 1. */
+    ck_assert_uint_eq(l2[64], 0x0040000008000745ull);
+    ck_assert_uint_eq(as.nr_tables, 3);
+    unsigned level;
+    ck_assert_int_eq(pt_lookup(&as, 0xbfffffff, NULL, NULL, &level, NULL), ERR_OK);
+    ck_assert_uint_eq(level, 1);
+    aspace_destroy(&as);
+    ck_assert_uint_eq(census_of(PAGE_PT), 0);
+}
+END_TEST
+
 START_TEST(test_s2_2m_block_owns_one_ref_per_page)
 {
     struct aspace as = s2_40();
@@ -584,6 +606,38 @@ START_TEST(test_unmap_page_invalidates_before_dropping_ref_and_tables)
     ck_assert_uint_eq(meta_slot(aspace_root_pa(&as))->m.pt.nr_valid, 0);
     aspace_destroy(&as);
     drop_frames(f, 1);
+}
+END_TEST
+
+START_TEST(test_mapping_keeps_frame_alive_until_unmap_after_tlbi)
+{
+    struct aspace as = s2_40();
+    /* Two tables' worth of pages stay mapped, so the unmap frees only f. */
+    paddr_t g = frames(1);
+    ck_assert_int_eq(pt_map_frames(&as, 0x40000000, g, 2 * PAGE_SIZE, PT_R), ERR_OK);
+    int err;
+    struct frame fr = frame_alloc((struct frame_meta){.owner_vm = OWNER}, &err);
+    ck_assert_int_eq(err, ERR_OK);
+    paddr_t f = frame_paddr(fr);
+    memset(frame_data(fr), 0xa5, PAGE_SIZE);
+    ck_assert_int_eq(pt_map_frames(&as, 0x40002000, f, PAGE_SIZE, PT_R | PT_W), ERR_OK);
+    /* The owner lets go: the mapping's reference keeps the page. */
+    frame_drop(fr);
+    ck_assert_uint_eq(ref_of(f), 1);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 3);
+    uint64_t free0 = page_alloc_free_pages();
+    pte_t *l3 = table_of(table_of(table_of(root_of(&as)[0])[1])[0]);
+    fake_events_reset();
+    hook_arm(&l3[2], f);
+    ck_assert_int_eq(pt_unmap(&as, 0x40002000, PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(hk.n, 1);
+    ck_assert_uint_eq(hk.seen[0], 0);
+    ck_assert_uint_eq(hk.ref[0], 1); /* still held by the entry at TLBI time */
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + 1);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 2);
+    ck_assert_uint_eq(((uint8_t *)arch_phys_to_virt(f))[7], 0); /* zeroed before reuse */
+    aspace_destroy(&as);
+    drop_frames(g, 2);
 }
 END_TEST
 
@@ -1082,6 +1136,7 @@ Suite *pgtable_suite(void)
     tcase_add_test(tc, test_init_rejects_bad_stage_and_input_size);
     tcase_add_test(tc, test_s2_page_descriptors_level_by_level);
     tcase_add_test(tc, test_s1_descriptors_encode_ap_xn_attrindx);
+    tcase_add_test(tc, test_s1_block_descriptors_at_level_1_and_2);
     tcase_add_test(tc, test_s2_2m_block_owns_one_ref_per_page);
     tcase_add_test(tc, test_map_uses_pages_where_pa_is_not_block_aligned);
     tcase_add_test(tc, test_map_mixed_range_uses_largest_leaf_that_fits);
@@ -1094,6 +1149,7 @@ Suite *pgtable_suite(void)
     TCase *ch = tcase_create("changes");
     tcase_add_checked_fixture(ch, setup_small, teardown);
     tcase_add_test(ch, test_unmap_page_invalidates_before_dropping_ref_and_tables);
+    tcase_add_test(ch, test_mapping_keeps_frame_alive_until_unmap_after_tlbi);
     tcase_add_test(ch, test_unmap_keeps_table_until_its_last_entry_goes);
     tcase_add_test(ch, test_unmap_invalidates_by_address_up_to_64_entries_then_whole_vmid);
     tcase_add_test(ch, test_unmap_whole_table_range_detaches_subtree_after_one_tlbi);
