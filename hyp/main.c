@@ -10,6 +10,7 @@
 //   accounting -> PSCI SYSTEM_OFF.
 #include <libfdt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tally/errno.h>
 #include <tally/memmap.h>
@@ -94,9 +95,11 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
     accounting_take(&a);
     accounting_print(&a);
 
-    char test[32];
+    char test[32], cpu[8];
     if (bootarg_get("tally.test", test, sizeof(test)))
-        selftest_run(test);
+        selftest_run(test, bootarg_get("tally.test.cpu", cpu, sizeof(cpu))
+                               ? (unsigned)strtoul(cpu, NULL, 10)
+                               : 0);
 
     smp_stop_secondaries();
     page_alloc_drain();

@@ -44,6 +44,7 @@ struct percpu {
     struct kstack stack[KSTACK_PAGES];
     uint64_t stack_guard_va; /* the guard page below the stack */
     atomic_u32 online;       /* 1 once the CPU runs C on its own stack */
+    atomic_u64 call;         /* smp_call(): function for this CPU to run, or 0 */
 } __attribute__((aligned(PERCPU_ALIGN)));
 
 extern struct percpu hyp_percpu[TALLY_MAX_CPUS];

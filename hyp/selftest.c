@@ -3,13 +3,16 @@
 // image that fails on purpose, or exercises a path no boot takes yet, for
 // the QEMU scenario tests.
 //
-//   stack-overflow  recurse on CPU 0's stack into its guard page
+//   stack-overflow  recurse on the CPU's stack into its guard page
 //   bad-access      read an unmapped address (a decoded translation fault)
 //   write-text      write to the image's text (a permission fault: W^X)
 //   leak-page       forget a frame reference (the accounting says leaked=1)
 //   stage2          build a guest-style stage-2 tree, map frames, unmap,
 //                   destroy: the stage-2 TLB invalidations run on the real
 //                   CPU, and every page must come back
+//
+// tally.test.cpu=N runs the first three on secondary CPU N (smp_call), so
+// its guard page and emergency stack are tested too.
 #include <stdio.h>
 #include <string.h>
 #include <tally/errno.h>
@@ -21,6 +24,7 @@
 #include "hyp.h"
 #include "percpu.h"
 #include "selftest.h"
+#include "smp.h"
 
 #define S2_VMID   1
 #define S2_FRAMES 16
@@ -81,38 +85,72 @@ static noinline uint64_t recurse(volatile uint64_t *depth)
     return recurse(depth) + (uint64_t)frame[0];
 }
 
-void selftest_run(const char *t)
+static void test_stack_overflow(void)
 {
-    if (!strcmp(t, "stack-overflow")) {
-        volatile uint64_t depth = 0;
-        printf("tally: test stack-overflow: recursing on CPU %u's stack (guard page 0x%lx)\n",
-               this_cpu()->id, this_cpu()->stack_guard_va);
-        recurse(&depth);
-        panic("test stack-overflow: the recursion returned");
-    } else if (!strcmp(t, "bad-access")) {
-        volatile uint64_t *bad = (volatile uint64_t *)(hyp_platform.stack_va_base - (1ull << 30));
-        printf("tally: test bad-access: reading unmapped address %p\n", (void *)bad);
-        (void)*bad;
-        panic("test bad-access: the read of %p did not fault", (void *)bad);
-    } else if (!strcmp(t, "write-text")) {
-        volatile uint32_t *code = (volatile uint32_t *)(uintptr_t)selftest_run;
-        printf("tally: test write-text: writing to the image's text at %p\n", (void *)code);
-        *code = 0xd503201f; /* NOP */
-        panic("test write-text: the write to %p did not fault", (void *)code);
-    } else if (!strcmp(t, "leak-page")) {
-        int err;
-        struct frame f = frame_alloc((struct frame_meta){.owner_vm = OWNER_HYP}, &err);
-        if (err != ERR_OK)
-            panic("test leak-page: frame_alloc: %s", tally_strerror(err));
-        /* The handle goes out of scope still holding its reference: no owner
-         * reaches the page, so the accounting must count it as leaked. */
-        printf("tally: test leak-page: forgetting a reference to frame 0x%lx\n",
-               pa_val(frame_paddr(f)));
-    } else if (!strcmp(t, "stage2")) {
-        test_stage2();
-    } else {
-        printf("tally: unknown tally.test=%s (known: stack-overflow, bad-access, write-text, "
-               "leak-page, stage2); ignored\n",
-               t);
+    volatile uint64_t depth = 0;
+    printf("tally: test stack-overflow: recursing on CPU %u's stack (guard page 0x%lx)\n",
+           this_cpu()->id, this_cpu()->stack_guard_va);
+    recurse(&depth);
+    panic("test stack-overflow: the recursion returned");
+}
+
+static void test_bad_access(void)
+{
+    volatile uint64_t *bad = (volatile uint64_t *)(hyp_platform.stack_va_base - (1ull << 30));
+    printf("tally: test bad-access: reading unmapped address %p\n", (void *)bad);
+    (void)*bad;
+    panic("test bad-access: the read of %p did not fault", (void *)bad);
+}
+
+static void test_write_text(void)
+{
+    volatile uint32_t *code = (volatile uint32_t *)(uintptr_t)test_write_text;
+    printf("tally: test write-text: writing to the image's text at %p\n", (void *)code);
+    *code = 0xd503201f; /* NOP */
+    panic("test write-text: the write to %p did not fault", (void *)code);
+}
+
+static void test_leak_page(void)
+{
+    int err;
+    struct frame f = frame_alloc((struct frame_meta){.owner_vm = OWNER_HYP}, &err);
+    if (err != ERR_OK)
+        panic("test leak-page: frame_alloc: %s", tally_strerror(err));
+    /* The handle goes out of scope still holding its reference: no owner
+     * reaches the page, so the accounting must count it as leaked. */
+    printf("tally: test leak-page: forgetting a reference to frame 0x%lx\n",
+           pa_val(frame_paddr(f)));
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+    bool any_cpu; /* may run on a secondary (tally.test.cpu) */
+} tests[] = {
+    {"stack-overflow", test_stack_overflow, true},
+    {"bad-access", test_bad_access, true},
+    {"write-text", test_write_text, true},
+    {"leak-page", test_leak_page, false},
+    {"stage2", test_stage2, false},
+};
+
+void selftest_run(const char *name, unsigned cpu)
+{
+    for (unsigned i = 0; i < ARRAY_SIZE(tests); i++) {
+        if (strcmp(name, tests[i].name) != 0)
+            continue;
+        if (cpu == 0) {
+            tests[i].fn();
+        } else if (!tests[i].any_cpu) {
+            printf("tally: test %s runs on CPU 0 only; tally.test.cpu=%u ignored\n", name, cpu);
+            tests[i].fn();
+        } else if (smp_call(cpu, tests[i].fn) != ERR_OK) {
+            printf("tally: test %s: CPU %u is not online; not run\n", name, cpu);
+        }
+        return;
     }
+    printf("tally: unknown tally.test=%s (known:", name);
+    for (unsigned i = 0; i < ARRAY_SIZE(tests); i++)
+        printf(" %s", tests[i].name);
+    printf("); ignored\n");
 }

@@ -2,8 +2,9 @@
 // Secondary CPUs: found in /cpus, started with PSCI CPU_ON one at a time
 // (so their "online" lines come in order), each on a tracked kernel stack in
 // the EL2 address space. Until a later issue gives them vCPUs to run, they
-// wait in WFE; at shutdown they turn themselves off with PSCI CPU_OFF and
-// the boot CPU frees their stacks once PSCI says they are off.
+// wait in WFE for a function to run (smp_call) or the order to stop; at
+// shutdown they turn themselves off with PSCI CPU_OFF and the boot CPU frees
+// their stacks once PSCI says they are off.
 #include <libfdt.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -142,6 +143,22 @@ void smp_stop_secondaries(void)
     }
 }
 
+int smp_call(unsigned cpu, void (*fn)(void))
+{
+    if (cpu == 0 || cpu >= hyp_nr_cpus || !is_online(&hyp_percpu[cpu]))
+        return ERR_INVAL;
+    struct percpu *pc = &hyp_percpu[cpu];
+    /* Release: what the caller set up is visible to fn. Pairs with the
+     * load-acquire of `call` in smp_secondary_main(). */
+    atomic_store_u64(&pc->call, (uint64_t)(uintptr_t)fn, MO_RELEASE);
+    sev();
+    /* Acquire: pairs with the release store of 0 after fn returned, so the
+     * caller sees what fn did. */
+    while (atomic_load_u64(&pc->call, MO_ACQUIRE) != 0)
+        wfe();
+    return ERR_OK;
+}
+
 void smp_secondary_main(void *percpu)
 {
     struct percpu *pc = percpu;
@@ -154,8 +171,17 @@ void smp_secondary_main(void *percpu)
     atomic_store_u32(&pc->online, 1, MO_RELEASE);
     sev();
     /* Acquire: pairs with the release store in smp_stop_secondaries(). */
-    while (!atomic_load_u32(&smp_stop, MO_ACQUIRE))
-        wfe();
+    while (!atomic_load_u32(&smp_stop, MO_ACQUIRE)) {
+        /* Acquire/release: pairs with smp_call()'s store and load of `call`. */
+        uint64_t fn = atomic_load_u64(&pc->call, MO_ACQUIRE);
+        if (!fn) {
+            wfe();
+            continue;
+        }
+        ((void (*)(void))(uintptr_t)fn)();
+        atomic_store_u64(&pc->call, 0, MO_RELEASE);
+        sev();
+    }
     psci_cpu_off();
     panic("CPU %u: PSCI CPU_OFF returned", pc->id);
 }

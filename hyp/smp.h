@@ -11,6 +11,9 @@ unsigned smp_boot_secondaries(void);
 /* Tell the secondaries to turn themselves off (PSCI CPU_OFF), wait until
  * PSCI reports each one off, and free its stack. */
 void smp_stop_secondaries(void);
+/* Run fn on CPU cpu (a secondary that is online) and wait until it returns.
+ * ERR_INVAL if cpu is not an online secondary. */
+int smp_call(unsigned cpu, void (*fn)(void));
 /* Called by head.S on a secondary CPU, on its own stack. */
 __attribute__((noreturn)) void smp_secondary_main(void *percpu);
 
