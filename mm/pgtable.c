@@ -210,7 +210,7 @@ struct pt_batch {
 struct pt_op {
     struct aspace *as;
     uint64_t pa_off; /* map: pa - ia (mod 2^64) */
-    pte_t leaf_bits; /* map: attributes | PTE_SW_OWNED?; protect: attributes */
+    pte_t leaf_bits; /* map: attributes, with PTE_SW_OWNED for frames; protect: attributes */
     struct pt_pool pool;
     struct pt_batch batch;
 };
