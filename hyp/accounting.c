@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The page accounting: the census of every page by usage, and `leaked`, the
-// tracked pages in use that no live owner reaches. It is computed, not
+// pages whose references were not all returned. It is computed, not
 // assumed: the owners are walked and their pages counted, then compared
-// with what the page tracker says is in use.
+// with what the page tracker says is in use, and every page reached has its
+// reference count checked against the references its owners hold:
+//
+//   leaked = (tracked pages in use) - (pages live owners reach)
+//          + (reached pages with more references than their owners hold)
 //
 // Live owners today: Tally's EL2 address space (its table pages, and the
 // pages its owning leaves hold references to) and the CPUs' kernel stacks
@@ -18,26 +22,67 @@
 #include "percpu.h"
 
 struct reach {
-    uint64_t tables; /* table pages of the tree */
-    uint64_t owned;  /* 4 KiB pages that owning leaves hold */
+    uint64_t tables;    /* table pages of the tree */
+    uint64_t owned;     /* 4 KiB pages that owning leaves hold */
+    uint64_t over_refs; /* reached pages holding more references than owners */
 };
+
+/* Does a live CPU hold this page as part of its stack? */
+static bool cpu_holds_stack_page(paddr_t p)
+{
+    for (unsigned cpu = 0; cpu < TALLY_MAX_CPUS; cpu++) {
+        const struct percpu *pc = &hyp_percpu[cpu];
+        if (!pc->stack_guard_va)
+            continue;
+        for (unsigned i = 0; i < KSTACK_PAGES; i++) {
+            if (pa_val(kstack_paddr(pc->stack[i])) == pa_val(p))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* A page reached with `expected` references from its owners: more is a
+ * reference someone took and never returned; fewer would let the page be
+ * freed while still in use. */
+static void audit(struct reach *r, uint32_t refs, uint32_t expected, paddr_t p)
+{
+    if (refs < expected)
+        panic("accounting: page 0x%lx has %u references, its owners hold %u", pa_val(p), refs,
+              expected);
+    if (refs > expected)
+        r->over_refs++;
+}
 
 static int count_table(const struct pt_visit *v, void *ctx)
 {
-    (void)v;
-    ((struct reach *)ctx)->tables++;
+    struct reach *r = ctx;
+    r->tables++;
+    /* A table page is held by its parent's entry only. */
+    audit(r, pt_page_ref_count(v->next), 1, pt_page_paddr(v->next));
     return 0;
 }
 
 static int count_leaf(const struct pt_visit *v, void *ctx)
 {
-    if (v->pte & PTE_SW_OWNED)
-        ((struct reach *)ctx)->owned += pte_level_size(v->level) / PAGE_SIZE;
+    struct reach *r = ctx;
+    if (!(v->pte & PTE_SW_OWNED))
+        return 0;
+    uint64_t n = pte_level_size(v->level) / PAGE_SIZE;
+    r->owned += n;
+    /* One reference per 4 KiB page from this entry (each page is mapped once
+     * in Tally's space), one more if a CPU holds it as its stack. */
+    for (uint64_t i = 0; i < n; i++) {
+        paddr_t p = pa(pte_oa(v->pte) + i * PAGE_SIZE);
+        struct meta_slot *s = meta_slot(p);
+        audit(r, page_slot_ref_count(s), cpu_holds_stack_page(p) ? 2 : 1, p);
+    }
     return 0;
 }
 
-/* Stack pages a CPU holds that the address space does not also reach. */
-static uint64_t unmapped_stack_pages(void)
+/* Stack pages a CPU holds that the address space does not also reach; each
+ * must then have exactly the CPU's reference. */
+static uint64_t unmapped_stack_pages(struct reach *r)
 {
     uint64_t n = 0;
     for (unsigned cpu = 0; cpu < TALLY_MAX_CPUS; cpu++) {
@@ -49,8 +94,10 @@ static uint64_t unmapped_stack_pages(void)
             bool owned;
             uint64_t v = pc->stack_guard_va + (i + 1) * PAGE_SIZE;
             if (pt_lookup(&hyp_aspace, v, &p, NULL, NULL, &owned) != ERR_OK || !owned ||
-                pa_val(p) != pa_val(kstack_paddr(pc->stack[i])))
+                pa_val(p) != pa_val(kstack_paddr(pc->stack[i]))) {
                 n++;
+                audit(r, kstack_ref_count(pc->stack[i]), 1, kstack_paddr(pc->stack[i]));
+            }
         }
     }
     return n;
@@ -60,11 +107,14 @@ void accounting_take(struct accounting *a)
 {
     static const struct pt_visitor visitor = {.table_pre = count_table, .leaf = count_leaf};
     struct page_census c;
-    struct reach r = {.tables = 1 /* the root */, .owned = 0};
+    struct reach r = {.tables = 1 /* the root */};
 
     page_census(&c);
+    /* The root is held by the address space itself. */
+    audit(&r, pt_page_ref_count(hyp_aspace.root), 1, pt_page_paddr(hyp_aspace.root));
     int err = pt_walk(&hyp_aspace, 0, 1ull << hyp_aspace.ia_bits, &visitor, &r);
     BUG_ON(err != ERR_OK);
+    uint64_t reached = r.tables + r.owned + unmapped_stack_pages(&r);
 
     a->free = c.free;
     a->frame = c.by_usage[PAGE_FRAME];
@@ -74,7 +124,7 @@ void accounting_take(struct accounting *a)
     a->meta = c.by_usage[PAGE_META];
     a->reserved = c.by_usage[PAGE_RESERVED];
     uint64_t in_use = a->frame + a->pagetable + a->kstack + c.unused;
-    a->leaked = (int64_t)in_use - (int64_t)(r.tables + r.owned + unmapped_stack_pages());
+    a->leaked = (int64_t)in_use - (int64_t)reached + (int64_t)r.over_refs;
 }
 
 void accounting_print(const struct accounting *a)

@@ -7,6 +7,8 @@
 //   bad-access      read an unmapped address (a decoded translation fault)
 //   write-text      write to the image's text (a permission fault: W^X)
 //   leak-page       forget a frame reference (the accounting says leaked=1)
+//   leak-ref        take a reference to a reachable page and forget it
+//                   (reachable, but over-referenced: leaked=1 too)
 //   stage2          build a guest-style stage-2 tree, map frames, unmap,
 //                   destroy: the stage-2 TLB invalidations run on the real
 //                   CPU, and every page must come back
@@ -122,6 +124,15 @@ static void test_leak_page(void)
            pa_val(frame_paddr(f)));
 }
 
+static void test_leak_ref(void)
+{
+    /* A second reference to a page that stays reachable (CPU 0's stack),
+     * never dropped: the page is reached, but with one reference too many. */
+    struct kstack k = kstack_clone(hyp_percpu[0].stack[0]);
+    printf("tally: test leak-ref: forgetting a second reference to stack page 0x%lx (now %u)\n",
+           pa_val(kstack_paddr(k)), kstack_ref_count(k));
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -131,6 +142,7 @@ static const struct {
     {"bad-access", test_bad_access, true},
     {"write-text", test_write_text, true},
     {"leak-page", test_leak_page, false},
+    {"leak-ref", test_leak_ref, false},
     {"stage2", test_stage2, false},
 };
 
