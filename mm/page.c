@@ -15,16 +15,9 @@
 #include <tally/errno.h>
 #include <tally/page.h>
 #include <tally/page_alloc.h>
+#include <tally/pgtable.h>
 
 #include "mm_internal.h"
-
-/* The page-table engine's destructor: drops what a table's entries own. */
-void pt_page_release(struct meta_slot *s);
-/* Until mm/pgtable.c lands, a page-table page owns nothing. */
-__attribute__((weak)) void pt_page_release(struct meta_slot *s)
-{
-    (void)s;
-}
 
 static const char *ref_state_name(uint32_t ref)
 {
