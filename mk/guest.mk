@@ -51,3 +51,56 @@ test-testguest-qemu: $(GUEST_BUILD)/testguest.bin
 
 ALL_TARGETS += $(GUEST_BUILD)/testguest.bin
 TEST_TARGETS += test-testguest-qemu
+
+# --- Linux guest: Debian's kernel + a busybox initramfs built here ----------
+# tally-memcheck: the initramfs's 8 MiB memory check, freestanding (raw
+# system calls), so it needs no AArch64 libc.
+$(GUEST_BUILD)/linux/tally-memcheck: guest/linux/memcheck.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC[guest] $<"
+	$(Q)$(GUEST_CC) -std=gnu11 $(WARN) -O2 -static -nostdlib -ffreestanding -fno-stack-protector \
+	    -Wl,--build-id=none -o $@ $<
+
+# The kernel and busybox come from the cache (scripts/fetch-linux.sh is quick
+# when they are there); the stamp records their paths for the rules below.
+$(GUEST_BUILD)/linux/paths: scripts/fetch-linux.sh | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)k=$$(bash scripts/fetch-linux.sh) && b=$$(bash scripts/fetch-linux.sh --busybox) && \
+	    printf 'kernel=%s\nbusybox=%s\n' "$$k" "$$b" >$@
+
+$(GUEST_BUILD)/linux/initramfs.cpio.gz: $(GUEST_BUILD)/linux/paths guest/linux/init scripts/mkinitramfs \
+        $(GUEST_BUILD)/linux/tally-memcheck
+	$(Q)python3 scripts/mkinitramfs -o $@ --init guest/linux/init \
+	    --busybox "$$(sed -n 's/^busybox=//p' $(GUEST_BUILD)/linux/paths)" \
+	    --file /bin/tally-memcheck=$(GUEST_BUILD)/linux/tally-memcheck
+
+LINUX_INITRAMFS := $(GUEST_BUILD)/linux/initramfs.cpio.gz
+LINUX_KERNEL = $$(sed -n 's/^kernel=//p' $(GUEST_BUILD)/linux/paths)
+
+.PHONY: linux-initramfs run-linux-qemu test-linux-qemu
+linux-initramfs: $(LINUX_INITRAMFS)
+
+# Linux directly on QEMU at EL1, no hypervisor: the reference the Tally runs
+# are compared with. LINUX_QEMU_ARGS adds or overrides QEMU options.
+LINUX_QEMU = qemu-system-aarch64 -M virt,gic-version=3 -cpu max -smp 2 -m 512M -nographic \
+    -nic none $(LINUX_QEMU_ARGS)
+run-linux-qemu: $(LINUX_INITRAMFS)
+	$(Q)$(LINUX_QEMU) -kernel "$(LINUX_KERNEL)" -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0"
+test-linux-qemu: $(LINUX_INITRAMFS)
+	$(Q)bash guest/linux/check-boot.sh --cpus 2 -- $(LINUX_QEMU) -kernel "$(LINUX_KERNEL)" \
+	    -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0 tally.test=1"
+	$(Q)bash guest/linux/check-boot.sh --reboots 3 -- $(LINUX_QEMU) -kernel "$(LINUX_KERNEL)" \
+	    -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0 tally.reboot=1"
+
+# --- QEMU TCG plugin counting executed instructions (benchmarks) -------------
+$(BUILD)/plugin/libinsn_count.so: tests/plugin/insn_count.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC[plugin] $<"
+	$(Q)$(HOST_CC) -std=gnu11 $(WARN) -O2 -shared -fPIC -fvisibility=hidden -o $@ $<
+
+.PHONY: bench-boot
+bench-boot: $(LINUX_INITRAMFS) $(BUILD)/plugin/libinsn_count.so
+	$(Q)bash scripts/bench-boot.sh --kernel "$(LINUX_KERNEL)" --initrd $(LINUX_INITRAMFS) \
+	    --plugin $(BUILD)/plugin/libinsn_count.so
+BENCH_TARGETS += bench-boot
+ALL_TARGETS += $(BUILD)/plugin/libinsn_count.so
