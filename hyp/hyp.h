@@ -25,7 +25,7 @@ extern const struct platform hyp_platform;
 /* Image layout (tally.lds). */
 extern char _start[], __text_end[], __rodata_start[], __rodata_end[], __data_start[], _end[];
 
-/* console.c / console/pl011.c */
+/* console/pl011.c */
 void console_init(uint64_t pl011_base);
 uint64_t console_base(void);
 void console_write(const char *s, size_t n);

@@ -60,11 +60,6 @@ bool psci_available(void)
     return conduit != PSCI_NONE;
 }
 
-uint32_t psci_version(void)
-{
-    return (uint32_t)psci_call(PSCI_0_2_FN_VERSION, 0, 0, 0);
-}
-
 int64_t psci_cpu_on(uint64_t mpidr, uint64_t entry_pa, uint64_t context)
 {
     return psci_call(PSCI_0_2_FN64_CPU_ON, mpidr, entry_pa, context);

@@ -5,7 +5,6 @@
 
 #include <tally/types.h>
 
-#define PSCI_0_2_FN_VERSION         0x84000000u
 #define PSCI_0_2_FN_CPU_OFF         0x84000002u
 #define PSCI_0_2_FN64_CPU_ON        0xc4000003u
 #define PSCI_0_2_FN64_AFFINITY_INFO 0xc4000004u
@@ -24,7 +23,6 @@ int psci_init(const void *fdt);
 /* Use SMC without the device tree's word (hyp_platform.psci_smc_default). */
 void psci_init_default(void);
 bool psci_available(void);
-uint32_t psci_version(void);
 int64_t psci_cpu_on(uint64_t mpidr, uint64_t entry_pa, uint64_t context);
 int64_t psci_cpu_off(void);
 int64_t psci_affinity_info(uint64_t mpidr);
