@@ -4,7 +4,15 @@
 // scripts/bench-boot.sh under `-icount shift=0,sleep=off`, where the count is
 // bit-exact from run to run.
 //
-//   -plugin build/plugin/libinsn_count.so
+//   -plugin build/plugin/libinsn_count.so[,stop=hvc|stop=smc]
+//
+// stop=hvc / stop=smc: stop counting at the first `HVC #0` / `SMC #0` executed
+// with x0 = PSCI SYSTEM_OFF (the instruction itself counted). QEMU powers the
+// machine off asynchronously, so without this the instructions that other
+// vCPUs run between the call and the actual stop (a parked CPU with a masked
+// pending interrupt spins) vary from run to run. The conduit is the one that
+// reaches QEMU's own PSCI: HVC from a kernel at EL1 with no EL2, SMC from a
+// hypervisor at EL2 (a guest's HVC is then the hypervisor's business).
 //
 // Each translation block gets one execution callback whose user data is the
 // block's instruction count; the callback adds it to a global total. A block
@@ -24,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define QEMU_PLUGIN_EXPORT __attribute__((visibility("default")))
 #define QEMU_PLUGIN_API_VERSION 4
@@ -46,6 +55,27 @@ typedef struct qemu_info_t {
 } qemu_info_t;
 
 struct qemu_plugin_tb;
+struct qemu_plugin_insn;
+struct qemu_plugin_register;
+
+/* glib's public array types (QEMU links glib; the plugin uses its symbols). */
+typedef struct {
+    char *data;
+    unsigned int len;
+} GArray;
+typedef struct {
+    uint8_t *data;
+    unsigned int len;
+} GByteArray;
+GByteArray *g_byte_array_new(void);
+uint8_t *g_byte_array_free(GByteArray *array, int free_segment);
+char *g_array_free(GArray *array, int free_segment);
+
+typedef struct {
+    struct qemu_plugin_register *handle;
+    const char *name;
+    const char *feature;
+} qemu_plugin_reg_descriptor;
 
 enum qemu_plugin_cb_flags {
     QEMU_PLUGIN_CB_NO_REGS,
@@ -56,48 +86,117 @@ enum qemu_plugin_cb_flags {
 typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
 typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userdata);
 typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
+typedef void (*qemu_plugin_vcpu_simple_cb_t)(qemu_plugin_id_t id, unsigned int vcpu_index);
 
 void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
 void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, qemu_plugin_vcpu_udata_cb_t cb,
                                           enum qemu_plugin_cb_flags flags, void *userdata);
 void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
+                                            qemu_plugin_vcpu_udata_cb_t cb,
+                                            enum qemu_plugin_cb_flags flags, void *userdata);
+void qemu_plugin_register_vcpu_init_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_simple_cb_t cb);
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
+size_t qemu_plugin_insn_data(const struct qemu_plugin_insn *insn, void *dest, size_t len);
+GArray *qemu_plugin_get_registers(void);
+int qemu_plugin_read_register(struct qemu_plugin_register *handle, GByteArray *buf);
 void qemu_plugin_outs(const char *string);
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_API_VERSION;
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
                                            char **argv);
 
+#define PSCI_SYSTEM_OFF 0x84000008U
+#define INSN_HVC0 0xd4000002U
+#define INSN_SMC0 0xd4000003U
+
 /* Instructions executed, all vCPUs. Relaxed atomic adds from the vCPU
  * threads (with multi-threaded TCG several run at once); read once at exit,
  * after QEMU has stopped every vCPU thread. */
 static uint64_t total;
+/* Set once, at the SYSTEM_OFF call (stop=...): the count to report. */
+static uint64_t stopped_total;
+static bool stopped;
+static uint32_t stop_insn; /* 0: count until QEMU exits */
+static struct qemu_plugin_register *x0_handle;
 
 static void tb_exec(unsigned int vcpu_index, void *userdata)
 {
     __atomic_fetch_add(&total, (uint64_t)(uintptr_t)userdata, __ATOMIC_RELAXED);
 }
 
+/* Runs before the HVC/SMC executes; its block, which the call ends, is
+ * already in `total`. */
+static void conduit_exec(unsigned int vcpu_index, void *userdata)
+{
+    GByteArray *buf = g_byte_array_new();
+    uint64_t x0 = 0;
+    if (x0_handle && qemu_plugin_read_register(x0_handle, buf) == 8) {
+        for (int i = 7; i >= 0; i--) /* little-endian target */
+            x0 = x0 << 8 | buf->data[i];
+    }
+    g_byte_array_free(buf, 1);
+    if (x0 == PSCI_SYSTEM_OFF && !__atomic_load_n(&stopped, __ATOMIC_RELAXED)) {
+        stopped_total = __atomic_load_n(&total, __ATOMIC_RELAXED);
+        __atomic_store_n(&stopped, true, __ATOMIC_RELAXED);
+    }
+}
+
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     uintptr_t n = qemu_plugin_tb_n_insns(tb);
     qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)n);
+    if (stop_insn && n > 0) {
+        /* An exception-generating instruction ends its block: look at the last. */
+        struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
+        uint32_t word = 0;
+        if (qemu_plugin_insn_data(last, &word, sizeof(word)) == sizeof(word) && word == stop_insn)
+            qemu_plugin_register_vcpu_insn_exec_cb(last, conduit_exec, QEMU_PLUGIN_CB_R_REGS, NULL);
+    }
+}
+
+/* Register handles are the same for every vCPU of one CPU type. */
+static void vcpu_init(qemu_plugin_id_t id, unsigned int vcpu_index)
+{
+    if (x0_handle)
+        return;
+    GArray *regs = qemu_plugin_get_registers();
+    qemu_plugin_reg_descriptor *d = (qemu_plugin_reg_descriptor *)regs->data;
+    for (unsigned int i = 0; i < regs->len; i++)
+        if (d[i].name[0] == 'x' && d[i].name[1] == '0' && d[i].name[2] == 0)
+            x0_handle = d[i].handle;
+    g_array_free(regs, 1);
 }
 
 static void at_exit(qemu_plugin_id_t id, void *userdata)
 {
-    char line[64];
-    snprintf(line, sizeof(line), "insns: %" PRIu64 "\n", __atomic_load_n(&total, __ATOMIC_RELAXED));
+    char line[96];
+    if (stop_insn && __atomic_load_n(&stopped, __ATOMIC_RELAXED))
+        snprintf(line, sizeof(line), "insns: %" PRIu64 "\n", stopped_total);
+    else if (stop_insn)
+        snprintf(line, sizeof(line), "insns: no SYSTEM_OFF call seen (%" PRIu64 " in all)\n",
+                 __atomic_load_n(&total, __ATOMIC_RELAXED));
+    else
+        snprintf(line, sizeof(line), "insns: %" PRIu64 "\n",
+                 __atomic_load_n(&total, __ATOMIC_RELAXED));
     qemu_plugin_outs(line);
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
                                            char **argv)
 {
-    if (argc != 0) {
-        fprintf(stderr, "insn_count: takes no options, got '%s'\n", argv[0]);
-        return -1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "stop=hvc") == 0) {
+            stop_insn = INSN_HVC0;
+        } else if (strcmp(argv[i], "stop=smc") == 0) {
+            stop_insn = INSN_SMC0;
+        } else {
+            fprintf(stderr, "insn_count: unknown option '%s' (stop=hvc|stop=smc)\n", argv[i]);
+            return -1;
+        }
     }
+    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;
