@@ -161,8 +161,8 @@ void meta_mark_fixed(paddr_t start, uint64_t npages, enum page_usage u)
         uint32_t ref = atomic_load_u32(&s->ref_count, MO_RELAXED);
         enum page_usage old = (enum page_usage)atomic_load_u8(&s->usage, MO_RELAXED);
         if (ref != REF_FIXED)
-            panic("meta_mark_fixed: page %#llx is %s, not fixed",
-                  (unsigned long long)pa_val(p), page_usage_name(old));
+            panic("meta_mark_fixed: page %#llx is %s, not fixed", (unsigned long long)pa_val(p),
+                  page_usage_name(old));
         atomic_store_u8(&s->usage, u, MO_RELAXED);
         meta_census_move(old, u, 1);
     }
@@ -171,8 +171,8 @@ void meta_mark_fixed(paddr_t start, uint64_t npages, enum page_usage u)
 const char *page_usage_name(enum page_usage u)
 {
     static const char *const names[PAGE_USAGE_COUNT] = {
-        [PAGE_UNUSED] = "unused", [PAGE_RESERVED] = "reserved", [PAGE_HYP] = "hypervisor",
-        [PAGE_META] = "metadata", [PAGE_FRAME] = "frame",       [PAGE_PT] = "page-table",
+        [PAGE_UNUSED] = "unused",       [PAGE_RESERVED] = "reserved", [PAGE_HYP] = "hypervisor",
+        [PAGE_META] = "metadata",       [PAGE_FRAME] = "frame",       [PAGE_PT] = "page-table",
         [PAGE_KSTACK] = "kernel-stack",
     };
     return (unsigned)u < PAGE_USAGE_COUNT ? names[u] : "invalid";

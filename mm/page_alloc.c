@@ -17,14 +17,14 @@
 
 #include "mm_internal.h"
 
-#define NIL UINT32_MAX
-#define PCP_HIGH 64  /* a cache above this returns PCP_BATCH pages */
+#define NIL       UINT32_MAX
+#define PCP_HIGH  64 /* a cache above this returns PCP_BATCH pages */
 #define PCP_BATCH 32 /* pages moved per refill or spill */
 
 static struct spinlock buddy_lock = SPINLOCK_INIT;
-static uint32_t free_head[PAGE_MAX_ORDER + 1];  /* guarded by buddy_lock */
+static uint32_t free_head[PAGE_MAX_ORDER + 1];   /* guarded by buddy_lock */
 static uint64_t free_blocks[PAGE_MAX_ORDER + 1]; /* guarded by buddy_lock */
-static atomic_u64 buddy_free_pages; /* written under buddy_lock; read racily */
+static atomic_u64 buddy_free_pages;              /* written under buddy_lock; read racily */
 
 struct pcp {
     uint32_t head;    /* singly linked through m.free.next */

@@ -22,10 +22,10 @@ void *arch_phys_to_virt(paddr_t p);
  * for the invalidation is part of it), so a page unmapped before the call may
  * be freed after it.
  */
-void arch_tlbi_el2_va(vaddr_t v);                 /* one EL2 stage-1 VA, all CPUs */
-void arch_tlbi_el2_all(void);                     /* all EL2 stage-1 entries */
-void arch_tlbi_ipa(uint16_t vmid, ipa_t a);       /* one IPA of a VMID (and its stage-1 walks) */
-void arch_tlbi_vmid(uint16_t vmid);               /* everything of a VMID */
+void arch_tlbi_el2_va(vaddr_t v);           /* one EL2 stage-1 VA, all CPUs */
+void arch_tlbi_el2_all(void);               /* all EL2 stage-1 entries */
+void arch_tlbi_ipa(uint16_t vmid, ipa_t a); /* one IPA of a VMID (and its stage-1 walks) */
+void arch_tlbi_vmid(uint16_t vmid);         /* everything of a VMID */
 
 /* Make descriptor writes visible to the table walker (DSB ISHST). */
 void arch_pte_sync(void);

@@ -53,7 +53,10 @@ typedef struct {
     uint64_t v;
 } __attribute__((aligned(8))) atomic_u64;
 
-#define ATOMIC_INIT(x) {(x)}
+#define ATOMIC_INIT(x)                                                                             \
+    {                                                                                              \
+        (x)                                                                                        \
+    }
 
 #if defined(__aarch64__) && !defined(TALLY_ATOMICS_C11)
 #include <tally/arch/aarch64/atomic.h>

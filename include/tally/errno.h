@@ -9,16 +9,16 @@
 
 enum tally_err {
     ERR_OK = 0,
-    ERR_NOMEM = -1,    /* no free page (or block of the order asked) */
-    ERR_INVAL = -2,    /* argument malformed (bad flags, bad order, bad usage) */
-    ERR_ALIGN = -3,    /* address or size not aligned to the granule asked */
-    ERR_RANGE = -4,    /* address outside the input range or RAM */
-    ERR_EXIST = -5,    /* something is already mapped there */
-    ERR_NOENT = -6,    /* nothing is mapped there */
-    ERR_BUSY = -7,     /* a reference count would pass its saturation limit */
-    ERR_STATE = -8,    /* the object is in the wrong state for this operation */
-    ERR_PERM = -9,     /* the caller does not own what it asked to change */
-    ERR_NOTSUP = -10,  /* operation or function id not supported */
+    ERR_NOMEM = -1,   /* no free page (or block of the order asked) */
+    ERR_INVAL = -2,   /* argument malformed (bad flags, bad order, bad usage) */
+    ERR_ALIGN = -3,   /* address or size not aligned to the granule asked */
+    ERR_RANGE = -4,   /* address outside the input range or RAM */
+    ERR_EXIST = -5,   /* something is already mapped there */
+    ERR_NOENT = -6,   /* nothing is mapped there */
+    ERR_BUSY = -7,    /* a reference count would pass its saturation limit */
+    ERR_STATE = -8,   /* the object is in the wrong state for this operation */
+    ERR_PERM = -9,    /* the caller does not own what it asked to change */
+    ERR_NOTSUP = -10, /* operation or function id not supported */
 };
 
 const char *tally_strerror(int err);

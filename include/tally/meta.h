@@ -57,8 +57,8 @@ enum page_usage {
 
 /* Frame ownership (pKVM-style). */
 enum frame_share {
-    FRAME_OWNED = 0,         /* owned exclusively by owner_vm */
-    FRAME_SHARED_OWNED = 1,  /* owned by owner_vm, shared with another VM */
+    FRAME_OWNED = 0,        /* owned exclusively by owner_vm */
+    FRAME_SHARED_OWNED = 1, /* owned by owner_vm, shared with another VM */
     FRAME_SHARED_BORROWED = 2,
 };
 
@@ -72,14 +72,14 @@ struct frame_meta {
 };
 
 struct pt_meta {
-    uint8_t stage; /* 1: EL2 stage-1, 2: stage-2 */
-    uint8_t level; /* 0..3 */
+    uint8_t stage;     /* 1: EL2 stage-1, 2: stage-2 */
+    uint8_t level;     /* 0..3 */
     uint16_t nr_valid; /* valid entries; guarded by the address space's lock */
     uint32_t owner;    /* VM id, or OWNER_HYP */
 };
 
 struct kstack_meta {
-    uint16_t cpu;   /* physical CPU or vCPU index */
+    uint16_t cpu; /* physical CPU or vCPU index */
     uint16_t flags;
     uint32_t reserved;
 };

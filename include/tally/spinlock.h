@@ -14,7 +14,10 @@ struct spinlock {
     atomic_u16 next;  /* next ticket to hand out */
 };
 
-#define SPINLOCK_INIT {ATOMIC_INIT(0), ATOMIC_INIT(0)}
+#define SPINLOCK_INIT                                                                              \
+    {                                                                                              \
+        ATOMIC_INIT(0), ATOMIC_INIT(0)                                                             \
+    }
 
 static inline void spin_lock_init(struct spinlock *l)
 {

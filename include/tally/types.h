@@ -56,14 +56,14 @@ static inline uint64_t va_val(vaddr_t a)
     return a.v;
 }
 
-#define ARRAY_SIZE(a)      (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_UP(x, a)     (((x) + (a)-1) & ~((uint64_t)(a)-1))
-#define ALIGN_DOWN(x, a)   ((x) & ~((uint64_t)(a)-1))
-#define IS_ALIGNED(x, a)   (((x) & ((uint64_t)(a)-1)) == 0)
-#define likely(x)          __builtin_expect(!!(x), 1)
-#define unlikely(x)        __builtin_expect(!!(x), 0)
-#define always_inline      inline __attribute__((always_inline))
-#define noinline           __attribute__((noinline))
+#define ARRAY_SIZE(a)         (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a)        (((x) + (a)-1) & ~((uint64_t)(a)-1))
+#define ALIGN_DOWN(x, a)      ((x) & ~((uint64_t)(a)-1))
+#define IS_ALIGNED(x, a)      (((x) & ((uint64_t)(a)-1)) == 0)
+#define likely(x)             __builtin_expect(!!(x), 1)
+#define unlikely(x)           __builtin_expect(!!(x), 0)
+#define always_inline         inline __attribute__((always_inline))
+#define noinline              __attribute__((noinline))
 #define container_of(p, T, m) ((T *)((char *)(p)-offsetof(T, m)))
 
 #endif

@@ -122,7 +122,7 @@ const char *expect_panic_(void (*fn)(void *), void *arg, const char *const *need
     ck_assert_msg(strstr(msg, "panic: ") != NULL, "%s:%d: no panic message in: %s", file, line,
                   msg);
     for (const char *const *nd = needles; *nd; nd++)
-        ck_assert_msg(strstr(msg, *nd) != NULL, "%s:%d: panic message lacks \"%s\": %s", file,
-                      line, *nd, msg);
+        ck_assert_msg(strstr(msg, *nd) != NULL, "%s:%d: panic message lacks \"%s\": %s", file, line,
+                      *nd, msg);
     return msg;
 }

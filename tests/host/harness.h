@@ -47,9 +47,9 @@ enum fake_event_kind {
 };
 struct fake_event {
     enum fake_event_kind kind;
-    uint64_t addr;  /* VA or IPA */
+    uint64_t addr; /* VA or IPA */
     uint16_t vmid;
-    uint64_t seq;   /* global sequence number, shared with fake_seq() */
+    uint64_t seq; /* global sequence number, shared with fake_seq() */
 };
 /* Recording is per process; tests read and reset it single-threaded. */
 void fake_events_reset(void);

@@ -60,4 +60,3 @@ int main(void)
     srunner_free(sr);
     return failed ? 1 : 0;
 }
-

@@ -18,7 +18,7 @@
 TALLY_SUITE(concurrency)
 
 #define THREADS 4
-#define SHARED 16
+#define SHARED  16
 #define RAM_MIB 16
 
 static struct frame shared[SHARED];

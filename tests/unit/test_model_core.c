@@ -19,11 +19,11 @@
 
 TALLY_SUITE(model_core)
 
-#define RAM_MIB 16
-#define NPAGES (RAM_MIB * 256)
-#define BASE 0x40000000ull
+#define RAM_MIB     16
+#define NPAGES      (RAM_MIB * 256)
+#define BASE        0x40000000ull
 #define MAX_HANDLES 512
-#define MAX_BLOCKS 16
+#define MAX_BLOCKS  16
 
 struct model_page {
     uint32_t refs; /* 0: not live */

@@ -10,7 +10,7 @@
 
 TALLY_SUITE(page)
 
-#define RAM_MIB 8
+#define RAM_MIB   8
 #define RAM_PAGES (RAM_MIB * 256)
 
 static void setup(void)

@@ -9,8 +9,8 @@
 TALLY_SUITE(page_alloc)
 
 /* 2 GiB at a 1 GiB-aligned base: two order-18 blocks. */
-#define BASE 0x40000000ull
-#define RAM (2ull << 30)
+#define BASE  0x40000000ull
+#define RAM   (2ull << 30)
 #define PAGES (RAM / PAGE_SIZE)
 
 static void setup(void)

@@ -27,31 +27,31 @@ static always_inline int atomic__fail_order(enum mem_order o)
 }
 
 #define ATOMIC__DEFINE_LS(T, W)                                                                    \
-    static always_inline W atomic_load_##T(const atomic_##T *a, enum mem_order o)                 \
+    static always_inline W atomic_load_##T(const atomic_##T *a, enum mem_order o)                  \
     {                                                                                              \
-        return __atomic_load_n(&a->v, o == MO_ACQUIRE ? __ATOMIC_ACQUIRE : __ATOMIC_RELAXED);     \
+        return __atomic_load_n(&a->v, o == MO_ACQUIRE ? __ATOMIC_ACQUIRE : __ATOMIC_RELAXED);      \
     }                                                                                              \
-    static always_inline void atomic_store_##T(atomic_##T *a, W v, enum mem_order o)              \
+    static always_inline void atomic_store_##T(atomic_##T *a, W v, enum mem_order o)               \
     {                                                                                              \
-        __atomic_store_n(&a->v, v, o == MO_RELEASE ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);        \
+        __atomic_store_n(&a->v, v, o == MO_RELEASE ? __ATOMIC_RELEASE : __ATOMIC_RELAXED);         \
     }                                                                                              \
-    static always_inline bool atomic_cas_##T(atomic_##T *a, W *expected, W desired,               \
+    static always_inline bool atomic_cas_##T(atomic_##T *a, W *expected, W desired,                \
                                              enum mem_order o)                                     \
     {                                                                                              \
-        return __atomic_compare_exchange_n(&a->v, expected, desired, false, atomic__order(o),     \
+        return __atomic_compare_exchange_n(&a->v, expected, desired, false, atomic__order(o),      \
                                            atomic__fail_order(o));                                 \
     }
 
 #define ATOMIC__DEFINE_RMW(T, W)                                                                   \
-    static always_inline W atomic_fetch_add_##T(atomic_##T *a, W v, enum mem_order o)             \
+    static always_inline W atomic_fetch_add_##T(atomic_##T *a, W v, enum mem_order o)              \
     {                                                                                              \
         return __atomic_fetch_add(&a->v, v, atomic__order(o));                                     \
     }                                                                                              \
-    static always_inline W atomic_fetch_sub_##T(atomic_##T *a, W v, enum mem_order o)             \
+    static always_inline W atomic_fetch_sub_##T(atomic_##T *a, W v, enum mem_order o)              \
     {                                                                                              \
         return __atomic_fetch_sub(&a->v, v, atomic__order(o));                                     \
     }                                                                                              \
-    static always_inline W atomic_swap_##T(atomic_##T *a, W v, enum mem_order o)                  \
+    static always_inline W atomic_swap_##T(atomic_##T *a, W v, enum mem_order o)                   \
     {                                                                                              \
         return __atomic_exchange_n(&a->v, v, atomic__order(o));                                    \
     }
