@@ -9,13 +9,13 @@
 
 typedef unsigned long u64;
 
-#define SYS_write 64
-#define SYS_exit 93
+#define SYS_write  64
+#define SYS_exit   93
 #define SYS_munmap 215
-#define SYS_mmap 222
+#define SYS_mmap   222
 
-#define BUF_BYTES (8UL << 20)
-#define PROT_RW 3         /* PROT_READ | PROT_WRITE */
+#define BUF_BYTES        (8UL << 20)
+#define PROT_RW          3    /* PROT_READ | PROT_WRITE */
 #define MAP_PRIVATE_ANON 0x22 /* MAP_PRIVATE | MAP_ANONYMOUS */
 
 static long sys6(long nr, long a, long b, long c, long d, long e, long f)

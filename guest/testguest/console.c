@@ -5,8 +5,8 @@
 
 #include "testguest.h"
 
-#define UART_DR 0x00
-#define UART_FR 0x18
+#define UART_DR      0x00
+#define UART_FR      0x18
 #define UART_FR_TXFF (1U << 5)
 
 static u64 uart;

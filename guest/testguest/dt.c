@@ -8,12 +8,12 @@
 
 #include "testguest.h"
 
-#define FDT_MAGIC 0xd00dfeedU
+#define FDT_MAGIC      0xd00dfeedU
 #define FDT_BEGIN_NODE 1
-#define FDT_END_NODE 2
-#define FDT_PROP 3
-#define FDT_NOP 4
-#define FDT_END 9
+#define FDT_END_NODE   2
+#define FDT_PROP       3
+#define FDT_NOP        4
+#define FDT_END        9
 
 static const u8 *blob;
 static const u8 *structs;

@@ -7,31 +7,31 @@
 #include "testguest.h"
 
 /* Distributor (both versions). */
-#define GICD_CTLR 0x000
-#define GICD_ISENABLER 0x100
+#define GICD_CTLR       0x000
+#define GICD_ISENABLER  0x100
 #define GICD_IPRIORITYR 0x400
-#define GICD_ITARGETSR 0x800
-#define GICD_SGIR 0xf00
-#define GICD_CTLR_RWP (1U << 31)
+#define GICD_ITARGETSR  0x800
+#define GICD_SGIR       0xf00
+#define GICD_CTLR_RWP   (1U << 31)
 /* GICv3 GICD_CTLR: ARE_NS | EnableGrp1A | EnableGrp1 (as Linux writes it). */
 #define GICD_CTLR_V3_ENABLE ((1U << 4) | (1U << 1) | (1U << 0))
 
 /* GICv3 redistributor: RD frame, then the SGI frame 64 KiB above it. */
-#define GICR_TYPER 0x0008
-#define GICR_WAKER 0x0014
-#define GICR_WAKER_PSLEEP (1U << 1)
+#define GICR_TYPER         0x0008
+#define GICR_WAKER         0x0014
+#define GICR_WAKER_PSLEEP  (1U << 1)
 #define GICR_WAKER_CASLEEP (1U << 2)
-#define GICR_TYPER_VLPIS (1ULL << 1)
-#define GICR_TYPER_LAST (1ULL << 4)
-#define GICR_SGI 0x10000
-#define GICR_IGROUPR0 (GICR_SGI + 0x080)
-#define GICR_ISENABLER0 (GICR_SGI + 0x100)
-#define GICR_IPRIORITYR0 (GICR_SGI + 0x400)
+#define GICR_TYPER_VLPIS   (1ULL << 1)
+#define GICR_TYPER_LAST    (1ULL << 4)
+#define GICR_SGI           0x10000
+#define GICR_IGROUPR0      (GICR_SGI + 0x080)
+#define GICR_ISENABLER0    (GICR_SGI + 0x100)
+#define GICR_IPRIORITYR0   (GICR_SGI + 0x400)
 
 /* GICv2 CPU interface. */
 #define GICC_CTLR 0x00
-#define GICC_PMR 0x04
-#define GICC_IAR 0x0c
+#define GICC_PMR  0x04
+#define GICC_IAR  0x0c
 #define GICC_EOIR 0x10
 
 #define PRIO_WORD 0xa0a0a0a0U
@@ -108,10 +108,10 @@ void gic_cpu_init(void)
         }
         sysreg_write(S3_0_C12_C12_5, sysreg_read(S3_0_C12_C12_5) | 1); /* ICC_SRE_EL1.SRE */
         isb();
-        sysreg_write(S3_0_C4_C6_0, 0xff);  /* ICC_PMR_EL1 */
-        sysreg_write(S3_0_C12_C12_3, 0);   /* ICC_BPR1_EL1 */
-        sysreg_write(S3_0_C12_C12_4, 0);   /* ICC_CTLR_EL1: EOImode 0 */
-        sysreg_write(S3_0_C12_C12_7, 1);   /* ICC_IGRPEN1_EL1 */
+        sysreg_write(S3_0_C4_C6_0, 0xff); /* ICC_PMR_EL1 */
+        sysreg_write(S3_0_C12_C12_3, 0);  /* ICC_BPR1_EL1 */
+        sysreg_write(S3_0_C12_C12_4, 0);  /* ICC_CTLR_EL1: EOImode 0 */
+        sysreg_write(S3_0_C12_C12_7, 1);  /* ICC_IGRPEN1_EL1 */
         isb();
     } else {
         u32 idx = (u32)(sysreg_read(mpidr_el1) & 0xff);

@@ -11,34 +11,35 @@
 
 #include "testguest.h"
 
-#define MAX_CPUS 8
-#define SGI_TO_CPU0 3
-#define SGI_TO_CPU1 4
-#define TIMER_TICKS 5
+#define MAX_CPUS        8
+#define SGI_TO_CPU0     3
+#define SGI_TO_CPU1     4
+#define TIMER_TICKS     5
 #define TIMER_PERIOD_HZ 100 /* one tick per 10 ms */
 /* Far above RAM and outside every device on QEMU virt (checked against the
  * device tree at run time): 252 GiB. */
 #define UNMAPPED_IPA 0x3f00000000ULL
 
-#define ESR_EC(esr) ((esr) >> 26)
-#define EC_DABT_CUR 0x25
+#define ESR_EC(esr)   ((esr) >> 26)
+#define EC_DABT_CUR   0x25
 #define ESR_DFSC(esr) ((esr)&0x3f)
-#define DFSC_SEA 0x10 /* synchronous external abort, not on a table walk */
-#define ESR_WNR (1ULL << 6)
-#define ESR_FNV (1ULL << 10)
+#define DFSC_SEA      0x10 /* synchronous external abort, not on a table walk */
+#define ESR_WNR       (1ULL << 6)
+#define ESR_FNV       (1ULL << 10)
 
 enum cpu1_cmd { CMD_NONE, CMD_SEND_SGI, CMD_CPU_OFF };
 
 /* Written by CPU 1, read by CPU 0 (and the reverse for `cmd`). */
 static struct {
-    u32 up;      /* store-release by CPU 1 after the fields below; pairs with the load-acquire in check_cpu_on */
-    u64 mpidr;   /* CPU 1's MPIDR_EL1 */
-    u64 el;      /* CPU 1's CurrentEL */
-    u64 context; /* the context id CPU_ON delivered in x0 */
-    u32 cmd;     /* store-release by CPU 0 (enum cpu1_cmd); load-acquire by CPU 1 */
-    u32 cmd_seq; /* bumped with each command so repeats are seen */
+    u32 up;       /* store-release by CPU 1 after the fields below; pairs with the load-acquire in
+                     check_cpu_on */
+    u64 mpidr;    /* CPU 1's MPIDR_EL1 */
+    u64 el;       /* CPU 1's CurrentEL */
+    u64 context;  /* the context id CPU_ON delivered in x0 */
+    u32 cmd;      /* store-release by CPU 0 (enum cpu1_cmd); load-acquire by CPU 1 */
+    u32 cmd_seq;  /* bumped with each command so repeats are seen */
     u32 done_seq; /* store-release by CPU 1 when a command is done */
-    u64 off_ret; /* PSCI_CPU_OFF's return value, if it ever returns */
+    u64 off_ret;  /* PSCI_CPU_OFF's return value, if it ever returns */
 } cpu1;
 
 static u8 stack1[16384] __attribute__((aligned(16)));
@@ -427,8 +428,8 @@ static void check_cpu_off(bool cpu1_up)
     }
     cpu1_command(CMD_CPU_OFF);
     long st = -100;
-    bool off = WAIT_FOR((st = psci(PSCI_AFFINITY_INFO_64, cpu_mpidr[1], 0, 0)) == PSCI_AFF_OFF,
-                        1000);
+    bool off =
+        WAIT_FOR((st = psci(PSCI_AFFINITY_INFO_64, cpu_mpidr[1], 0, 0)) == PSCI_AFF_OFF, 1000);
     if (off)
         pass("psci-cpu-off");
     else if (cpu1.off_ret)

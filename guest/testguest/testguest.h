@@ -52,8 +52,8 @@ static inline void mmio_write32(u64 addr, u32 v)
         v_;                                                                                        \
     })
 #define sysreg_write(name, v) __asm__ volatile("msr " #name ", %0" ::"r"((u64)(v)))
-#define isb() __asm__ volatile("isb" ::: "memory")
-#define dsb_sy() __asm__ volatile("dsb sy" ::: "memory")
+#define isb()                 __asm__ volatile("isb" ::: "memory")
+#define dsb_sy()              __asm__ volatile("dsb sy" ::: "memory")
 
 /* console.c: PL011 output. */
 void con_init(u64 pl011_base);
@@ -99,26 +99,26 @@ static inline u64 cntfrq(void)
 }
 
 /* SMCCC / PSCI / Tally function identifiers and results. */
-#define PSCI_VERSION 0x84000000UL
-#define PSCI_CPU_OFF 0x84000002UL
-#define PSCI_CPU_ON_64 0xc4000003UL
-#define PSCI_AFFINITY_INFO_64 0xc4000004UL
+#define PSCI_VERSION           0x84000000UL
+#define PSCI_CPU_OFF           0x84000002UL
+#define PSCI_CPU_ON_64         0xc4000003UL
+#define PSCI_AFFINITY_INFO_64  0xc4000004UL
 #define PSCI_MIGRATE_INFO_TYPE 0x84000006UL
-#define PSCI_SYSTEM_OFF 0x84000008UL
-#define PSCI_FEATURES 0x8400000aUL
-#define PSCI_RESERVED_FID 0x8400001fUL /* no PSCI function has this id */
+#define PSCI_SYSTEM_OFF        0x84000008UL
+#define PSCI_FEATURES          0x8400000aUL
+#define PSCI_RESERVED_FID      0x8400001fUL /* no PSCI function has this id */
 
-#define PSCI_SUCCESS 0
+#define PSCI_SUCCESS       0
 #define PSCI_NOT_SUPPORTED (-1)
-#define PSCI_ALREADY_ON (-4)
-#define PSCI_AFF_ON 0
-#define PSCI_AFF_OFF 1
+#define PSCI_ALREADY_ON    (-4)
+#define PSCI_AFF_ON        0
+#define PSCI_AFF_OFF       1
 
 /* Tally's hypercalls (docs/guests.md): SMCCC fast calls, 64-bit,
  * vendor-specific hypervisor service range (owner 6). */
-#define TALLY_HC_VERSION 0x86000000UL
+#define TALLY_HC_VERSION   0x86000000UL
 #define TALLY_HC_UNDEFINED 0x8600ffffUL /* reserved: never defined */
-#define TALLY_ABI_MAJOR 1
-#define TALLY_MAGIC 0x54414c4c59UL /* "TALLY" */
+#define TALLY_ABI_MAJOR    1
+#define TALLY_MAGIC        0x54414c4c59UL /* "TALLY" */
 
 #endif

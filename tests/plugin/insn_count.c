@@ -34,7 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define QEMU_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define QEMU_PLUGIN_EXPORT      __attribute__((visibility("default")))
 #define QEMU_PLUGIN_API_VERSION 4
 
 typedef uint64_t qemu_plugin_id_t;
@@ -108,8 +108,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                                            char **argv);
 
 #define PSCI_SYSTEM_OFF 0x84000008U
-#define INSN_HVC0 0xd4000002U
-#define INSN_SMC0 0xd4000003U
+#define INSN_HVC0       0xd4000002U
+#define INSN_SMC0       0xd4000003U
 
 /* Instructions executed, all vCPUs. Relaxed atomic adds from the vCPU
  * threads (with multi-threaded TCG several run at once); read once at exit,
