@@ -52,6 +52,9 @@ uint32_t gic_uart_intid(void);
 void gic_irq_enable(uint32_t intid, bool enable);
 void gic_irq_deactivate(uint32_t intid);
 void gic_irq_route(uint32_t intid, unsigned pcpu);
+/* List registers of the CPU interface's virtualisation (ICH_VTR_EL2 /
+ * GICH_VTR), 0 if the GIC has none. */
+unsigned gic_nr_lrs(void);
 /* GICv2 virtualisation frames from the host DT (GICH, GICV); 0 on GICv3. */
 uint64_t gic_v2_gich_base(void);
 uint64_t gic_v2_gicv_base(void);

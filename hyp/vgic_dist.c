@@ -824,3 +824,30 @@ bool vgic_dist_vcpu_pending(struct vgic_dist *d, unsigned vcpu)
     uint32_t intid;
     return best_waiting(d, c, &intid) != NULL;
 }
+
+unsigned vgic_dist_vcpu_release(struct vgic_dist *d, unsigned vcpu, uint32_t *hw, unsigned max)
+{
+    struct vgic_cpu_state *c = d->cpu[vcpu];
+    unsigned nr = 0;
+    for (unsigned n = 0; n < d->nr_lrs; n++) {
+        if (!(c->lr_used & (1u << n)))
+            continue;
+        struct vgic_irq *irq = lr_irq(d, c, n);
+        if ((irq->flags & VGIC_IRQ_HW) && nr < max)
+            hw[nr++] = irq->hw_intid;
+        irq->lr = -1;
+        irq->flags &= (uint8_t)~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
+        c->lr[n] = 0;
+    }
+    c->lr_used = 0;
+    c->underflow = false;
+    for (uint32_t i = 0; i < VGIC_NR_PRIVATE; i++) {
+        struct vgic_irq *irq = &c->priv[i];
+        if ((irq->flags & (VGIC_IRQ_HW | VGIC_IRQ_LATCH)) == (VGIC_IRQ_HW | VGIC_IRQ_LATCH) &&
+            nr < max)
+            hw[nr++] = irq->hw_intid;
+        irq->flags &= (uint8_t)~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
+    }
+    memset(c->sgi_sources, 0, sizeof(c->sgi_sources));
+    return nr;
+}

@@ -148,6 +148,13 @@ void vgic_dist_fold(struct vgic_dist *d, unsigned vcpu);
  * deliverable one waiting (for WFI). Caller holds the lock. */
 bool vgic_dist_vcpu_pending(struct vgic_dist *d, unsigned vcpu);
 
+/* vCPU vcpu leaves for good: its list registers and latched private
+ * interrupts are dropped. Writes the physical INTIDs of hardware-linked
+ * interrupts it held in a list register or latched (their physical
+ * interrupt is still active and must be deactivated) into hw[0..max) and
+ * returns how many. Caller holds the lock. */
+unsigned vgic_dist_vcpu_release(struct vgic_dist *d, unsigned vcpu, uint32_t *hw, unsigned max);
+
 /* List-register encodings (version 2 or 3). */
 uint64_t vgic_lr_encode(unsigned version, uint32_t intid, uint8_t priority, bool group1,
                         unsigned state, bool hw, uint32_t hw_intid, unsigned sgi_source);

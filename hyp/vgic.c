@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+// The vGIC of a VM (vgic.h): the portable model (vgic_dist.c) tied to VMs,
+// vCPUs, MMIO emulation, stage-2 and the hardware (vgic_v3.c, vgic_v2.c).
+//
+//   GICv3  GICD and every redistributor emulated (MMIO regions); the CPU
+//          interface is the hardware's virtual one (ICC_* at EL1 reach
+//          ICV_*), fed by the ICH_LR<n>_EL2 list registers; ICC_SGI1R_EL1
+//          writes trap (EC 0x18) to vgic_handle_sysreg.
+//   GICv2  GICD emulated (SGIs through GICD_SGIR); the guest's GICC is the
+//          host's GICV frame mapped by stage-2, fed by the GICH list
+//          registers.
+// Distributors come from a static pool: one per VM that can exist at once.
+#include <tally/errno.h>
+#include <tally/pgtable.h>
+#include <tally/sysreg.h>
+
+#include "gic.h"
+#include "vcpu.h"
+#include "vgic.h"
+#include "vgic_hw.h"
+#include "vm.h"
+
+#define VGIC_MAX_VMS 4
+
+static struct vgic_dist pool[VGIC_MAX_VMS];
+static bool pool_used[VGIC_MAX_VMS]; /* guarded by pool_lock */
+static struct spinlock pool_lock = SPINLOCK_INIT;
+
+static void vgic_kick(struct vgic_dist *d, unsigned vcpu)
+{
+    struct vm *vm = d->owner;
+    struct vcpu *v = vcpu < vm->nr_vcpus ? vm->vcpus[vcpu] : NULL;
+    if (!v || v == vcpu_current())
+        return;
+    gic_send_ipi(v->pcpu);
+    /* A pCPU waiting in EL2 with WFE for its vCPU's interrupts. */
+    sev();
+}
+
+static void vgic_hw_enable(struct vgic_dist *d, uint32_t hw_intid, bool enable, unsigned target)
+{
+    struct vm *vm = d->owner;
+    if (hw_intid < VGIC_NR_PRIVATE)
+        return; /* the timer PPI stays enabled on every pCPU */
+    if (enable && target < vm->nr_vcpus && vm->vcpus[target])
+        gic_irq_route(hw_intid, vm->vcpus[target]->pcpu);
+    gic_irq_enable(hw_intid, enable);
+}
+
+static const struct vgic_dist_ops vgic_ops = {.kick = vgic_kick, .hw_enable = vgic_hw_enable};
+
+static int gicd_read(struct vcpu *v, uint64_t off, unsigned size, uint64_t *val, void *ctx)
+{
+    struct vgic_dist *d = ctx;
+    spin_lock(&d->lock);
+    int r = vgic_dist_read(d, v->id, off, size, val);
+    spin_unlock(&d->lock);
+    return r;
+}
+
+static int gicd_write(struct vcpu *v, uint64_t off, unsigned size, uint64_t val, void *ctx)
+{
+    struct vgic_dist *d = ctx;
+    spin_lock(&d->lock);
+    int r = vgic_dist_write(d, v->id, off, size, val);
+    spin_unlock(&d->lock);
+    return r;
+}
+
+static int gicr_read(struct vcpu *v, uint64_t off, unsigned size, uint64_t *val, void *ctx)
+{
+    struct vgic_dist *d = ctx;
+    spin_lock(&d->lock);
+    int r = vgic_rdist_read(d, v->id, off, size, val);
+    spin_unlock(&d->lock);
+    return r;
+}
+
+static int gicr_write(struct vcpu *v, uint64_t off, unsigned size, uint64_t val, void *ctx)
+{
+    struct vgic_dist *d = ctx;
+    spin_lock(&d->lock);
+    int r = vgic_rdist_write(d, v->id, off, size, val);
+    spin_unlock(&d->lock);
+    return r;
+}
+
+static void pool_put(struct vgic_dist *d)
+{
+    spin_lock(&pool_lock);
+    pool_used[d - pool] = false;
+    spin_unlock(&pool_lock);
+}
+
+int vgic_vm_init(struct vm *vm)
+{
+    unsigned version = gic_version(), nr_lrs = gic_nr_lrs();
+    if (!version || !nr_lrs || (version == 2 && !gic_v2_gicv_base()))
+        return ERR_NOTSUP;
+    struct vgic_dist *d = NULL;
+    spin_lock(&pool_lock);
+    for (unsigned i = 0; i < VGIC_MAX_VMS && !d; i++)
+        if (!pool_used[i]) {
+            pool_used[i] = true;
+            d = &pool[i];
+        }
+    spin_unlock(&pool_lock);
+    if (!d)
+        return ERR_NOMEM;
+    vgic_dist_init(d, version, vm->nr_vcpus, nr_lrs, &vgic_ops, vm);
+
+    struct mmio_region gicd = {.base = VGIC_GICD_IPA,
+                               .size = VGIC_GICD_SIZE,
+                               .read = gicd_read,
+                               .write = gicd_write,
+                               .ctx = d,
+                               .name = "GICD"};
+    int err = vm_add_mmio(vm, &gicd);
+    if (err == ERR_OK && version == 3) {
+        struct mmio_region gicr = {.base = VGIC_GICR_IPA,
+                                   .size = (uint64_t)vm->nr_vcpus * VGIC_V3_GICR_STRIDE,
+                                   .read = gicr_read,
+                                   .write = gicr_write,
+                                   .ctx = d,
+                                   .name = "GICR"};
+        err = vm_add_mmio(vm, &gicr);
+    }
+    if (err == ERR_OK && version == 2)
+        err = pt_map_phys(&vm->s2, VGIC_GICC_IPA, pa(gic_v2_gicv_base()), VGIC_V2_GICC_SIZE,
+                          PT_R | PT_W | PT_DEVICE);
+    if (err != ERR_OK) {
+        pool_put(d);
+        return err;
+    }
+    uint32_t uart = gic_uart_intid();
+    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE && uart < VGIC_NR_IRQS)
+        vgic_dist_set_hw(d, 0, uart, uart);
+    vm->vgic = d;
+    return ERR_OK;
+}
+
+void vgic_vm_destroy(struct vm *vm)
+{
+    struct vgic_dist *d = vm->vgic;
+    if (!d)
+        return;
+    uint32_t uart = gic_uart_intid();
+    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE && uart < VGIC_NR_IRQS) {
+        /* Whatever the guest left: the line off, a taken one ended. */
+        gic_irq_enable(uart, false);
+        gic_irq_deactivate(uart);
+    }
+    vm->vgic = NULL;
+    pool_put(d);
+}
+
+void vgic_vcpu_init(struct vcpu *v)
+{
+    struct vgic_dist *d = v->vm->vgic;
+    vgic_cpu_state_init(&v->vgic, v->id);
+    spin_lock(&d->lock);
+    vgic_dist_attach(d, &v->vgic);
+    vgic_dist_set_hw(d, v->id, GIC_PPI_VTIMER, GIC_PPI_VTIMER);
+    spin_unlock(&d->lock);
+}
+
+void vgic_inject(struct vm *vm, unsigned vcpu_id, uint32_t intid)
+{
+    struct vgic_dist *d = vm->vgic;
+    if (!d)
+        return;
+    spin_lock(&d->lock);
+    vgic_dist_inject(d, vcpu_id, intid);
+    spin_unlock(&d->lock);
+}
+
+bool vgic_forward_spi(uint32_t hw_intid)
+{
+    struct vm *vm = vm_current();
+    struct vgic_dist *d = vm ? vm->vgic : NULL;
+    if (!d || hw_intid != gic_uart_intid() || vm->id != 0)
+        return false;
+    spin_lock(&d->lock);
+    vgic_dist_inject(d, 0, hw_intid);
+    spin_unlock(&d->lock);
+    return true;
+}
+
+void vgic_flush(struct vcpu *v)
+{
+    struct vgic_dist *d = v->vm->vgic;
+    spin_lock(&d->lock);
+    vgic_dist_flush(d, v->id);
+    if (d->version == 3)
+        vgic_v3_load(&v->vgic, d->nr_lrs);
+    else
+        vgic_v2_load(&v->vgic, d->nr_lrs);
+    spin_unlock(&d->lock);
+}
+
+void vgic_sync(struct vcpu *v)
+{
+    struct vgic_dist *d = v->vm->vgic;
+    spin_lock(&d->lock);
+    if (d->version == 3)
+        vgic_v3_save(&v->vgic, d->nr_lrs);
+    else
+        vgic_v2_save(&v->vgic, d->nr_lrs);
+    vgic_dist_fold(d, v->id);
+    spin_unlock(&d->lock);
+}
+
+/* ESR ISS of a trapped MSR/MRS (EC 0x18). */
+#define SYSREG_ISS(op0, op1, crn, crm, op2)                                                        \
+    (((op0) << 20) | ((op2) << 17) | ((op1) << 14) | ((crn) << 10) | ((crm) << 1))
+#define SYSREG_ISS_MASK  SYSREG_ISS(3, 7, 15, 15, 7)
+#define ISS_ICC_SGI1R    SYSREG_ISS(3, 0, 12, 11, 5)
+#define ISS_ICC_ASGI1R   SYSREG_ISS(3, 1, 12, 11, 6)
+#define ISS_ICC_SGI0R    SYSREG_ISS(3, 2, 12, 11, 7)
+
+bool vgic_handle_sysreg(struct vcpu *v, uint64_t esr)
+{
+    uint32_t iss = (uint32_t)ESR_ISS(esr), reg = iss & SYSREG_ISS_MASK;
+    bool read = iss & 1;
+    unsigned rt = (iss >> 5) & 0x1f;
+    struct vgic_dist *d = v->vm->vgic;
+    if (!d || d->version != 3 || read ||
+        (reg != ISS_ICC_SGI1R && reg != ISS_ICC_ASGI1R && reg != ISS_ICC_SGI0R))
+        return false;
+    uint64_t val = rt == 31 ? 0 : v->ctx.x[rt];
+    spin_lock(&d->lock);
+    vgic_dist_sgi1r(d, v->id, val);
+    spin_unlock(&d->lock);
+    return true;
+}
+
+bool vgic_vcpu_pending(struct vcpu *v)
+{
+    struct vgic_dist *d = v->vm->vgic;
+    spin_lock(&d->lock);
+    bool r = vgic_dist_vcpu_pending(d, v->id);
+    spin_unlock(&d->lock);
+    return r;
+}
+
+void vgic_vcpu_put(struct vcpu *v)
+{
+    struct vgic_dist *d = v->vm->vgic;
+    uint32_t hw[VGIC_MAX_LRS + VGIC_NR_PRIVATE];
+    spin_lock(&d->lock);
+    if (d->version == 3)
+        vgic_v3_save(&v->vgic, d->nr_lrs);
+    else
+        vgic_v2_save(&v->vgic, d->nr_lrs);
+    vgic_dist_fold(d, v->id);
+    unsigned nr = vgic_dist_vcpu_release(d, v->id, hw, ARRAY_SIZE(hw));
+    if (d->version == 3)
+        vgic_v3_reset(d->nr_lrs);
+    else
+        vgic_v2_reset(d->nr_lrs);
+    spin_unlock(&d->lock);
+    for (unsigned i = 0; i < nr; i++)
+        gic_irq_deactivate(hw[i]);
+}

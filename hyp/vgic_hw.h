@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hardware halves of the vGIC: load a vCPU's list registers and
+ * interface state into this CPU (vgic_v3.c: ICH_*_EL2 system registers;
+ * vgic_v2.c: the GICH frame) and read them back. Only hyp/vgic.c calls them.
+ */
+#ifndef TALLY_HYP_VGIC_HW_H
+#define TALLY_HYP_VGIC_HW_H
+
+#include "vgic_dist.h"
+
+/* Load c: list registers (lr_used ones, the others zero), VMCR, active
+ * priorities, HCR = En (| UIE if c->underflow). */
+void vgic_v3_load(const struct vgic_cpu_state *c, unsigned nr_lrs);
+/* Read back the used list registers, VMCR and active priorities. */
+void vgic_v3_save(struct vgic_cpu_state *c, unsigned nr_lrs);
+/* Interface off, every list register and active priority zero. */
+void vgic_v3_reset(unsigned nr_lrs);
+
+void vgic_v2_load(const struct vgic_cpu_state *c, unsigned nr_lrs);
+void vgic_v2_save(struct vgic_cpu_state *c, unsigned nr_lrs);
+void vgic_v2_reset(unsigned nr_lrs);
+
+#endif

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+// GICv3 list registers and virtual CPU interface state through the ICH_*_EL2
+// system registers (vgic_hw.h). ICH_LR<n>_EL2 has no indexed form: the
+// switches below name each one.
+#include <tally/sysreg.h>
+
+#include "vgic_hw.h"
+
+#define ICH_HCR_EN  (1u << 0)
+#define ICH_HCR_UIE (1u << 1)
+
+static uint64_t lr_read(unsigned n)
+{
+    switch (n) {
+    case 0: return read_sysreg(S3_4_C12_C12_0);
+    case 1: return read_sysreg(S3_4_C12_C12_1);
+    case 2: return read_sysreg(S3_4_C12_C12_2);
+    case 3: return read_sysreg(S3_4_C12_C12_3);
+    case 4: return read_sysreg(S3_4_C12_C12_4);
+    case 5: return read_sysreg(S3_4_C12_C12_5);
+    case 6: return read_sysreg(S3_4_C12_C12_6);
+    case 7: return read_sysreg(S3_4_C12_C12_7);
+    case 8: return read_sysreg(S3_4_C12_C13_0);
+    case 9: return read_sysreg(S3_4_C12_C13_1);
+    case 10: return read_sysreg(S3_4_C12_C13_2);
+    case 11: return read_sysreg(S3_4_C12_C13_3);
+    case 12: return read_sysreg(S3_4_C12_C13_4);
+    case 13: return read_sysreg(S3_4_C12_C13_5);
+    case 14: return read_sysreg(S3_4_C12_C13_6);
+    default: return read_sysreg(S3_4_C12_C13_7);
+    }
+}
+
+static void lr_write(unsigned n, uint64_t v)
+{
+    switch (n) {
+    case 0: write_sysreg(S3_4_C12_C12_0, v); break;
+    case 1: write_sysreg(S3_4_C12_C12_1, v); break;
+    case 2: write_sysreg(S3_4_C12_C12_2, v); break;
+    case 3: write_sysreg(S3_4_C12_C12_3, v); break;
+    case 4: write_sysreg(S3_4_C12_C12_4, v); break;
+    case 5: write_sysreg(S3_4_C12_C12_5, v); break;
+    case 6: write_sysreg(S3_4_C12_C12_6, v); break;
+    case 7: write_sysreg(S3_4_C12_C12_7, v); break;
+    case 8: write_sysreg(S3_4_C12_C13_0, v); break;
+    case 9: write_sysreg(S3_4_C12_C13_1, v); break;
+    case 10: write_sysreg(S3_4_C12_C13_2, v); break;
+    case 11: write_sysreg(S3_4_C12_C13_3, v); break;
+    case 12: write_sysreg(S3_4_C12_C13_4, v); break;
+    case 13: write_sysreg(S3_4_C12_C13_5, v); break;
+    case 14: write_sysreg(S3_4_C12_C13_6, v); break;
+    default: write_sysreg(S3_4_C12_C13_7, v); break;
+    }
+}
+
+/* ICH_VTR_EL2 = 0x90b80003 on QEMU: PREbits 5, so one active-priority
+ * register per group (ICH_AP0R0_EL2, ICH_AP1R0_EL2). */
+void vgic_v3_load(const struct vgic_cpu_state *c, unsigned nr_lrs)
+{
+    for (unsigned n = 0; n < nr_lrs; n++)
+        lr_write(n, (c->lr_used & (1u << n)) ? c->lr[n] : 0);
+    write_sysreg(S3_4_C12_C11_7, c->vmcr);   /* ICH_VMCR_EL2 */
+    write_sysreg(S3_4_C12_C8_0, c->apr[1]);  /* ICH_AP0R0_EL2 */
+    write_sysreg(S3_4_C12_C9_0, c->apr[0]);  /* ICH_AP1R0_EL2 */
+    write_sysreg(S3_4_C12_C11_0, ICH_HCR_EN | (c->underflow ? ICH_HCR_UIE : 0));
+}
+
+void vgic_v3_save(struct vgic_cpu_state *c, unsigned nr_lrs)
+{
+    for (unsigned n = 0; n < nr_lrs; n++)
+        if (c->lr_used & (1u << n))
+            c->lr[n] = lr_read(n);
+    c->vmcr = (uint32_t)read_sysreg(S3_4_C12_C11_7);
+    c->apr[1] = (uint32_t)read_sysreg(S3_4_C12_C8_0);
+    c->apr[0] = (uint32_t)read_sysreg(S3_4_C12_C9_0);
+}
+
+void vgic_v3_reset(unsigned nr_lrs)
+{
+    write_sysreg(S3_4_C12_C11_0, 0);
+    for (unsigned n = 0; n < nr_lrs; n++)
+        lr_write(n, 0);
+    write_sysreg(S3_4_C12_C11_7, 0);
+    write_sysreg(S3_4_C12_C8_0, 0);
+    write_sysreg(S3_4_C12_C9_0, 0);
+    isb();
+}
