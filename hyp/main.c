@@ -6,7 +6,8 @@
 //   array, reserved/hypervisor/metadata pages, allocator -> PSCI, CPUs, GIC
 //   -> EL2 address space (tracked tables) replaces the boot map -> the boot
 //   CPU moves onto its tracked stack -> secondaries online -> banner and
-//   accounting -> (test switch) -> secondaries off, stacks freed ->
+//   accounting -> (test switch, or VM 0 from the boot modules: vm.c)
+//   -> secondaries off, stacks freed ->
 //   accounting -> PSCI SYSTEM_OFF.
 #include <libfdt.h>
 #include <stdio.h>
@@ -28,11 +29,13 @@
 #include "psci.h"
 #include "selftest.h"
 #include "smp.h"
+#include "vm.h"
 
 bool hyp_panic_wait;
 
 static struct memmap boot_memmap;
 static struct dt_gic boot_gic;
+static const void *boot_fdt; /* stays reserved and mapped: read by vm.c */
 
 static void read_bootargs(const void *fdt)
 {
@@ -100,6 +103,8 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
         selftest_run(test, bootarg_get("tally.test.cpu", cpu, sizeof(cpu))
                                ? (unsigned)strtoul(cpu, NULL, 10)
                                : 0);
+    else
+        vm_boot_from_fdt(boot_fdt);
 
     smp_stop_secondaries();
     page_alloc_drain();
@@ -138,6 +143,7 @@ void hyp_main(uint64_t fdt_pa)
         hyp_halt();
     }
     pages_init(&boot_memmap);
+    boot_fdt = fdt;
     smp_init(fdt);
     dt_gic(fdt, &boot_gic);
 

@@ -143,7 +143,7 @@ void smp_stop_secondaries(void)
     }
 }
 
-int smp_call(unsigned cpu, void (*fn)(void))
+int smp_call_async(unsigned cpu, void (*fn)(void))
 {
     if (cpu == 0 || cpu >= hyp_nr_cpus || !is_online(&hyp_percpu[cpu]))
         return ERR_INVAL;
@@ -152,11 +152,24 @@ int smp_call(unsigned cpu, void (*fn)(void))
      * load-acquire of `call` in smp_secondary_main(). */
     atomic_store_u64(&pc->call, (uint64_t)(uintptr_t)fn, MO_RELEASE);
     sev();
+    return ERR_OK;
+}
+
+void smp_call_wait(unsigned cpu)
+{
+    struct percpu *pc = &hyp_percpu[cpu];
     /* Acquire: pairs with the release store of 0 after fn returned, so the
      * caller sees what fn did. */
     while (atomic_load_u64(&pc->call, MO_ACQUIRE) != 0)
         wfe();
-    return ERR_OK;
+}
+
+int smp_call(unsigned cpu, void (*fn)(void))
+{
+    int err = smp_call_async(cpu, fn);
+    if (err == ERR_OK)
+        smp_call_wait(cpu);
+    return err;
 }
 
 void smp_secondary_main(void *percpu)

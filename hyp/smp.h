@@ -14,6 +14,10 @@ void smp_stop_secondaries(void);
 /* Run fn on CPU cpu (a secondary that is online) and wait until it returns.
  * ERR_INVAL if cpu is not an online secondary. */
 int smp_call(unsigned cpu, void (*fn)(void));
+/* The two halves of smp_call: post fn to CPU cpu and return at once; wait
+ * until the posted fn has returned. */
+int smp_call_async(unsigned cpu, void (*fn)(void));
+void smp_call_wait(unsigned cpu);
 /* Called by head.S on a secondary CPU, on its own stack. */
 __attribute__((noreturn)) void smp_secondary_main(void *percpu);
 

@@ -124,8 +124,8 @@ unsigned guest_enter(struct vcpu_ctx *ctx);
 void fp_save(struct vcpu_fp *fp);
 void fp_load(const struct vcpu_fp *fp);
 
-/* hyp/traps.c: handle one exit; false when the vCPU must stop running. */
-bool traps_handle_exit(struct vcpu *v, unsigned exit);
+/* hyp/traps.c: handle one exit (guest_enter's code). */
+void traps_handle_exit(struct vcpu *v, unsigned exit);
 
 /* hyp/inject.c: exceptions delivered to the guest's EL1. */
 void inject_dabt(struct vcpu *v, uint64_t far, bool write);

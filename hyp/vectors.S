@@ -6,7 +6,8 @@
 // (exceptions.c) and calls hyp_exception(frame, vector index), which decodes
 // and reports. In this issue every exception is unexpected, so it never
 // returns; a nested exception (taken with SP_EL2 in use) comes in through
-// the "current EL, SPx" group.
+// the "current EL, SPx" group. Exceptions from a guest (lower EL) go to
+// guest_exit (guest_entry.S), which returns to the vCPU loop.
 #include <tally/sysreg.h>
 
 // struct exc_frame (36 words) + a frame record {x29, ELR} so a debugger's
@@ -19,6 +20,14 @@
     stp     x0, x1, [sp, #0 * 8]
     mov     x1, #\idx
     b       save_and_report
+.endm
+
+// From a guest: push its x0/x1 on SP_EL2 (guest_enter left ctx above them).
+.macro guest_vector idx
+    .balign 0x80
+    stp     x0, x1, [sp, #-16]!
+    mov     x1, #\idx
+    b       guest_exit
 .endm
 
     .text
@@ -35,16 +44,16 @@ hyp_vectors:
     vector_entry 5
     vector_entry 6
     vector_entry 7
-    // Lower EL, AArch64 (guests: a later issue).
-    vector_entry 8
-    vector_entry 9
-    vector_entry 10
-    vector_entry 11
-    // Lower EL, AArch32.
-    vector_entry 12
-    vector_entry 13
-    vector_entry 14
-    vector_entry 15
+    // Lower EL, AArch64: the guest.
+    guest_vector 8
+    guest_vector 9
+    guest_vector 10
+    guest_vector 11
+    // Lower EL, AArch32 (guest EL0 in AArch32): the same exits.
+    guest_vector 12
+    guest_vector 13
+    guest_vector 14
+    guest_vector 15
 
 // x0 and x1 are saved; x1 = vector index. Save the rest, then report. The
 // CFI (in .debug_frame, for debuggers only) says: the caller's frame is the

@@ -14,6 +14,7 @@
 #ifndef TALLY_HYP_VM_H
 #define TALLY_HYP_VM_H
 
+#include <tally/arch.h>
 #include <tally/atomic.h>
 #include <tally/pgtable.h>
 #include <tally/spinlock.h>
@@ -107,6 +108,12 @@ bool vm_request_stop(struct vm *vm, enum vm_stop why);
 
 /* Copy into guest RAM at ipa. ERR_RANGE if not entirely inside RAM. */
 int vm_copy_to_guest(struct vm *vm, uint64_t ipa, const void *src, uint64_t len);
+
+/* main.c: if the device tree has boot modules, build VM 0 and run it on
+ * every online CPU until it powers off (a reset rebuilds and reruns it);
+ * each teardown prints the free count and the accounting line. Returns at
+ * once without modules; with bad ones after a message. */
+void vm_boot_from_fdt(const void *fdt);
 
 /* The VM the guest runs (VM 0), or NULL while there is none. */
 struct vm *vm_current(void);

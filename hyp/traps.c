@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+// Exits from the guest, dispatched by kind and, for synchronous ones, by
+// the ESR's exception class. Whatever the guest does, the answer is an
+// emulated result, an exception injected into the guest, or the VM being
+// stopped; never a fault in Tally.
+//
+//   IRQ, FIQ          gic_handle_irq(): kicks, the virtual timer, the UART
+//   SError            the VM is stopped (VM_STOP_FATAL) with a report
+//   HVC64, SMC64      PSCI (vpsci.c), else Tally's hypercalls (hypercall.c),
+//                     which answer NOT_SUPPORTED to anything unknown
+//   data abort        MMIO emulation (mmio.c), else a synchronous external
+//                     abort injected: unmapped IPA, Tally's memory (never
+//                     mapped), a write to a read-only mapping
+//   instruction abort an injected instruction abort
+//   MSR/MRS           the vGIC's registers (ICC_SGI1R_EL1, ...), else undef
+//   WFI/WFE           not trapped (TWI = TWE = 0); skipped if ever seen
+//   anything else     an undefined-instruction exception injected
+#include <stdio.h>
+#include <tally/sysreg.h>
+
+#include "gic.h"
+#include "vcpu.h"
+#include "vgic.h"
+#include "vm.h"
+
+#define ISS_S1PTW (1ull << 7)
+
+/* HPFAR_EL2.FIPA [43:4] holds IPA[51:12]; the page offset comes from FAR. */
+static uint64_t fault_ipa(const struct vcpu *v)
+{
+    return ((v->ctx.hpfar & 0xffffffffff0ull) << 8) | (v->ctx.far & 0xfff);
+}
+
+static void data_abort(struct vcpu *v, uint64_t esr)
+{
+    /* A stage-1 walk that faulted at stage 2 (the guest's tables are not in
+     * its RAM) is never MMIO. */
+    if (!(esr & ISS_S1PTW) && mmio_handle_abort(v, esr, fault_ipa(v))) {
+        v->exits_mmio++;
+        return;
+    }
+    v->exits_abort++;
+    inject_dabt(v, v->ctx.far, (esr & ESR_WNR) && !(esr & ISS_S1PTW));
+}
+
+static void smccc_call(struct vcpu *v)
+{
+    uint32_t fid = (uint32_t)v->ctx.x[0];
+    v->exits_hvc++;
+    if (!vpsci_handle(v, fid))
+        hypercall_handle(v, fid);
+}
+
+void traps_handle_exit(struct vcpu *v, unsigned exit)
+{
+    if (exit == EXIT_IRQ || exit == EXIT_FIQ) {
+        v->exits_irq++;
+        gic_handle_irq();
+        return;
+    }
+    uint64_t esr = v->ctx.esr;
+    if (exit == EXIT_SERROR) {
+        if (vm_request_stop(v->vm, VM_STOP_FATAL))
+            printf("tally: VM %u vCPU %u: SError (ESR 0x%lx) at PC 0x%lx: VM stopped\n", v->vm->id,
+                   v->id, esr, v->ctx.pc);
+        return;
+    }
+    switch (ESR_EC(esr)) {
+    case EC_HVC64:
+        /* ELR is already past the HVC. */
+        smccc_call(v);
+        break;
+    case EC_SMC64:
+        /* A trapped SMC leaves ELR at the SMC itself. */
+        vcpu_skip_insn(v);
+        smccc_call(v);
+        break;
+    case EC_DABT_LOW:
+        data_abort(v, esr);
+        break;
+    case EC_IABT_LOW:
+        v->exits_abort++;
+        inject_iabt(v, v->ctx.far);
+        break;
+    case EC_SYS64:
+        if (vgic_handle_sysreg(v, esr))
+            vcpu_skip_insn(v);
+        else
+            inject_undef(v);
+        break;
+    case EC_WFX:
+        vcpu_skip_insn(v);
+        break;
+    default:
+        inject_undef(v);
+        break;
+    }
+}

@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+// vCPUs: the run loop each pCPU executes for its vCPU, the load/put of the
+// EL1 context, and the EL2 controls a guest runs under.
+//
+// With one vCPU per pCPU for the VM's whole life, the EL1 system registers,
+// FP/SIMD registers and the virtual timer stay in the CPU while the vCPU is
+// loaded: vcpu_load() writes them from struct vcpu (a reset vCPU: the
+// architectural start state), vcpu_put() reads them back when the VM stops.
+// Every exit saves only what guest_entry.S saves (general registers, SP_EL0,
+// PC, PSTATE, syndrome), so an exit costs a few dozen instructions more than
+// the trap itself.
+//
+// EL2 controls (HCR_EL2, see vcpu.h for the bits): stage-2 on (VM), physical
+// IRQ/FIQ/SError to EL2 (IMO/FMO/AMO: Tally owns the GIC and injects virtual
+// interrupts), SMC trapped (TSC: a guest's SMC is a PSCI call, never the
+// firmware's), set/way maintenance upgraded (SWIO), TLB and cache maintenance
+// broadcast (FB, BSU inner shareable), EL1 in AArch64 (RW), pointer
+// authentication not trapped (APK/API, when the CPU has it). WFI/WFE are not
+// trapped (TWI = TWE = 0): a pCPU belongs to its vCPU, so a guest's WFI may as
+// well idle the real CPU, and a pending physical interrupt (routed to EL2 by
+// IMO) wakes it and exits to Tally as usual.
+#include <stdio.h>
+#include <string.h>
+#include <tally/arch.h>
+#include <tally/sysreg.h>
+
+#include "gic.h"
+#include "hyp.h"
+#include "percpu.h"
+#include "vcpu.h"
+#include "vgic.h"
+#include "vm.h"
+
+_Static_assert(offsetof(struct vcpu_ctx, sp_el0) == VCPU_CTX_SP_EL0, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, pc) == VCPU_CTX_PC, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, pstate) == VCPU_CTX_PSTATE, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, esr) == VCPU_CTX_ESR, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, far) == VCPU_CTX_FAR, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, hpfar) == VCPU_CTX_HPFAR, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, host_sp) == VCPU_CTX_HOST_SP, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu, ctx) == 0, "guest_entry.S takes the vcpu as its ctx");
+_Static_assert(offsetof(struct vcpu_fp, fpsr) == 16 * 32, "guest_entry.S offset");
+
+/* Written only by the pCPU itself (index = arch_cpu_id()). */
+static struct vcpu *running[TALLY_MAX_CPUS];
+
+/* SCTLR_EL1 reset value: RES1 bits of Armv8.0 (11, 20, 22, 23, 28, 29),
+ * MMU, caches and alignment checks off. */
+#define SCTLR_EL1_RESET 0x30d00800ull
+/* PSTATE for entry: EL1h, D, A, I, F masked. */
+#define PSTATE_EL1H_MASKED 0x3c5ull
+
+/* CPTR_EL2 (non-VHE): no FP/SIMD, SVE or SME trap. The RES1 bits, plus TZ /
+ * TSM where the CPU has no SVE / SME (then they are RES1 too). */
+#define CPTR_EL2_RES1 0x22ffull
+#define CPTR_EL2_TZ   (1ull << 8)
+#define CPTR_EL2_TSM  (1ull << 12)
+
+struct vcpu *vcpu_current(void)
+{
+    return running[arch_cpu_id()];
+}
+
+void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0)
+{
+    memset(&v->ctx, 0, sizeof(v->ctx));
+    memset(&v->sys, 0, sizeof(v->sys));
+    memset(&v->fp, 0, sizeof(v->fp));
+    v->ctx.x[0] = x0;
+    v->ctx.pc = entry;
+    v->ctx.pstate = PSTATE_EL1H_MASKED;
+    v->sys.sctlr = SCTLR_EL1_RESET;
+}
+
+static uint64_t hcr_for_cpu(void)
+{
+    uint64_t h = HCR_GUEST;
+    uint64_t isar1 = read_sysreg(id_aa64isar1_el1);
+    /* APA [7:4], API [11:8], GPA [27:24], GPI [31:28]: any pointer auth. */
+    if (!(isar1 & 0xff000ff0ull))
+        h &= ~(HCR_APK | HCR_API);
+    return h;
+}
+
+static uint64_t cptr_for_cpu(void)
+{
+    uint64_t pfr0 = read_sysreg(id_aa64pfr0_el1), pfr1 = read_sysreg(id_aa64pfr1_el1);
+    uint64_t c = CPTR_EL2_RES1;
+    if (!((pfr0 >> 32) & 0xf)) /* SVE */
+        c |= CPTR_EL2_TZ;
+    if (!((pfr1 >> 24) & 0xf)) /* SME */
+        c |= CPTR_EL2_TSM;
+    return c;
+}
+
+static void sysregs_load(const struct vcpu_sysregs *s)
+{
+    write_sysreg(sctlr_el1, s->sctlr);
+    write_sysreg(actlr_el1, s->actlr);
+    write_sysreg(cpacr_el1, s->cpacr);
+    write_sysreg(ttbr0_el1, s->ttbr0);
+    write_sysreg(ttbr1_el1, s->ttbr1);
+    write_sysreg(tcr_el1, s->tcr);
+    write_sysreg(esr_el1, s->esr);
+    write_sysreg(afsr0_el1, s->afsr0);
+    write_sysreg(afsr1_el1, s->afsr1);
+    write_sysreg(far_el1, s->far);
+    write_sysreg(mair_el1, s->mair);
+    write_sysreg(amair_el1, s->amair);
+    write_sysreg(vbar_el1, s->vbar);
+    write_sysreg(contextidr_el1, s->contextidr);
+    write_sysreg(tpidr_el1, s->tpidr_el1);
+    write_sysreg(tpidr_el0, s->tpidr_el0);
+    write_sysreg(tpidrro_el0, s->tpidrro_el0);
+    write_sysreg(sp_el1, s->sp_el1);
+    write_sysreg(elr_el1, s->elr);
+    write_sysreg(spsr_el1, s->spsr);
+    write_sysreg(par_el1, s->par);
+    write_sysreg(csselr_el1, s->csselr);
+    write_sysreg(cntkctl_el1, s->cntkctl);
+    write_sysreg(mdscr_el1, s->mdscr);
+    write_sysreg(cntv_cval_el0, s->cntv_cval);
+    write_sysreg(cntv_ctl_el0, s->cntv_ctl);
+    isb();
+}
+
+static void sysregs_save(struct vcpu_sysregs *s)
+{
+    s->sctlr = read_sysreg(sctlr_el1);
+    s->actlr = read_sysreg(actlr_el1);
+    s->cpacr = read_sysreg(cpacr_el1);
+    s->ttbr0 = read_sysreg(ttbr0_el1);
+    s->ttbr1 = read_sysreg(ttbr1_el1);
+    s->tcr = read_sysreg(tcr_el1);
+    s->esr = read_sysreg(esr_el1);
+    s->afsr0 = read_sysreg(afsr0_el1);
+    s->afsr1 = read_sysreg(afsr1_el1);
+    s->far = read_sysreg(far_el1);
+    s->mair = read_sysreg(mair_el1);
+    s->amair = read_sysreg(amair_el1);
+    s->vbar = read_sysreg(vbar_el1);
+    s->contextidr = read_sysreg(contextidr_el1);
+    s->tpidr_el1 = read_sysreg(tpidr_el1);
+    s->tpidr_el0 = read_sysreg(tpidr_el0);
+    s->tpidrro_el0 = read_sysreg(tpidrro_el0);
+    s->sp_el1 = read_sysreg(sp_el1);
+    s->elr = read_sysreg(elr_el1);
+    s->spsr = read_sysreg(spsr_el1);
+    s->par = read_sysreg(par_el1);
+    s->csselr = read_sysreg(csselr_el1);
+    s->cntkctl = read_sysreg(cntkctl_el1);
+    s->mdscr = read_sysreg(mdscr_el1);
+    s->cntv_ctl = read_sysreg(cntv_ctl_el0);
+    s->cntv_cval = read_sysreg(cntv_cval_el0);
+    /* The timer must not fire into the next owner of this pCPU's EL1. */
+    write_sysreg(cntv_ctl_el0, 0);
+    isb();
+}
+
+/* The vCPU's full context into the CPU, and the EL2 controls for its VM. */
+static void vcpu_load(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    write_sysreg(cptr_el2, cptr_for_cpu());
+    isb();
+    sysregs_load(&v->sys);
+    fp_load(&v->fp);
+    uint64_t midr = read_sysreg(midr_el1);
+    write_sysreg(vpidr_el2, midr);
+    write_sysreg(vmpidr_el2, v->mpidr);
+    write_sysreg(vtcr_el2, vm->vtcr);
+    write_sysreg(vttbr_el2, aspace_vttbr(&vm->s2));
+    write_sysreg(hcr_el2, hcr_for_cpu());
+    isb();
+    /* Nothing this CPU cached for the VMID may survive from an earlier VM
+     * with the same VMID (a reset rebuilds VM 0 with VMID 1). */
+    __asm__ volatile("tlbi vmalls12e1\n\tdsb nsh\n\tic iallu\n\tdsb nsh" ::: "memory");
+    isb();
+    vtimer_vcpu_load(v);
+    running[arch_cpu_id()] = v;
+}
+
+static void vcpu_put(struct vcpu *v)
+{
+    vgic_vcpu_put(v);
+    sysregs_save(&v->sys);
+    vtimer_vcpu_put(v);
+    fp_save(&v->fp);
+    running[arch_cpu_id()] = NULL;
+    write_sysreg(hcr_el2, HCR_RW);
+    write_sysreg(vttbr_el2, 0);
+    isb();
+}
+
+static unsigned power_of(struct vcpu *v)
+{
+    /* Acquire: pairs with the release store of ON_PENDING in vpsci.c's
+     * CPU_ON, so on_entry/on_context are seen. */
+    return atomic_load_u32(&v->power, MO_ACQUIRE);
+}
+
+static unsigned stop_of(struct vm *vm)
+{
+    /* Acquire: pairs with the CAS in vm_request_stop(). */
+    return atomic_load_u32(&vm->stop, MO_ACQUIRE);
+}
+
+unsigned vcpu_run(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    vcpu_load(v);
+    for (;;) {
+        unsigned stop = stop_of(vm);
+        if (stop != VM_RUNNING)
+            break;
+        unsigned p = power_of(v);
+        if (p == VCPU_OFF) {
+            /* Sleep until CPU_ON or the end of the VM; both SEV. */
+            wfe();
+            continue;
+        }
+        if (p == VCPU_ON_PENDING) {
+            vcpu_reset(v, v->on_entry, v->on_context);
+            sysregs_load(&v->sys);
+            fp_load(&v->fp);
+            /* Release: the reset is done before AFFINITY_INFO says ON. */
+            atomic_store_u32(&v->power, VCPU_ON, MO_RELEASE);
+        }
+        vgic_flush(v);
+        unsigned exit = guest_enter(&v->ctx);
+        vgic_sync(v);
+        v->exits++;
+        traps_handle_exit(v, exit);
+    }
+    vcpu_put(v);
+    return stop_of(vm);
+}

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+// PSCI 1.0 for guests, over HVC (what the guest's device tree says) or SMC
+// (trapped by HCR_EL2.TSC; handled the same way). Function ids and return
+// codes are the PSCI specification's (DEN0022). CPU_ON and CPU_OFF change a
+// vCPU's power state (vcpu.h); the vCPU's own pCPU does the rest in its run
+// loop. SYSTEM_OFF and SYSTEM_RESET stop the whole VM (vm_request_stop).
+#include <tally/spinlock.h>
+#include <tally/sysreg.h>
+
+#include "vcpu.h"
+#include "vm.h"
+
+#define PSCI_VERSION          0x84000000u
+#define PSCI_CPU_SUSPEND      0x84000001u
+#define PSCI_CPU_OFF          0x84000002u
+#define PSCI_CPU_ON           0x84000003u
+#define PSCI_AFFINITY_INFO    0x84000004u
+#define PSCI_MIGRATE_INFO_TYPE 0x84000006u
+#define PSCI_SYSTEM_OFF       0x84000008u
+#define PSCI_SYSTEM_RESET     0x84000009u
+#define PSCI_FEATURES         0x8400000au
+#define PSCI_FN64             0x40000000u /* SMC64 variant of a function id */
+
+#define PSCI_SUCCESS            0
+#define PSCI_NOT_SUPPORTED      (-1)
+#define PSCI_INVALID_PARAMETERS (-2)
+#define PSCI_ALREADY_ON         (-4)
+#define PSCI_ON_PENDING         (-5)
+
+#define PSCI_AFF_ON         0
+#define PSCI_AFF_OFF        1
+#define PSCI_AFF_ON_PENDING 2
+
+#define MIGRATE_NOT_REQUIRED 2 /* no trusted OS to migrate */
+
+/* Serialises CPU_ON against CPU_ON (two vCPUs starting the same one). */
+static struct spinlock psci_lock;
+
+static struct vcpu *vcpu_by_mpidr(struct vm *vm, uint64_t mpidr)
+{
+    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+        if (vm->vcpus[i] && (vm->vcpus[i]->mpidr & 0xff00ffffffull) == (mpidr & 0xff00ffffffull))
+            return vm->vcpus[i];
+    }
+    return NULL;
+}
+
+static int64_t cpu_on(struct vcpu *v, uint64_t mpidr, uint64_t entry, uint64_t context)
+{
+    struct vcpu *t = vcpu_by_mpidr(v->vm, mpidr);
+    if (!t)
+        return PSCI_INVALID_PARAMETERS;
+    int64_t r;
+    spin_lock(&psci_lock);
+    /* Acquire: pairs with the target's release stores of ON and OFF. */
+    unsigned p = atomic_load_u32(&t->power, MO_ACQUIRE);
+    if (p == VCPU_ON) {
+        r = PSCI_ALREADY_ON;
+    } else if (p == VCPU_ON_PENDING) {
+        r = PSCI_ON_PENDING;
+    } else {
+        t->on_entry = entry;
+        t->on_context = context;
+        /* Release: entry and context are visible to the target's pCPU,
+         * which load-acquires the state (vcpu.c power_of). */
+        atomic_store_u32(&t->power, VCPU_ON_PENDING, MO_RELEASE);
+        r = PSCI_SUCCESS;
+    }
+    spin_unlock(&psci_lock);
+    sev();
+    return r;
+}
+
+static int64_t affinity_info(struct vcpu *v, uint64_t mpidr, uint64_t level)
+{
+    if (level != 0)
+        return PSCI_INVALID_PARAMETERS;
+    struct vcpu *t = vcpu_by_mpidr(v->vm, mpidr);
+    if (!t)
+        return PSCI_INVALID_PARAMETERS;
+    /* Acquire: pairs with the target's release stores of its state. */
+    switch (atomic_load_u32(&t->power, MO_ACQUIRE)) {
+    case VCPU_ON:
+        return PSCI_AFF_ON;
+    case VCPU_ON_PENDING:
+        return PSCI_AFF_ON_PENDING;
+    default:
+        return PSCI_AFF_OFF;
+    }
+}
+
+static bool supported(uint32_t fid)
+{
+    switch (fid) {
+    case PSCI_VERSION:
+    case PSCI_CPU_OFF:
+    case PSCI_CPU_ON:
+    case PSCI_CPU_ON | PSCI_FN64:
+    case PSCI_AFFINITY_INFO:
+    case PSCI_AFFINITY_INFO | PSCI_FN64:
+    case PSCI_MIGRATE_INFO_TYPE:
+    case PSCI_SYSTEM_OFF:
+    case PSCI_SYSTEM_RESET:
+    case PSCI_FEATURES:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool vpsci_handle(struct vcpu *v, uint32_t fid)
+{
+    uint64_t *x = v->ctx.x;
+    int64_t r;
+    /* PSCI's range: 0x84000000-0x8400001f and the SMC64 twins. */
+    if ((fid & ~(PSCI_FN64 | 0x1fu)) != 0x84000000u)
+        return false;
+    bool w32 = !(fid & PSCI_FN64);
+    uint64_t a1 = w32 ? (uint32_t)x[1] : x[1], a2 = w32 ? (uint32_t)x[2] : x[2],
+             a3 = w32 ? (uint32_t)x[3] : x[3];
+    switch (fid) {
+    case PSCI_VERSION:
+        r = 0x10000; /* 1.0 */
+        break;
+    case PSCI_FEATURES:
+        r = supported((uint32_t)a1) ? PSCI_SUCCESS : PSCI_NOT_SUPPORTED;
+        break;
+    case PSCI_CPU_ON:
+    case PSCI_CPU_ON | PSCI_FN64:
+        r = cpu_on(v, a1, a2, a3);
+        break;
+    case PSCI_CPU_OFF:
+        /* Release: this vCPU's last guest state is saved before another
+         * vCPU's AFFINITY_INFO sees OFF. Its pCPU sleeps in vcpu_run. */
+        atomic_store_u32(&v->power, VCPU_OFF, MO_RELEASE);
+        return true;
+    case PSCI_AFFINITY_INFO:
+    case PSCI_AFFINITY_INFO | PSCI_FN64:
+        r = affinity_info(v, a1, a2);
+        break;
+    case PSCI_MIGRATE_INFO_TYPE:
+        r = MIGRATE_NOT_REQUIRED;
+        break;
+    case PSCI_SYSTEM_OFF:
+        vm_request_stop(v->vm, VM_STOP_OFF);
+        return true;
+    case PSCI_SYSTEM_RESET:
+        vm_request_stop(v->vm, VM_STOP_RESET);
+        return true;
+    default:
+        r = PSCI_NOT_SUPPORTED;
+        break;
+    }
+    x[0] = (uint64_t)r;
+    return true;
+}
