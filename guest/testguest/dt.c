@@ -216,6 +216,19 @@ int dt_find_compatible(int after, const char *compat)
     return -1;
 }
 
+bool dt_memreserve(int index, u64 *addr, u64 *size)
+{
+    const u8 *e = blob + be32(blob + 16) + 16 * index;
+    *addr = (u64)be32(e) << 32 | be32(e + 4);
+    *size = (u64)be32(e + 8) << 32 | be32(e + 12);
+    return *addr || *size;
+}
+
+u32 dt_total_size(void)
+{
+    return be32(blob + 4);
+}
+
 int dt_init(const void *fdt)
 {
     blob = fdt;

@@ -62,6 +62,8 @@ static u32 probe_aborts;
 static u64 probe_esr, probe_far, probe_elr;
 
 static u32 passed, failed, skipped;
+static bool reset_at_end; /* bootargs "testguest.reset=1": SYSTEM_RESET, not OFF */
+static const void *dtb;
 
 static long psci(u64 fid, u64 a1, u64 a2, u64 a3)
 {
@@ -114,8 +116,14 @@ static void finish(void)
     con_puts(" passed, ");
     con_putu(failed);
     con_puts(" failed\n");
-    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
-    con_puts("testguest: SYSTEM_OFF returned\n");
+    if (reset_at_end) {
+        con_puts("testguest: SYSTEM_RESET\n");
+        psci(PSCI_SYSTEM_RESET, 0, 0, 0);
+        con_puts("testguest: SYSTEM_RESET returned\n");
+    } else {
+        psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+        con_puts("testguest: SYSTEM_OFF returned\n");
+    }
     for (;;)
         __asm__ volatile("wfi");
 }
@@ -465,6 +473,121 @@ static void check_tally_hypercalls(void)
         fail("tally-hypercall-undefined", "an undefined call returned", r);
 }
 
+/* What the RAM check must not overwrite: the guest's own image (with bss and
+ * stacks), the DTB, /memreserve/ entries and /reserved-memory children. */
+#define MAX_KEEP 16
+static u64 keep_base[MAX_KEEP], keep_end[MAX_KEEP];
+static int nkeep;
+static bool keep_overflow;
+
+static void keep(u64 base, u64 size)
+{
+    if (nkeep < MAX_KEEP) {
+        keep_base[nkeep] = base;
+        keep_end[nkeep++] = base + size;
+    } else {
+        keep_overflow = true;
+    }
+}
+
+/* False when there are more regions than the table holds. */
+static bool collect_keep(void)
+{
+    u64 a, s;
+    keep((u64)_text, (u64)_end - (u64)_text);
+    keep((u64)dtb, dt_total_size());
+    for (int i = 0; dt_memreserve(i, &a, &s); i++)
+        keep(a, s);
+    int rm = dt_path("/reserved-memory");
+    for (int c = rm >= 0 ? dt_next_child(rm, -1) : -1; c >= 0; c = dt_next_child(rm, c))
+        for (int i = 0; dt_reg(c, i, &a, &s); i++)
+            keep(a, s);
+    return !keep_overflow;
+}
+
+static bool page_kept(u64 pa)
+{
+    for (int i = 0; i < nkeep; i++)
+        if (pa + 4096 > keep_base[i] && pa < keep_end[i])
+            return true;
+    return false;
+}
+
+static u64 page_word(u64 pa, int last)
+{
+    return last ? ~pa : pa ^ 0x5a5a5a5a00000000ULL;
+}
+
+/* Every RAM page the device tree gives the guest is its own: the first and
+ * last word of each, written with a value unique to the page, all read back
+ * after all were written (two IPAs sharing a frame, or a page not backed,
+ * show up). Pass 0 writes, pass 1 checks. */
+static void check_ram_pages(void)
+{
+    u64 pages = 0, bad_pa = 0, got = 0;
+    bool bad = false;
+    if (!collect_keep()) {
+        fail("ram-pages", "more reserved regions than the check can hold:", MAX_KEEP);
+        return;
+    }
+    for (int pass = 0; pass < 2 && !bad; pass++) {
+        for (int c = dt_next_child(0, -1); c >= 0 && !bad; c = dt_next_child(0, c)) {
+            if (!dt_prop_has_string(c, "device_type", "memory"))
+                continue;
+            u64 base, size;
+            for (int i = 0; dt_reg(c, i, &base, &size) && !bad; i++) {
+                for (u64 pa = (base + 0xfff) & ~0xfffULL; pa + 4096 <= base + size; pa += 4096) {
+                    if (page_kept(pa))
+                        continue;
+                    volatile u64 *w0 = (volatile u64 *)pa, *w1 = (volatile u64 *)(pa + 4088);
+                    if (pass == 0) {
+                        *w0 = page_word(pa, 0);
+                        *w1 = page_word(pa, 1);
+                        pages++;
+                    } else if (*w0 != page_word(pa, 0) || *w1 != page_word(pa, 1)) {
+                        bad = true;
+                        bad_pa = pa;
+                        got = *w0;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    con_puts("testguest: ram-pages: ");
+    con_putu(pages);
+    con_puts(" pages written and read back\n");
+    if (pages == 0)
+        fail("ram-pages", "no RAM pages found in the device tree:", 0);
+    else if (bad)
+        fail("ram-pages", "page lost its pattern, word 0 reads", (long)got);
+    else
+        pass("ram-pages");
+    if (bad) {
+        con_puts("testguest: ram-pages: first bad page at ");
+        con_puthex(bad_pa);
+        con_puts("\n");
+    }
+}
+
+static bool bootargs_have(const char *word)
+{
+    int chosen = dt_path("/chosen"), len;
+    const char *a = chosen >= 0 ? dt_prop(chosen, "bootargs", &len) : NULL;
+    if (!a)
+        return false;
+    for (int i = 0; i < len && a[i]; i++) {
+        if (i > 0 && a[i - 1] != ' ')
+            continue;
+        int k = 0;
+        while (word[k] && a[i + k] == word[k])
+            k++;
+        if (!word[k] && (a[i + k] == ' ' || a[i + k] == 0))
+            return true;
+    }
+    return false;
+}
+
 static u64 console_base(void)
 {
     int chosen = dt_path("/chosen");
@@ -484,7 +607,9 @@ void tg_main(const void *fdt)
         psci(PSCI_SYSTEM_OFF, 0, 0, 0);
         return;
     }
+    dtb = fdt;
     con_init(console_base());
+    reset_at_end = bootargs_have("testguest.reset=1");
     int psci_node = dt_path("/psci");
     if (psci_node >= 0 && dt_prop_has_string(psci_node, "method", "smc"))
         psci_hvc = 0;
@@ -544,6 +669,7 @@ void tg_main(const void *fdt)
     }
 
     check_cpu_off(cpu1_up);
+    check_ram_pages();
     check_tally_hypercalls();
     if (other_irqs)
         fail("no-stray-irqs", "unexpected interrupts:", other_irqs);

@@ -33,7 +33,7 @@ void tg_probe_store(u64 addr);
 void tg_exception(struct tg_frame *f, u64 kind);
 void tg_main(const void *fdt);
 void tg_secondary_main(u64 context);
-extern char _text[];
+extern char _text[], _end[];
 
 /* MMIO with the MMU off: plain 32-bit single-copy-atomic accesses. */
 static inline u32 mmio_read32(u64 addr)
@@ -74,6 +74,10 @@ u32 dt_prop_u32(int node, const char *name, u32 dflt);
 bool dt_prop_cells(int node, const char *name, int index, int cells, u64 *out);
 /* reg entry `index` of a direct child of the root. */
 bool dt_reg(int node, int index, u64 *addr, u64 *size);
+/* Entry `index` of the /memreserve/ block; false past the end. */
+bool dt_memreserve(int index, u64 *addr, u64 *size);
+/* Size of the whole blob (header totalsize). */
+u32 dt_total_size(void);
 u32 be32(const void *p);
 
 /* gic.c: the GIC seen by an EL1 guest, v2 or v3 as the device tree says. */
@@ -105,6 +109,7 @@ static inline u64 cntfrq(void)
 #define PSCI_AFFINITY_INFO_64  0xc4000004UL
 #define PSCI_MIGRATE_INFO_TYPE 0x84000006UL
 #define PSCI_SYSTEM_OFF        0x84000008UL
+#define PSCI_SYSTEM_RESET      0x84000009UL
 #define PSCI_FEATURES          0x8400000aUL
 #define PSCI_RESERVED_FID      0x8400001fUL /* no PSCI function has this id */
 
