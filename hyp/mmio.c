@@ -4,9 +4,13 @@
 // only read afterwards. A stage-2 data abort whose IPA falls in a region and
 // whose syndrome is valid (ISV: a single load or store of one general
 // register, no writeback) is decoded and handed to the region's callback;
-// the guest's PC then moves past the instruction. Everything else is left to
-// the caller, which injects an abort into the guest.
+// the guest's PC then moves past the instruction. A load or store with base
+// writeback (ISV = 0; compilers emit `str w1, [x0], #4` for MMIO loops) is
+// decoded from the instruction itself. Everything else is left to the
+// caller, which injects an abort into the guest.
+#include <tally/arch.h>
 #include <tally/errno.h>
+#include <tally/pgtable.h>
 #include <tally/sysreg.h>
 
 #include "mmio.h"
@@ -45,11 +49,80 @@ static const struct mmio_region *find(const struct vm *vm, uint64_t ipa)
     return NULL;
 }
 
+/* The instruction at the guest's PC, read through its stage 1 (AT, with
+ * the guest's PAR_EL1 kept) and Tally's stage 2. False if it is not in the
+ * guest's RAM. */
+static bool fetch_insn(struct vcpu *v, uint32_t *insn)
+{
+    uint64_t pc = v->ctx.pc, ipa = pc;
+    if (read_sysreg(sctlr_el1) & 1) {
+        uint64_t par = read_sysreg(par_el1), r;
+        if ((v->ctx.pstate & 0xf) == 0)
+            __asm__ volatile("at s1e0r, %0" : : "r"(pc));
+        else
+            __asm__ volatile("at s1e1r, %0" : : "r"(pc));
+        isb();
+        r = read_sysreg(par_el1);
+        write_sysreg(par_el1, par);
+        if (r & 1)
+            return false;
+        ipa = (r & 0xfffffffff000ull) | (pc & 0xfff);
+    }
+    paddr_t p;
+    bool owned;
+    if ((pc & 3) || pt_lookup(&v->vm->s2, ipa, &p, NULL, NULL, &owned) != ERR_OK || !owned)
+        return false;
+    *insn = *(const volatile uint32_t *)arch_phys_to_virt(p);
+    return true;
+}
+
+/*
+ * A load/store that gives no syndrome (ISV = 0) because it writes its base
+ * register back: LDR/STR (immediate) pre- or post-indexed, one general
+ * register, base not SP. Decoded from the instruction into an ISS with
+ * ISV = 1, plus the base register and its new value. False for anything
+ * else (pairs, SIMD registers, exclusives...): the guest gets an abort.
+ */
+static bool decode_writeback(struct vcpu *v, uint64_t esr, uint64_t ipa, uint64_t *iss,
+                             unsigned *rn, uint64_t *rn_val)
+{
+    uint32_t insn;
+    if (!fetch_insn(v, &insn) || (insn & 0x3f200400u) != 0x38000400u)
+        return false;
+    unsigned size = insn >> 30, opc = (insn >> 22) & 3, n = (insn >> 5) & 31, t = insn & 31;
+    if (n == 31 || (size == 3 && opc >= 2) || (size == 2 && opc == 3))
+        return false;
+    bool load = opc != 0, pre = insn & (1u << 11);
+    if (load != !(esr & ESR_WNR) || (load && n == t))
+        return false;
+    int64_t imm = (int64_t)((uint64_t)((insn >> 12) & 0x1ff) << 55) >> 55;
+    uint64_t base = v->ctx.x[n];
+    uint64_t addr = pre ? base + (uint64_t)imm : base;
+    /* The base register must have pointed at the faulting address. */
+    if ((addr & 0xfff) != (ipa & 0xfff))
+        return false;
+    *iss = ISS_ISV | ((uint64_t)size << 22) | ((uint64_t)t << 16) | (load ? 0 : ESR_WNR) |
+           (opc >= 2 ? ISS_SSE : 0) | (opc == 2 || (opc == 1 && size == 3) ? ISS_SF : 0);
+    if (opc == 0)
+        *iss |= ISS_SF;
+    *rn = n;
+    *rn_val = base + (uint64_t)imm;
+    return true;
+}
+
 bool mmio_handle_abort(struct vcpu *v, uint64_t esr, uint64_t ipa)
 {
     const struct mmio_region *r = find(v->vm, ipa);
-    if (!r || !(esr & ISS_ISV))
+    if (!r)
         return false;
+    unsigned wb_reg = 31;
+    uint64_t wb_val = 0;
+    if (!(esr & ISS_ISV)) {
+        uint64_t iss;
+        if (!decode_writeback(v, esr, ipa, &iss, &wb_reg, &wb_val))
+            return false;
+        esr = iss;
+    }
     unsigned size = 1u << ISS_SAS(esr), rt = (unsigned)ISS_SRT(esr);
     uint64_t off = ipa - r->base;
     if (off + size > r->size)
@@ -74,6 +147,8 @@ bool mmio_handle_abort(struct vcpu *v, uint64_t esr, uint64_t ipa)
         if (rt != 31)
             v->ctx.x[rt] = val;
     }
+    if (wb_reg != 31)
+        v->ctx.x[wb_reg] = wb_val;
     vcpu_skip_insn(v);
     return true;
 }
