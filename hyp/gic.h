@@ -22,9 +22,9 @@
 
 #include <tally/types.h>
 
-#define GIC_SGI_KICK    0
-#define GIC_PPI_MAINT   25
-#define GIC_PPI_VTIMER  27
+#define GIC_SGI_KICK       0
+#define GIC_PPI_MAINT      25
+#define GIC_PPI_VTIMER     27
 #define GIC_INTID_SPURIOUS 1023
 
 /* Read the GIC from the host device tree (/intc: "arm,gic-v3" or a GICv2

@@ -17,9 +17,9 @@
 struct gic_ops {
     int (*init)(const struct dt_gic *g, char *msg, size_t len);
     void (*cpu_init)(void);
-    uint32_t (*ack)(void);              /* IAR value (INTID in the low bits) */
-    void (*eoi)(uint32_t iar);          /* priority drop only (EOImode = 1) */
-    void (*deactivate)(uint32_t iar);   /* DIR */
+    uint32_t (*ack)(void);            /* IAR value (INTID in the low bits) */
+    void (*eoi)(uint32_t iar);        /* priority drop only (EOImode = 1) */
+    void (*deactivate)(uint32_t iar); /* DIR */
     void (*send_sgi)(unsigned pcpu, uint32_t intid);
     void (*irq_enable)(uint32_t intid, bool enable);
     void (*irq_clear_active)(uint32_t intid);

@@ -22,17 +22,17 @@
 #define GICD_ITARGETSR  0x800
 #define GICD_SGIR       0xf00
 
-#define GICC_CTLR 0x0000
-#define GICC_PMR  0x0004
-#define GICC_BPR  0x0008
-#define GICC_IAR  0x000c
-#define GICC_EOIR 0x0010
-#define GICC_DIR  0x1000
-#define GICC_CTLR_EN       0x3
-#define GICC_CTLR_EOIMODE  (1u << 9)
+#define GICC_CTLR         0x0000
+#define GICC_PMR          0x0004
+#define GICC_BPR          0x0008
+#define GICC_IAR          0x000c
+#define GICC_EOIR         0x0010
+#define GICC_DIR          0x1000
+#define GICC_CTLR_EN      0x3
+#define GICC_CTLR_EOIMODE (1u << 9)
 
-#define GICH_HCR  0x000
-#define GICH_VTR  0x004
+#define GICH_HCR     0x000
+#define GICH_VTR     0x004
 #define GICH_HCR_UIE (1u << 1)
 
 uint64_t gic_v2_gich, gic_v2_gicv;

@@ -27,19 +27,19 @@
 #define GICD_CTLR_G1A   (1u << 1)
 #define GICD_CTLR_G0    (1u << 0)
 
-#define GICR_STRIDE     0x20000
-#define GICR_TYPER      0x0008
-#define GICR_WAKER      0x0014
-#define GICR_TYPER_LAST (1u << 4)
+#define GICR_STRIDE      0x20000
+#define GICR_TYPER       0x0008
+#define GICR_WAKER       0x0014
+#define GICR_TYPER_LAST  (1u << 4)
 #define GICR_TYPER_VLPIS (1u << 1)
-#define GICR_WAKER_PS   (1u << 1)
-#define GICR_WAKER_CA   (1u << 2)
-#define GICR_SGI        0x10000
+#define GICR_WAKER_PS    (1u << 1)
+#define GICR_WAKER_CA    (1u << 2)
+#define GICR_SGI         0x10000
 
-#define ICC_SRE_SRE    (1u << 0)
-#define ICC_SRE_DFB    (1u << 1)
-#define ICC_SRE_DIB    (1u << 2)
-#define ICC_SRE_ENABLE (1u << 3)
+#define ICC_SRE_SRE      (1u << 0)
+#define ICC_SRE_DFB      (1u << 1)
+#define ICC_SRE_DIB      (1u << 2)
+#define ICC_SRE_ENABLE   (1u << 3)
 #define ICC_CTLR_EOIMODE (1u << 1)
 
 #define ICH_HCR_UIE (1u << 1)
@@ -137,11 +137,11 @@ static void v3_cpu_init(void)
 
     write_sysreg(S3_4_C12_C9_5, ICC_SRE_SRE | ICC_SRE_DFB | ICC_SRE_DIB | ICC_SRE_ENABLE);
     isb();
-    write_sysreg(S3_0_C4_C6_0, 0xff);            /* ICC_PMR_EL1 */
-    write_sysreg(S3_0_C12_C12_3, 0);             /* ICC_BPR1_EL1 */
+    write_sysreg(S3_0_C4_C6_0, 0xff);               /* ICC_PMR_EL1 */
+    write_sysreg(S3_0_C12_C12_3, 0);                /* ICC_BPR1_EL1 */
     write_sysreg(S3_0_C12_C12_4, ICC_CTLR_EOIMODE); /* ICC_CTLR_EL1 */
-    write_sysreg(S3_0_C12_C12_7, 1);             /* ICC_IGRPEN1_EL1 */
-    write_sysreg(S3_4_C12_C11_0, 0);             /* ICH_HCR_EL2: vGIC off until a guest */
+    write_sysreg(S3_0_C12_C12_7, 1);                /* ICC_IGRPEN1_EL1 */
+    write_sysreg(S3_4_C12_C11_0, 0);                /* ICH_HCR_EL2: vGIC off until a guest */
     isb();
 }
 
@@ -170,7 +170,7 @@ static void v3_send_sgi(unsigned pcpu, uint32_t intid)
     uint64_t v = ((m >> 32 & 0xff) << 48) | ((m >> 16 & 0xff) << 32) | ((m >> 8 & 0xff) << 16) |
                  ((uint64_t)(m & 0xf0) << 40) | ((uint64_t)intid << 24) | (1u << (m & 0xf));
     __asm__ volatile("dsb ishst" ::: "memory"); /* the work the kick announces first */
-    write_sysreg(S3_0_C12_C11_5, v); /* ICC_SGI1R_EL1 */
+    write_sysreg(S3_0_C12_C11_5, v);            /* ICC_SGI1R_EL1 */
     isb();
 }
 
@@ -206,7 +206,8 @@ static unsigned v3_nr_lrs(void)
 
 static void v3_maint_clear_underflow(void)
 {
-    write_sysreg(S3_4_C12_C11_0, read_sysreg(S3_4_C12_C11_0) & ~(uint64_t)ICH_HCR_UIE);
+    uint64_t hcr = read_sysreg(S3_4_C12_C11_0);
+    write_sysreg(S3_4_C12_C11_0, hcr & ~(uint64_t)ICH_HCR_UIE);
     isb();
 }
 

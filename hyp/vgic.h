@@ -29,9 +29,9 @@ struct vm;
 struct vcpu;
 
 /* Guest physical addresses of the GIC frames. */
-#define VGIC_GICD_IPA  0x08000000ull
-#define VGIC_GICR_IPA  0x080a0000ull
-#define VGIC_GICC_IPA  0x08010000ull
+#define VGIC_GICD_IPA 0x08000000ull
+#define VGIC_GICR_IPA 0x080a0000ull
+#define VGIC_GICC_IPA 0x08010000ull
 
 /* The VM's distributor (vm->vgic), its MMIO regions (vm_add_mmio), the GICV
  * mapping for GICv2 (stage-2 device mapping at VGIC_GICC_IPA), and, for

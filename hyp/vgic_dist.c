@@ -56,19 +56,19 @@ enum bit_reg {
 /* --- list-register encodings ------------------------------------------------ */
 
 /* GICv3 ICH_LR<n>_EL2 */
-#define LR3_STATE_SHIFT 62
-#define LR3_HW          (1ull << 61)
-#define LR3_GROUP1      (1ull << 60)
-#define LR3_PRIO_SHIFT  48
+#define LR3_STATE_SHIFT  62
+#define LR3_HW           (1ull << 61)
+#define LR3_GROUP1       (1ull << 60)
+#define LR3_PRIO_SHIFT   48
 #define LR3_PINTID_SHIFT 32
-#define LR3_EOI         (1ull << 41)
+#define LR3_EOI          (1ull << 41)
 /* GICv2 GICH_LR<n> */
-#define LR2_HW          (1u << 31)
-#define LR2_GROUP1      (1u << 30)
-#define LR2_STATE_SHIFT 28
-#define LR2_PRIO_SHIFT  23
+#define LR2_HW           (1u << 31)
+#define LR2_GROUP1       (1u << 30)
+#define LR2_STATE_SHIFT  28
+#define LR2_PRIO_SHIFT   23
 #define LR2_PINTID_SHIFT 10
-#define LR2_EOI         (1u << 19)
+#define LR2_EOI          (1u << 19)
 
 uint64_t vgic_lr_encode(unsigned version, uint32_t intid, uint8_t priority, bool group1,
                         unsigned state, bool hw, uint32_t hw_intid, unsigned sgi_source)
@@ -211,7 +211,7 @@ static void hw_enable(struct vgic_dist *d, unsigned vcpu, uint32_t intid,
 static void latch_sgi(struct vgic_dist *d, unsigned target, uint32_t intid, unsigned source)
 {
     struct vgic_cpu_state *c = target < d->nr_vcpus ? d->cpu[target] : NULL;
-    if (!c)
+    if (!c || intid >= VGIC_NR_SGIS)
         return;
     c->priv[intid].flags |= VGIC_IRQ_LATCH;
     if (d->version == 2)
@@ -367,9 +367,9 @@ static const struct {
     uint64_t base;
     enum bit_reg reg;
 } bit_blocks[] = {
-    {GICD_IGROUPR, REG_GROUP},           {GICD_ISENABLER, REG_SET_ENABLE},
-    {GICD_ICENABLER, REG_CLEAR_ENABLE},  {GICD_ISPENDR, REG_SET_PENDING},
-    {GICD_ICPENDR, REG_CLEAR_PENDING},   {GICD_ISACTIVER, REG_SET_ACTIVE},
+    {GICD_IGROUPR, REG_GROUP},          {GICD_ISENABLER, REG_SET_ENABLE},
+    {GICD_ICENABLER, REG_CLEAR_ENABLE}, {GICD_ISPENDR, REG_SET_PENDING},
+    {GICD_ICPENDR, REG_CLEAR_PENDING},  {GICD_ISACTIVER, REG_SET_ACTIVE},
     {GICD_ICACTIVER, REG_CLEAR_ACTIVE},
 };
 
@@ -411,8 +411,8 @@ static void cfg_write(struct vgic_dist *d, unsigned vcpu, uint32_t first, uint32
         struct vgic_irq *irq = irq_get(d, vcpu, first + i);
         if (!irq || first + i < VGIC_NR_SGIS) /* SGIs are always edge */
             continue;
-        irq->flags = (uint8_t)((irq->flags & ~VGIC_IRQ_EDGE) |
-                               (((v >> (2 * i)) & 2) ? VGIC_IRQ_EDGE : 0));
+        irq->flags =
+            (uint8_t)((irq->flags & ~VGIC_IRQ_EDGE) | (((v >> (2 * i)) & 2) ? VGIC_IRQ_EDGE : 0));
     }
 }
 
@@ -504,8 +504,7 @@ static void ctlr_write(struct vgic_dist *d, uint32_t v)
             kick(d, (int)t);
 }
 
-int vgic_dist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                   uint64_t *val)
+int vgic_dist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t *val)
 {
     bool v3 = d->version == 3;
     uint32_t first;
@@ -552,8 +551,7 @@ int vgic_dist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned si
     return ERR_OK;
 }
 
-int vgic_dist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                    uint64_t val)
+int vgic_dist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t val)
 {
     bool v3 = d->version == 3;
     uint32_t first;
@@ -611,8 +609,7 @@ int vgic_dist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned s
 
 /* --- GICv3 redistributors ----------------------------------------------------------- */
 
-int vgic_rdist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                    uint64_t *val)
+int vgic_rdist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t *val)
 {
     unsigned t = (unsigned)(off / VGIC_V3_GICR_STRIDE);
     uint64_t o = off % VGIC_V3_GICR_STRIDE;
@@ -623,8 +620,8 @@ int vgic_rdist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned s
     if (o == GICR_TYPER || o == GICR_TYPER + 4) {
         if (!(size == 8 && o == GICR_TYPER) && size != 4)
             return ERR_INVAL;
-        uint64_t typer = ((uint64_t)t << 32) | ((uint64_t)t << 8) |
-                         (t == d->nr_vcpus - 1 ? 1u << 4 : 0);
+        uint64_t typer =
+            ((uint64_t)t << 32) | ((uint64_t)t << 8) | (t == d->nr_vcpus - 1 ? 1u << 4 : 0);
         *val = size == 8 ? typer : (o == GICR_TYPER ? (uint32_t)typer : typer >> 32);
         return ERR_OK;
     }
@@ -657,8 +654,7 @@ int vgic_rdist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned s
     return ERR_OK;
 }
 
-int vgic_rdist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                     uint64_t val)
+int vgic_rdist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t val)
 {
     unsigned t = (unsigned)(off / VGIC_V3_GICR_STRIDE);
     uint64_t o = off % VGIC_V3_GICR_STRIDE;
@@ -746,8 +742,7 @@ static void place(struct vgic_dist *d, struct vgic_cpu_state *c, unsigned n, uin
 
 /* The highest-priority (lowest value; then lowest INTID) deliverable
  * interrupt of vCPU c waiting for a list register, or NULL. */
-static struct vgic_irq *best_waiting(struct vgic_dist *d, struct vgic_cpu_state *c,
-                                     uint32_t *intid)
+static struct vgic_irq *best_waiting(struct vgic_dist *d, struct vgic_cpu_state *c, uint32_t *intid)
 {
     struct vgic_irq *best = NULL;
     for (uint32_t i = 0; i < VGIC_NR_IRQS; i++) {
@@ -818,8 +813,7 @@ bool vgic_dist_vcpu_pending(struct vgic_dist *d, unsigned vcpu)
 {
     struct vgic_cpu_state *c = d->cpu[vcpu];
     for (unsigned n = 0; n < d->nr_lrs; n++)
-        if ((c->lr_used & (1u << n)) &&
-            (vgic_lr_state(d->version, c->lr[n]) & VGIC_LR_PENDING))
+        if ((c->lr_used & (1u << n)) && (vgic_lr_state(d->version, c->lr[n]) & VGIC_LR_PENDING))
             return true;
     uint32_t intid;
     return best_waiting(d, c, &intid) != NULL;
@@ -836,7 +830,7 @@ unsigned vgic_dist_vcpu_release(struct vgic_dist *d, unsigned vcpu, uint32_t *hw
         if ((irq->flags & VGIC_IRQ_HW) && nr < max)
             hw[nr++] = irq->hw_intid;
         irq->lr = -1;
-        irq->flags &= (uint8_t)~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
+        irq->flags &= (uint8_t) ~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
         c->lr[n] = 0;
     }
     c->lr_used = 0;
@@ -846,7 +840,7 @@ unsigned vgic_dist_vcpu_release(struct vgic_dist *d, unsigned vcpu, uint32_t *hw
         if ((irq->flags & (VGIC_IRQ_HW | VGIC_IRQ_LATCH)) == (VGIC_IRQ_HW | VGIC_IRQ_LATCH) &&
             nr < max)
             hw[nr++] = irq->hw_intid;
-        irq->flags &= (uint8_t)~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
+        irq->flags &= (uint8_t) ~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
     }
     memset(c->sgi_sources, 0, sizeof(c->sgi_sources));
     return nr;

@@ -31,17 +31,17 @@
 #include <tally/spinlock.h>
 #include <tally/types.h>
 
-#define VGIC_MAX_VCPUS   8
-#define VGIC_NR_PRIVATE  32
-#define VGIC_NR_SPIS     64 /* the guest sees INTIDs 32..95 (ITLinesNumber 2) */
-#define VGIC_NR_IRQS     (VGIC_NR_PRIVATE + VGIC_NR_SPIS)
-#define VGIC_MAX_LRS     16
-#define VGIC_NR_SGIS     16
+#define VGIC_MAX_VCPUS  8
+#define VGIC_NR_PRIVATE 32
+#define VGIC_NR_SPIS    64 /* the guest sees INTIDs 32..95 (ITLinesNumber 2) */
+#define VGIC_NR_IRQS    (VGIC_NR_PRIVATE + VGIC_NR_SPIS)
+#define VGIC_MAX_LRS    16
+#define VGIC_NR_SGIS    16
 
 /* Guest-physical frames (QEMU virt's). */
-#define VGIC_GICD_SIZE       0x10000
-#define VGIC_V3_GICR_STRIDE  0x20000 /* RD_base + SGI_base per vCPU */
-#define VGIC_V2_GICC_SIZE    0x2000
+#define VGIC_GICD_SIZE      0x10000
+#define VGIC_V3_GICR_STRIDE 0x20000 /* RD_base + SGI_base per vCPU */
+#define VGIC_V2_GICC_SIZE   0x2000
 
 /* struct vgic_irq.flags */
 #define VGIC_IRQ_ENABLED 0x01
@@ -120,14 +120,10 @@ int vgic_dist_set_hw(struct vgic_dist *d, unsigned vcpu, uint32_t intid, uint32_
  * (GICD: 64 KiB; GICv3 redistributors: all vCPUs' 128 KiB frames in a row).
  * 0 on success, ERR_INVAL for a size or alignment the GIC does not allow
  * (the caller injects an abort). Caller holds the lock. */
-int vgic_dist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                   uint64_t *val);
-int vgic_dist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                    uint64_t val);
-int vgic_rdist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                    uint64_t *val);
-int vgic_rdist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size,
-                     uint64_t val);
+int vgic_dist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t *val);
+int vgic_dist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t val);
+int vgic_rdist_read(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t *val);
+int vgic_rdist_write(struct vgic_dist *d, unsigned vcpu, uint64_t off, unsigned size, uint64_t val);
 /* A GICv3 guest's ICC_SGI1R_EL1 write from vCPU vcpu (vCPU i has MPIDR
  * Aff0 = i, Aff1..3 = 0). */
 void vgic_dist_sgi1r(struct vgic_dist *d, unsigned vcpu, uint64_t val);

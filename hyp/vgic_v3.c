@@ -12,44 +12,92 @@
 static uint64_t lr_read(unsigned n)
 {
     switch (n) {
-    case 0: return read_sysreg(S3_4_C12_C12_0);
-    case 1: return read_sysreg(S3_4_C12_C12_1);
-    case 2: return read_sysreg(S3_4_C12_C12_2);
-    case 3: return read_sysreg(S3_4_C12_C12_3);
-    case 4: return read_sysreg(S3_4_C12_C12_4);
-    case 5: return read_sysreg(S3_4_C12_C12_5);
-    case 6: return read_sysreg(S3_4_C12_C12_6);
-    case 7: return read_sysreg(S3_4_C12_C12_7);
-    case 8: return read_sysreg(S3_4_C12_C13_0);
-    case 9: return read_sysreg(S3_4_C12_C13_1);
-    case 10: return read_sysreg(S3_4_C12_C13_2);
-    case 11: return read_sysreg(S3_4_C12_C13_3);
-    case 12: return read_sysreg(S3_4_C12_C13_4);
-    case 13: return read_sysreg(S3_4_C12_C13_5);
-    case 14: return read_sysreg(S3_4_C12_C13_6);
-    default: return read_sysreg(S3_4_C12_C13_7);
+    case 0:
+        return read_sysreg(S3_4_C12_C12_0);
+    case 1:
+        return read_sysreg(S3_4_C12_C12_1);
+    case 2:
+        return read_sysreg(S3_4_C12_C12_2);
+    case 3:
+        return read_sysreg(S3_4_C12_C12_3);
+    case 4:
+        return read_sysreg(S3_4_C12_C12_4);
+    case 5:
+        return read_sysreg(S3_4_C12_C12_5);
+    case 6:
+        return read_sysreg(S3_4_C12_C12_6);
+    case 7:
+        return read_sysreg(S3_4_C12_C12_7);
+    case 8:
+        return read_sysreg(S3_4_C12_C13_0);
+    case 9:
+        return read_sysreg(S3_4_C12_C13_1);
+    case 10:
+        return read_sysreg(S3_4_C12_C13_2);
+    case 11:
+        return read_sysreg(S3_4_C12_C13_3);
+    case 12:
+        return read_sysreg(S3_4_C12_C13_4);
+    case 13:
+        return read_sysreg(S3_4_C12_C13_5);
+    case 14:
+        return read_sysreg(S3_4_C12_C13_6);
+    default:
+        return read_sysreg(S3_4_C12_C13_7);
     }
 }
 
 static void lr_write(unsigned n, uint64_t v)
 {
     switch (n) {
-    case 0: write_sysreg(S3_4_C12_C12_0, v); break;
-    case 1: write_sysreg(S3_4_C12_C12_1, v); break;
-    case 2: write_sysreg(S3_4_C12_C12_2, v); break;
-    case 3: write_sysreg(S3_4_C12_C12_3, v); break;
-    case 4: write_sysreg(S3_4_C12_C12_4, v); break;
-    case 5: write_sysreg(S3_4_C12_C12_5, v); break;
-    case 6: write_sysreg(S3_4_C12_C12_6, v); break;
-    case 7: write_sysreg(S3_4_C12_C12_7, v); break;
-    case 8: write_sysreg(S3_4_C12_C13_0, v); break;
-    case 9: write_sysreg(S3_4_C12_C13_1, v); break;
-    case 10: write_sysreg(S3_4_C12_C13_2, v); break;
-    case 11: write_sysreg(S3_4_C12_C13_3, v); break;
-    case 12: write_sysreg(S3_4_C12_C13_4, v); break;
-    case 13: write_sysreg(S3_4_C12_C13_5, v); break;
-    case 14: write_sysreg(S3_4_C12_C13_6, v); break;
-    default: write_sysreg(S3_4_C12_C13_7, v); break;
+    case 0:
+        write_sysreg(S3_4_C12_C12_0, v);
+        break;
+    case 1:
+        write_sysreg(S3_4_C12_C12_1, v);
+        break;
+    case 2:
+        write_sysreg(S3_4_C12_C12_2, v);
+        break;
+    case 3:
+        write_sysreg(S3_4_C12_C12_3, v);
+        break;
+    case 4:
+        write_sysreg(S3_4_C12_C12_4, v);
+        break;
+    case 5:
+        write_sysreg(S3_4_C12_C12_5, v);
+        break;
+    case 6:
+        write_sysreg(S3_4_C12_C12_6, v);
+        break;
+    case 7:
+        write_sysreg(S3_4_C12_C12_7, v);
+        break;
+    case 8:
+        write_sysreg(S3_4_C12_C13_0, v);
+        break;
+    case 9:
+        write_sysreg(S3_4_C12_C13_1, v);
+        break;
+    case 10:
+        write_sysreg(S3_4_C12_C13_2, v);
+        break;
+    case 11:
+        write_sysreg(S3_4_C12_C13_3, v);
+        break;
+    case 12:
+        write_sysreg(S3_4_C12_C13_4, v);
+        break;
+    case 13:
+        write_sysreg(S3_4_C12_C13_5, v);
+        break;
+    case 14:
+        write_sysreg(S3_4_C12_C13_6, v);
+        break;
+    default:
+        write_sysreg(S3_4_C12_C13_7, v);
+        break;
     }
 }
 
@@ -59,9 +107,9 @@ void vgic_v3_load(const struct vgic_cpu_state *c, unsigned nr_lrs)
 {
     for (unsigned n = 0; n < nr_lrs; n++)
         lr_write(n, (c->lr_used & (1u << n)) ? c->lr[n] : 0);
-    write_sysreg(S3_4_C12_C11_7, c->vmcr);   /* ICH_VMCR_EL2 */
-    write_sysreg(S3_4_C12_C8_0, c->apr[1]);  /* ICH_AP0R0_EL2 */
-    write_sysreg(S3_4_C12_C9_0, c->apr[0]);  /* ICH_AP1R0_EL2 */
+    write_sysreg(S3_4_C12_C11_7, c->vmcr);  /* ICH_VMCR_EL2 */
+    write_sysreg(S3_4_C12_C8_0, c->apr[1]); /* ICH_AP0R0_EL2 */
+    write_sysreg(S3_4_C12_C9_0, c->apr[0]); /* ICH_AP1R0_EL2 */
     write_sysreg(S3_4_C12_C11_0, ICH_HCR_EN | (c->underflow ? ICH_HCR_UIE : 0));
 }
 
