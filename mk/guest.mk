@@ -99,8 +99,8 @@ $(BUILD)/plugin/libinsn_count.so: tests/plugin/insn_count.c | $(DEPS_STAMP)
 	$(Q)$(HOST_CC) -std=gnu11 $(WARN) -O2 -shared -fPIC -fvisibility=hidden -o $@ $<
 
 .PHONY: bench-boot
-bench-boot: $(LINUX_INITRAMFS) $(BUILD)/plugin/libinsn_count.so
-	$(Q)bash scripts/bench-boot.sh --kernel "$(LINUX_KERNEL)" --initrd $(LINUX_INITRAMFS) \
-	    --plugin $(BUILD)/plugin/libinsn_count.so
+bench-boot: $(LINUX_INITRAMFS) $(BUILD)/plugin/libinsn_count.so $(BUILD)/qemu-virt/tally.bin
+	$(Q)TALLY_IMAGE=$(BUILD)/qemu-virt/tally.bin bash scripts/bench-boot.sh --kernel "$(LINUX_KERNEL)" \
+	    --initrd $(LINUX_INITRAMFS) --plugin $(BUILD)/plugin/libinsn_count.so
 BENCH_TARGETS += bench-boot
 ALL_TARGETS += $(BUILD)/plugin/libinsn_count.so

@@ -4,7 +4,7 @@
 // scripts/bench-boot.sh under `-icount shift=0,sleep=off`, where the count is
 // bit-exact from run to run.
 //
-//   -plugin build/plugin/libinsn_count.so[,stop=hvc|stop=smc]
+//   -plugin build/plugin/libinsn_count.so[,stop=hvc|stop=smc][,range=LO-HI]
 //
 // stop=hvc / stop=smc: stop counting at the first `HVC #0` / `SMC #0` executed
 // with x0 = PSCI SYSTEM_OFF (the instruction itself counted). QEMU powers the
@@ -21,6 +21,13 @@
 // cheaper, but QEMU 10.0 aborts ("arm_mmu_idx_el: code should not be
 // reached") when a scoreboard grows as a second vCPU first runs under
 // single-threaded TCG, which -icount forces; the callback path avoids that.
+//
+// range=LO-HI (hex virtual addresses): also count, separately, the blocks
+// that start in [LO, HI), printed as `insns_in_range: N` (with stop=, up to
+// the same point). A diagnostic: e.g. Tally's identity-mapped text, to split
+// a guest boot into hypervisor and guest instructions. It goes by address
+// only, so a guest running with its MMU off at the same addresses (an arm64
+// kernel's first instructions) counts too.
 //
 // Debian ships no qemu-plugin.h, so the few types and functions used are
 // declared here, as QEMU 10.0's include/qemu/qemu-plugin.h defines them
@@ -97,6 +104,7 @@ void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
                                             enum qemu_plugin_cb_flags flags, void *userdata);
 void qemu_plugin_register_vcpu_init_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_simple_cb_t cb);
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
 size_t qemu_plugin_insn_data(const struct qemu_plugin_insn *insn, void *dest, size_t len);
 GArray *qemu_plugin_get_registers(void);
@@ -117,6 +125,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 static uint64_t total;
 /* Set once, at the SYSTEM_OFF call (stop=...): the count to report. */
 static uint64_t stopped_total;
+/* range=: the same, for blocks starting in [range_lo, range_hi). */
+static uint64_t range_total, range_stopped_total;
+static uint64_t range_lo, range_hi;
 static bool stopped;
 static uint32_t stop_insn; /* 0: count until QEMU exits */
 static struct qemu_plugin_register *x0_handle;
@@ -124,6 +135,12 @@ static struct qemu_plugin_register *x0_handle;
 static void tb_exec(unsigned int vcpu_index, void *userdata)
 {
     __atomic_fetch_add(&total, (uint64_t)(uintptr_t)userdata, __ATOMIC_RELAXED);
+}
+
+static void tb_exec_in_range(unsigned int vcpu_index, void *userdata)
+{
+    __atomic_fetch_add(&total, (uint64_t)(uintptr_t)userdata, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&range_total, (uint64_t)(uintptr_t)userdata, __ATOMIC_RELAXED);
 }
 
 /* Runs before the HVC/SMC executes; its block, which the call ends, is
@@ -139,6 +156,7 @@ static void conduit_exec(unsigned int vcpu_index, void *userdata)
     g_byte_array_free(buf, 1);
     if (x0 == PSCI_SYSTEM_OFF && !__atomic_load_n(&stopped, __ATOMIC_RELAXED)) {
         stopped_total = __atomic_load_n(&total, __ATOMIC_RELAXED);
+        range_stopped_total = __atomic_load_n(&range_total, __ATOMIC_RELAXED);
         __atomic_store_n(&stopped, true, __ATOMIC_RELAXED);
     }
 }
@@ -146,7 +164,10 @@ static void conduit_exec(unsigned int vcpu_index, void *userdata)
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     uintptr_t n = qemu_plugin_tb_n_insns(tb);
-    qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)n);
+    uint64_t va = qemu_plugin_tb_vaddr(tb);
+    bool in_range = va >= range_lo && va < range_hi;
+    qemu_plugin_register_vcpu_tb_exec_cb(tb, in_range ? tb_exec_in_range : tb_exec,
+                                         QEMU_PLUGIN_CB_NO_REGS, (void *)n);
     if (stop_insn && n > 0) {
         /* An exception-generating instruction ends its block: look at the last. */
         struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
@@ -181,6 +202,12 @@ static void at_exit(qemu_plugin_id_t id, void *userdata)
         snprintf(line, sizeof(line), "insns: %" PRIu64 "\n",
                  __atomic_load_n(&total, __ATOMIC_RELAXED));
     qemu_plugin_outs(line);
+    if (range_hi > range_lo) {
+        bool at_stop = stop_insn && __atomic_load_n(&stopped, __ATOMIC_RELAXED);
+        snprintf(line, sizeof(line), "insns_in_range: %" PRIu64 "\n",
+                 at_stop ? range_stopped_total : __atomic_load_n(&range_total, __ATOMIC_RELAXED));
+        qemu_plugin_outs(line);
+    }
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
@@ -191,8 +218,12 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             stop_insn = INSN_HVC0;
         } else if (strcmp(argv[i], "stop=smc") == 0) {
             stop_insn = INSN_SMC0;
+        } else if (sscanf(argv[i], "range=%" SCNx64 "-%" SCNx64, &range_lo, &range_hi) == 2 &&
+                   range_lo < range_hi) {
+            continue;
         } else {
-            fprintf(stderr, "insn_count: unknown option '%s' (stop=hvc|stop=smc)\n", argv[i]);
+            fprintf(stderr, "insn_count: unknown option '%s' (stop=hvc|stop=smc, range=LO-HI)\n",
+                    argv[i]);
             return -1;
         }
     }
