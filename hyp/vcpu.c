@@ -13,9 +13,10 @@
 // EL2 controls (HCR_EL2, see vcpu.h for the bits): stage-2 on (VM), physical
 // IRQ/FIQ/SError to EL2 (IMO/FMO/AMO: Tally owns the GIC and injects virtual
 // interrupts), SMC trapped (TSC: a guest's SMC is a PSCI call, never the
-// firmware's), set/way maintenance upgraded (SWIO), TLB and cache maintenance
-// broadcast (FB, BSU inner shareable), EL1 in AArch64 (RW), pointer
-// authentication not trapped (APK/API, when the CPU has it). WFI/WFE are not
+// firmware's), set/way maintenance upgraded (SWIO), EL1 in AArch64 (RW), pointer
+// authentication not trapped (APK/API, when the CPU has it). TLB maintenance
+// is not forced to broadcast (FB = 0): a vCPU never moves to another pCPU,
+// so what the guest invalidates locally was only ever cached locally. WFI/WFE are not
 // trapped (TWI = TWE = 0): a pCPU belongs to its vCPU, so a guest's WFI may as
 // well idle the real CPU, and a pending physical interrupt (routed to EL2 by
 // IMO) wakes it and exits to Tally as usual.

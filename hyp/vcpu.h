@@ -50,7 +50,7 @@
 #define HCR_RW_  (1ull << 31)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
-#define HCR_GUEST (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_FB | HCR_BSU_IS | \
+#define HCR_GUEST (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | \
                    HCR_TSC | HCR_RW_ | HCR_APK | HCR_API)
 
 #ifndef __ASSEMBLER__

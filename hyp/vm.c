@@ -25,6 +25,7 @@
 // is a stage-2 fault that traps.c turns into an abort for the guest.
 #include <libfdt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <tally/arch.h>
 #include <tally/errno.h>
@@ -33,6 +34,7 @@
 #include <tally/sysreg.h>
 
 #include "accounting.h"
+#include "bootargs.h"
 #include "gic.h"
 #include "hyp.h"
 #include "percpu.h"
@@ -62,6 +64,7 @@ static struct vcpu vcpu_pool[VM_MAX_VCPUS];
  * the pCPUs read it between those points only (smp_call orders both). */
 static struct vm *current_vm;
 static uint8_t dtb_buf[GUEST_DTB_MAX] __attribute__((aligned(8)));
+
 
 struct vm *vm_current(void)
 {
@@ -399,6 +402,12 @@ void vm_boot_from_fdt(const void *fdt)
         return;
     }
     unsigned nr = online_cpus();
+    /* tally.max-resets=N: after N guest resets, the next one powers off
+     * (a guest reboot loop ends; tests count the boots). */
+    char arg[16];
+    unsigned long max_resets = ~0ul;
+    if (bootarg_get("tally.max-resets", arg, sizeof(arg)))
+        max_resets = strtoul(arg, NULL, 10);
     for (;;) {
         print_free("before creation");
         struct vm *vm = &vm0;
@@ -423,6 +432,12 @@ void vm_boot_from_fdt(const void *fdt)
         unsigned why = atomic_load_u32(&vm->stop, MO_RELAXED);
         printf("tally: VM 0: %s, every vCPU stopped; tearing down\n",
                why < ARRAY_SIZE(stop_names) ? stop_names[why] : "?");
+        for (unsigned i = 0; i < nr; i++) {
+            const struct vcpu *v = vm->vcpus[i];
+            printf("tally: VM 0 vCPU %u: %lu exits: %lu interrupts, %lu HVC/SMC, %lu MMIO, "
+                   "%lu aborts injected\n",
+                   i, v->exits, v->exits_irq, v->exits_hvc, v->exits_mmio, v->exits_abort);
+        }
         vm_destroy(vm);
         print_free("after teardown");
         struct accounting a;
@@ -430,6 +445,10 @@ void vm_boot_from_fdt(const void *fdt)
         accounting_print(&a);
         if (why != VM_STOP_RESET)
             return;
+        if (vm0_boots > max_resets) {
+            printf("tally: VM 0: %lu resets (tally.max-resets), not rebuilt\n", max_resets);
+            return;
+        }
         printf("tally: VM 0: rebuilding from its boot modules\n");
     }
 }
