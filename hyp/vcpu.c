@@ -216,8 +216,12 @@ unsigned vcpu_run(struct vcpu *v)
             break;
         unsigned p = power_of(v);
         if (p == VCPU_OFF) {
-            /* Sleep until CPU_ON or the end of the VM; both SEV. */
-            wfe();
+            /* Sleep until CPU_ON or the end of the VM; both kick this pCPU
+             * with an IPI, which ends WFI even with IRQs masked at EL2 and
+             * is then taken here. (WFE would do on hardware, but emulators
+             * run a WFE loop as a busy loop.) */
+            __asm__ volatile("wfi" ::: "memory");
+            gic_handle_irq();
             continue;
         }
         if (p == VCPU_ON_PENDING) {

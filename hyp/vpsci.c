@@ -7,6 +7,8 @@
 #include <tally/spinlock.h>
 #include <tally/sysreg.h>
 
+#include "gic.h"
+
 #include "vcpu.h"
 #include "vm.h"
 
@@ -67,7 +69,8 @@ static int64_t cpu_on(struct vcpu *v, uint64_t mpidr, uint64_t entry, uint64_t c
         r = PSCI_SUCCESS;
     }
     spin_unlock(&psci_lock);
-    sev();
+    if (r == PSCI_SUCCESS)
+        gic_send_ipi(t->pcpu); /* its pCPU sleeps in WFI (vcpu.c) */
     return r;
 }
 
