@@ -46,7 +46,7 @@ cross-unit-tests: $(CROSS_BINS)
 # still runs; qemu-user is ~10-30x slower than the host). Override with
 # CROSS_ENV='...' on the command line.
 CROSS_ENV ?= TALLY_MODEL_OPS=100000 TALLY_PT_MODEL_OPS=20000 TALLY_PT_THREAD_OPS=20000 TALLY_STRESS_OPS=20000 \
-             TALLY_ATOMIC_OPS=20000 TALLY_ATOMIC_ROUNDS=5000
+             TALLY_ATOMIC_OPS=20000 TALLY_ATOMIC_ROUNDS=5000 TALLY_SPINLOCK_OPS=20000
 
 # cross_run VARIANT CPU EXPECTED-BACKEND
 define cross_run

@@ -6,6 +6,8 @@
 #ifndef TALLY_ARCH_HOST_ATOMIC_H
 #define TALLY_ARCH_HOST_ATOMIC_H
 
+#include <sched.h>
+
 static always_inline int atomic__order(enum mem_order o)
 {
     switch (o) {
@@ -69,9 +71,21 @@ static always_inline void atomic_fence(enum mem_order o)
     __atomic_thread_fence(atomic__order(o));
 }
 
+/*
+ * Host threads get preempted, EL2 CPUs do not: when the thread whose ticket is
+ * next has lost its CPU, every other waiter of a ticket lock would spin out
+ * its whole time slice (a convoy: minutes for a test with more threads than
+ * cores). So after a short spin the waiter yields the CPU.
+ */
+#define ATOMIC__HOST_SPINS_BEFORE_YIELD 64
+
 static always_inline void atomic_spin_until_u16(const atomic_u16 *a, uint16_t v)
 {
-    while (atomic_load_u16(a, MO_ACQUIRE) != v) {
+    for (unsigned spins = 0; atomic_load_u16(a, MO_ACQUIRE) != v; spins++) {
+        if (spins >= ATOMIC__HOST_SPINS_BEFORE_YIELD) {
+            sched_yield();
+            continue;
+        }
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
 #endif
