@@ -178,3 +178,147 @@ verdict "^run-qemu: --cpu must be max or cortex-a72, not 'cortex-a53'$"
 
 scenario launcher-qemu-error 1 QEMU_EXTRA=-no-such-option --smp 1
 verdict '^run-qemu: QEMU exited with status 1 \(exit 1\)$'
+
+# --- guests: VM 0 from the guest-loader boot modules -----------------------
+# The test guest and the Linux guest are built by mk/guest.mk (make test
+# builds them first, mk/vm.mk); $GUEST_DIR holds the bad kernels made here.
+TESTGUEST=build/guest/testguest.bin
+LINUX_KERNEL=$(sed -n 's/^kernel=//p' build/guest/linux/paths 2>/dev/null)
+LINUX_INITRD=build/guest/linux/initramfs.cpio.gz
+GUEST_DIR=$out/guests
+mkdir -p "$GUEST_DIR"
+# An arm64 Image header that is well formed but asks for 2 GiB (image_size).
+{
+    printf '\0\0\0\0\0\0\0\0'                 # code0, code1
+    printf '\0\0\0\0\0\0\0\0'                 # text_offset 0
+    printf '\0\0\0\200\0\0\0\0'               # image_size 0x80000000
+    printf '\012\0\0\0\0\0\0\0'               # flags: LE, 4 KiB, anywhere
+    printf '\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0' # res2..res4
+    printf 'ARM\144\0\0\0\0'                  # magic, res5
+} >"$GUEST_DIR/too-big.bin"
+
+# Every teardown gives back exactly the free pages there were before VM 0
+# was created, however many times it was built.
+free_count_restored() {
+    local c before after n
+    c=$(cat)
+    before=$(sed -n 's/^tally: VM 0: free pages before creation: \([0-9]*\)$/\1/p' <<<"$c")
+    after=$(sed -n 's/^tally: VM 0: free pages after teardown: \([0-9]*\)$/\1/p' <<<"$c")
+    n=$(wc -l <<<"$before")
+    if [ -z "$before" ] || [ "$n" != "$(wc -l <<<"$after")" ]; then
+        echo "free counts: before creation '$before', after teardown '$after'"
+        return 1
+    fi
+    if [ "$(printf '%s\n%s\n' "$before" "$after" | sort -u)" != "$(head -n1 <<<"$before")" ]; then
+        echo "free counts differ: before creation $(tr '\n' ' ' <<<"$before")," \
+            "after teardown $(tr '\n' ' ' <<<"$after")"
+        return 1
+    fi
+}
+
+vm_started() { # vm_started NR_VCPUS BOOT
+    local s=s
+    [ "$1" = 1 ] && s=
+    expect "^tally: VM 0: $1 vCPU$s, RAM [0-9]+ MiB at IPA 0x40000000 in [0-9]+ blocks, kernel at 0x40200000, initrd at 0x[0-9a-f]+ \\([0-9]+ bytes\\), DTB at 0x[0-9a-f]+; boot $2\$"
+}
+
+vm_powered_off() {
+    expect '^tally: VM 0: SYSTEM_OFF, every vCPU stopped; tearing down$'
+    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, [0-9]+ MMIO, [0-9]+ aborts injected$'
+    expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+    expect '^tally: powering off$'
+    check free_count_restored
+    forbid 'unexpected exception|halted|boot stopped|not started'
+    verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+    always_forbid
+}
+
+# The test guest, 2 vCPUs, on {max, cortex-a72} x {GICv3, GICv2}.
+for cpu in max cortex-a72; do
+    for gic in 3 2; do
+        scenario "testguest-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem 1G \
+            --kernel "$TESTGUEST" --timeout 180
+        vm_started 2 1
+        expect '^testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
+        expect "^testguest: GICv$gic, virtual timer INTID 27\$"
+        for t in psci-version psci-features psci-cpu-on sgi-cpu1-to-cpu0 sgi-cpu0-to-cpu1 \
+            vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
+            tally-hypercall tally-hypercall-undefined; do
+            expect "^testguest: PASS $t\$"
+        done
+        expect '^testguest: 0 skipped$'
+        expect '^testguest: [0-9]+ passed, 0 failed$'
+        forbid '^testguest: (FAIL|SKIP)'
+        # The two probes of unmapped IPA space, and nothing else, were aborts.
+        expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, [0-9]+ MMIO, 2 aborts injected$'
+        vm_powered_off
+    done
+done
+
+# Linux with 1 and 2 vCPUs on {max, cortex-a72} x {GICv3, GICv2}: /init's
+# test mode markers, then poweroff -f.
+for cpu in max cortex-a72; do
+    for gic in 3 2; do
+        for smp in 1 2; do
+            scenario "linux-$cpu-gicv$gic-smp$smp" 0 --cpu $cpu --gic $gic --smp $smp --mem 512M \
+                --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+                --append "console=ttyAMA0 tally.test=1" --timeout 600
+            vm_started $smp 1
+            expect '^\[ *[0-9.]+\] Machine model: Tally VM$'
+            expect '^init: boot$'
+            expect "^init: cpus=$smp\$"
+            expect '^init: sleep2 ok elapsed=2\.[0-9]+$'
+            expect '^init: mem8m ok$'
+            expect '^init: dmesg clean$'
+            expect '^init: done$'
+            forbid 'Kernel panic|Internal error|Oops|FAIL'
+            vm_powered_off
+        done
+    done
+done
+
+# Guest reboot loop: reboot -f reaches Tally as PSCI SYSTEM_RESET; VM 0 is
+# torn down and rebuilt from its modules 3 times, then the 4th reset ends
+# the run (tally.max-resets=3). Every boot reaches /init.
+four_boots() {
+    local c
+    c=$(cat)
+    if [ "$(grep -c '^init: boot$' <<<"$c")" != 4 ] ||
+        [ "$(grep -c '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$' <<<"$c")" != 4 ] ||
+        [ "$(grep -c '^tally: VM 0: rebuilding from its boot modules$' <<<"$c")" != 3 ]; then
+        echo "want 4 boots reaching /init, 4 resets, 3 rebuilds"
+        return 1
+    fi
+}
+scenario linux-reboot-loop 0 --smp 2 --mem 512M --tally-args tally.max-resets=3 \
+    --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --append "console=ttyAMA0 tally.reboot=1" \
+    --timeout 900
+for b in 1 2 3 4; do
+    vm_started 2 $b
+done
+expect '^tally: VM 0: 3 resets \(tally.max-resets\), not rebuilt$'
+check four_boots
+check free_count_restored
+forbid 'Kernel panic|unexpected exception|halted|SYSTEM_OFF, every'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
+# Bad boot modules: a message, then the accounting and a clean power-off.
+bad_module() { # bad_module MESSAGE-REGEX
+    expect "^tally: VM 0 not started: $1\$"
+    expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+    expect '^tally: powering off$'
+    forbid 'unexpected exception|halted|^tally: VM 0: [0-9]+ vCPU'
+    verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+    always_forbid
+}
+scenario vm-no-kernel 0 "QEMU_EXTRA=-device guest-loader,addr=0x49000000,initrd=$MODULE_DIR/initrd.bin" \
+    --smp 2 --mem 512M
+bad_module 'no kernel among the boot modules \(none is compatible "multiboot,kernel"\)'
+
+scenario vm-bad-image-header 0 --smp 2 --mem 512M --kernel "$MODULE_DIR/kernel.bin" --timeout 60
+bad_module 'bad kernel Image header: magic 0x6b6b6b6b at offset 56, not 0x644d5241 \("ARM\\x64"\)'
+check free_count_restored
+
+scenario vm-too-big 0 --smp 2 --mem 512M --kernel "$GUEST_DIR/too-big.bin" --timeout 60
+bad_module 'kernel \(image_size 2147483648 bytes\) and initrd \(0 bytes\) do not fit in the guest RAM Tally can give \([0-9]+ MiB\)'
