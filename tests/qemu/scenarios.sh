@@ -322,3 +322,26 @@ check free_count_restored
 
 scenario vm-too-big 0 --smp 2 --mem 512M --kernel "$GUEST_DIR/too-big.bin" --timeout 60
 bad_module 'kernel \(image_size 2147483648 bytes\) and initrd \(0 bytes\) do not fit in the guest RAM Tally can give \([0-9]+ MiB\)'
+
+# A hostile guest (guest/hostile): unmapped IPA, the IPA space above its RAM
+# (where the host keeps Tally's own memory), host devices it was not given,
+# an MMIO access without a syndrome, undefined SMCCC ids (NOT_SUPPORTED,
+# registers untouched), PSCI with bad arguments, a vCPU started at an
+# unmapped address (it loops on injected aborts until the VM powers off).
+# Each must end as its documented answer, and Tally tears down cleanly.
+for cfg in "max 3" "cortex-a72 2"; do
+    read -r cpu gic <<<"$cfg"
+    scenario "vm-hostile-guest-$cpu-gicv$gic" 0 --cpu "$cpu" --gic "$gic" --smp 2 --mem 512M \
+        --kernel build/guest/hostile.bin --timeout 180
+    vm_started 2 1
+    for t in abort-unmapped-ipa abort-above-ram abort-host-devices abort-no-syndrome \
+        smccc-undefined psci-over-smc psci-bad-arguments cpu-on-bad-entry still-answering; do
+        expect "^hostile: PASS $t\$"
+    done
+    expect '^hostile: 9 passed, 0 failed$'
+    forbid '^hostile: FAIL'
+    # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
+    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 0 MMIO, 4118 aborts injected$'
+    expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 0 HVC/SMC, 0 MMIO, [1-9][0-9]* aborts injected$'
+    vm_powered_off
+done
