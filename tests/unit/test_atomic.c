@@ -47,7 +47,9 @@ GUARDED(u64, uint64_t);
         ck_assert_uint_eq((g).after, (W)0x5a5a5a5a5a5a5a5aull);                                    \
     } while (0)
 
-/* Orders are constants in real callers; here a switch keeps them constant. */
+/* Single-threaded tests run every order to run every instruction variant
+ * (no ordering is needed there). Orders are constants in real callers; the
+ * switch keeps them constant here too. */
 #define EACH_ORDER(var, body)                                                                      \
     for (unsigned oi_ = 0; oi_ < ARRAY_SIZE(all_orders); oi_++) {                                  \
         switch (all_orders[oi_]) {                                                                 \
@@ -347,7 +349,8 @@ static void *counter_worker(void *arg)
     unsigned id = (unsigned)(uintptr_t)arg;
     uint64_t got = 0;
     for (uint64_t i = 0; i < ctr.iters; i++) {
-        /* Relaxed: only the final totals matter, read after pthread_join. */
+        /* Only the final totals matter, read after pthread_join (which
+         * orders everything): the orders differ only to run every variant. */
         atomic_fetch_add_u64(&ctr.add64, 3, MO_RELAXED);
         atomic_fetch_add_u32(&ctr.add32, 1, MO_ACQ_REL);
         atomic_fetch_add_u16(&ctr.add16, 1, MO_RELEASE);

@@ -15,6 +15,8 @@
 
 TALLY_SUITE(spinlock)
 
+/* Relaxed: inspection only; the lock itself or pthread_join orders what the
+ * tests compare. */
 static uint16_t owner_of(struct spinlock *l)
 {
     return atomic_load_u16(&l->owner, MO_RELAXED);
