@@ -61,7 +61,8 @@ struct image_header {
 static struct vm vm0;
 static struct vcpu vcpu_pool[VM_MAX_VCPUS];
 /* Written by the boot CPU before the VM runs and cleared after it stops;
- * the pCPUs read it between those points only (smp_call orders both). */
+ * the pCPUs read it between those points only (vm_epoch and left_epoch
+ * order both, see run_vm). */
 static struct vm *current_vm;
 static uint8_t dtb_buf[GUEST_DTB_MAX] __attribute__((aligned(8)));
 
@@ -353,17 +354,63 @@ bool vm_request_stop(struct vm *vm, enum vm_stop why)
 
 /* --- running VM 0 on every pCPU ------------------------------------------ */
 
-static bool gic_cpu_done[TALLY_MAX_CPUS];
 static unsigned vm0_boots;
 
-static void run_this_cpu(void)
+/*
+ * The secondaries spend Tally's whole VM phase in secondary_loop() (posted
+ * with smp_call_async once): they sleep in WFI and are woken by an IPI when
+ * the boot CPU has built a VM (vm_epoch moves) or is done with VMs
+ * (vms_over). WFI rather than smp.c's WFE wait, because emulators run a WFE
+ * loop as a busy loop, which would double the cost of building and tearing
+ * down a VM on the boot CPU.
+ *
+ * vm_epoch, vms_over: store-release by the boot CPU after current_vm and
+ * the VM are set up; load-acquire by the secondaries.
+ * left_epoch[i]: store-release by secondary i once its vCPU has left (its
+ * state saved); load-acquire by the boot CPU before the teardown.
+ */
+static atomic_u32 vm_epoch, vms_over;
+static atomic_u32 left_epoch[TALLY_MAX_CPUS];
+
+static void sleep_until_ipi(void)
 {
-    unsigned cpu = arch_cpu_id();
-    if (!gic_cpu_done[cpu]) {
-        gic_cpu_init();
-        gic_cpu_done[cpu] = true;
+    __asm__ volatile("wfi" ::: "memory");
+    gic_handle_irq();
+}
+
+static void secondary_loop(void)
+{
+    unsigned cpu = arch_cpu_id(), seen = 0;
+    gic_cpu_init();
+    for (;;) {
+        unsigned e = atomic_load_u32(&vm_epoch, MO_ACQUIRE);
+        if (e != seen) {
+            seen = e;
+            vcpu_run(current_vm->vcpus[cpu]);
+            atomic_store_u32(&left_epoch[cpu], e, MO_RELEASE);
+            gic_send_ipi(0);
+            continue;
+        }
+        if (atomic_load_u32(&vms_over, MO_ACQUIRE))
+            return;
+        sleep_until_ipi();
     }
-    vcpu_run(current_vm->vcpus[cpu]);
+}
+
+/* Run the VM on every pCPU; returns once every vCPU has left. */
+static void run_vm(struct vm *vm, unsigned nr)
+{
+    current_vm = vm;
+    unsigned e = atomic_load_u32(&vm_epoch, MO_RELAXED) + 1;
+    atomic_store_u32(&vm_epoch, e, MO_RELEASE);
+    for (unsigned i = 1; i < nr; i++)
+        gic_send_ipi(i);
+    vcpu_run(vm->vcpus[0]);
+    for (unsigned i = 1; i < nr; i++) {
+        while (atomic_load_u32(&left_epoch[i], MO_ACQUIRE) != e)
+            sleep_until_ipi();
+    }
+    current_vm = NULL;
 }
 
 static const char *const stop_names[] = {"running", "SYSTEM_OFF", "SYSTEM_RESET", "fatal error"};
@@ -378,6 +425,8 @@ static unsigned online_cpus(void)
         n++;
     return n;
 }
+
+static void vm_lifecycle(const struct vm_modules *mods, unsigned nr);
 
 static void print_free(const char *when)
 {
@@ -402,6 +451,22 @@ void vm_boot_from_fdt(const void *fdt)
         return;
     }
     unsigned nr = online_cpus();
+    gic_cpu_init();
+    for (unsigned i = 1; i < nr; i++)
+        BUG_ON(smp_call_async(i, secondary_loop) != ERR_OK);
+    vm_lifecycle(&m, nr);
+    atomic_store_u32(&vms_over, 1, MO_RELEASE);
+    for (unsigned i = 1; i < nr; i++) {
+        gic_send_ipi(i);
+        smp_call_wait(i);
+    }
+}
+
+/* Build, run and tear down VM 0 until it powers off or cannot be built. */
+static void vm_lifecycle(const struct vm_modules *mods, unsigned nr)
+{
+    char msg[200];
+    int err;
     /* tally.max-resets=N: after N guest resets, the next one powers off
      * (a guest reboot loop ends; tests count the boots). */
     char arg[16];
@@ -411,7 +476,7 @@ void vm_boot_from_fdt(const void *fdt)
     for (;;) {
         print_free("before creation");
         struct vm *vm = &vm0;
-        err = vm_create(vm, &m, nr, msg, sizeof(msg));
+        err = vm_create(vm, mods, nr, msg, sizeof(msg));
         if (err != ERR_OK) {
             printf("tally: VM 0 not started: %s\n", msg);
             print_free("after teardown");
@@ -421,14 +486,8 @@ void vm_boot_from_fdt(const void *fdt)
         printf("tally: VM 0: %u vCPU%s, RAM %lu MiB at IPA 0x%lx in %u blocks, kernel at 0x%lx, "
                "initrd at 0x%lx (%lu bytes), DTB at 0x%lx; boot %u\n",
                nr, nr == 1 ? "" : "s", vm->ram_size >> 20, (uint64_t)VM_RAM_IPA, vm->nr_ram, vm->kernel_ipa,
-               m.initrd_size ? vm->initrd_ipa : 0, m.initrd_size, vm->dtb_ipa, vm->boots);
-        current_vm = vm;
-        for (unsigned i = 1; i < nr; i++)
-            BUG_ON(smp_call_async(i, run_this_cpu) != ERR_OK);
-        run_this_cpu();
-        for (unsigned i = 1; i < nr; i++)
-            smp_call_wait(i);
-        current_vm = NULL;
+               mods->initrd_size ? vm->initrd_ipa : 0, mods->initrd_size, vm->dtb_ipa, vm->boots);
+        run_vm(vm, nr);
         unsigned why = atomic_load_u32(&vm->stop, MO_RELAXED);
         printf("tally: VM 0: %s, every vCPU stopped; tearing down\n",
                why < ARRAY_SIZE(stop_names) ? stop_names[why] : "?");
