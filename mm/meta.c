@@ -85,7 +85,7 @@ int meta_init(const struct mem_bank *b, unsigned n, void *slot_mem)
         atomic_store_u32(&s->ref_count, REF_FIXED, MO_RELAXED);
         atomic_store_u8(&s->usage, PAGE_RESERVED, MO_RELAXED);
         s->order = 0;
-        s->flags = 0;
+        atomic_store_u8(&s->flags, 0, MO_RELAXED);
         atomic_store_u8(&s->raw, 0, MO_RELAXED);
         s->m.word = 0;
     }

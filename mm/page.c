@@ -46,7 +46,7 @@ struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta)
         panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
               (unsigned long long)pa_val(p), ref_state_name(expected),
               page_usage_name(page_slot_usage(s)), expected);
-    if (s->flags & (SLOT_F_FREE_HEAD | SLOT_F_PCP))
+    if (slot_flags(s) & (SLOT_F_FREE_HEAD | SLOT_F_PCP))
         panic("from_unused: page %#llx is still in the allocator's free lists",
               (unsigned long long)pa_val(p));
     s->m.word = meta;

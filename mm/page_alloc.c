@@ -40,7 +40,7 @@ static inline uint64_t slot_pfn(const struct meta_slot *s)
 static void list_push(unsigned order, uint32_t idx)
 {
     struct meta_slot *s = meta_slot_at(idx);
-    s->flags = SLOT_F_FREE_HEAD;
+    atomic_store_u8(&s->flags, SLOT_F_FREE_HEAD, MO_RELAXED);
     s->order = (uint8_t)order;
     s->m.free.prev = NIL;
     s->m.free.next = free_head[order];
@@ -59,7 +59,7 @@ static void list_remove(unsigned order, uint32_t idx)
         free_head[order] = s->m.free.next;
     if (s->m.free.next != NIL)
         meta_slot_at(s->m.free.next)->m.free.prev = s->m.free.prev;
-    s->flags = 0;
+    atomic_store_u8(&s->flags, 0, MO_RELAXED);
     s->order = 0;
     s->m.word = 0;
     free_blocks[order]--;
@@ -84,7 +84,7 @@ static void buddy_free(uint32_t idx, unsigned order)
         /* Same bank, so slot indices and page numbers differ by a constant. */
         uint32_t buddy_idx = (uint32_t)(idx + (buddy_pfn - pfn));
         struct meta_slot *bs = meta_slot_at(buddy_idx);
-        if (!(bs->flags & SLOT_F_FREE_HEAD) || bs->order != order)
+        if (!(slot_flags(bs) & SLOT_F_FREE_HEAD) || bs->order != order)
             break;
         list_remove(order, buddy_idx);
         if (buddy_pfn < pfn) {
@@ -166,7 +166,7 @@ static int pcp_refill(struct pcp *c)
         if (buddy_alloc(0, &idx) != ERR_OK)
             break;
         struct meta_slot *s = meta_slot_at(idx);
-        s->flags = SLOT_F_PCP;
+        atomic_store_u8(&s->flags, SLOT_F_PCP, MO_RELAXED);
         s->m.free.next = c->head;
         c->head = idx;
         got++;
@@ -185,7 +185,7 @@ static void pcp_spill(struct pcp *c, unsigned n)
         uint32_t idx = c->head;
         struct meta_slot *s = meta_slot_at(idx);
         c->head = s->m.free.next;
-        s->flags = 0;
+        atomic_store_u8(&s->flags, 0, MO_RELAXED);
         count--;
         buddy_free(idx, 0);
     }
@@ -211,7 +211,7 @@ static inline paddr_t pcp_pop(struct pcp *c, uint32_t count)
     struct meta_slot *s = meta_slot_at(c->head);
     c->head = s->m.free.next;
     atomic_store_u32(&c->count, count - 1, MO_RELAXED);
-    s->flags = 0;
+    atomic_store_u8(&s->flags, 0, MO_RELAXED);
     s->m.word = 0;
     return meta_slot_paddr(s);
 }
@@ -251,10 +251,10 @@ static noinline void free_check(paddr_t p, unsigned order)
     struct meta_slot *s = meta_slot(p);
     for (uint64_t i = 0; i < (1ull << order); i++) {
         struct meta_slot *t = s + i;
-        if (page_slot_ref_count(t) != REF_UNUSED || t->flags)
+        if (page_slot_ref_count(t) != REF_UNUSED || slot_flags(t))
             panic("page_free: page %#llx is %s (usage %s), not an allocated unused page",
                   (unsigned long long)(pa_val(p) + i * PAGE_SIZE),
-                  t->flags ? "already free" : "in use", page_usage_name(page_slot_usage(t)));
+                  slot_flags(t) ? "already free" : "in use", page_usage_name(page_slot_usage(t)));
     }
 }
 
@@ -273,7 +273,7 @@ void page_free(paddr_t p, unsigned order)
     struct meta_slot *s = meta_slot(p);
     struct pcp *c = &pcp[arch_cpu_id()];
     uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
-    s->flags = SLOT_F_PCP;
+    atomic_store_u8(&s->flags, SLOT_F_PCP, MO_RELAXED);
     s->m.free.next = c->head;
     c->head = meta_slot_index(s);
     atomic_store_u32(&c->count, count + 1, MO_RELAXED);

@@ -94,7 +94,11 @@ struct meta_slot {
     atomic_u32 ref_count;
     atomic_u8 usage;
     uint8_t order; /* buddy order of a free block's head page */
-    uint8_t flags; /* SLOT_F_* */
+    /* SLOT_F_*. Atomic because the buddy allocator reads a neighbour's flags
+     * (under its lock) while that neighbour's CPU moves it in or out of its
+     * per-CPU cache (without the lock). Only the lock holder sets or clears
+     * SLOT_F_FREE_HEAD, so relaxed accesses suffice. */
+    atomic_u8 flags;
     atomic_u8 raw; /* debug builds: outstanding into_raw handles (saturating) */
     union {
         struct frame_meta frame;
@@ -107,6 +111,11 @@ struct meta_slot {
 
 #define SLOT_F_FREE_HEAD 0x1 /* head of a block on a buddy free list */
 #define SLOT_F_PCP       0x2 /* order-0 page in a per-CPU cache */
+
+static inline uint8_t slot_flags(const struct meta_slot *s)
+{
+    return atomic_load_u8(&s->flags, MO_RELAXED);
+}
 
 _Static_assert(sizeof(struct meta_slot) == 16, "meta_slot must be 16 bytes");
 _Static_assert(sizeof(struct frame_meta) <= 8, "frame metadata must fit the slot");

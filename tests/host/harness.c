@@ -126,3 +126,27 @@ const char *expect_panic_(void (*fn)(void *), void *arg, const char *const *need
                       *nd, msg);
     return msg;
 }
+
+/* --- checks in worker threads --------------------------------------------- */
+
+static atomic_u32 thread_failures;
+static char thread_failure[256]; /* the first failure, written by its winner */
+
+void thread_check_failed(const char *what, const char *file, int line)
+{
+    /* Relaxed: the join in the main thread orders the message write. */
+    if (atomic_fetch_add_u32(&thread_failures, 1, MO_RELAXED) == 0)
+        snprintf(thread_failure, sizeof(thread_failure), "%s:%d: %s", file, line, what);
+}
+
+void thread_checks_reset(void)
+{
+    atomic_store_u32(&thread_failures, 0, MO_RELAXED);
+    thread_failure[0] = 0;
+}
+
+void thread_checks_passed(void)
+{
+    uint32_t n = atomic_load_u32(&thread_failures, MO_RELAXED);
+    ck_assert_msg(n == 0, "%u check(s) failed in worker threads, first: %s", n, thread_failure);
+}

@@ -89,3 +89,18 @@ const char *expect_panic_(void (*fn)(void *), void *arg, const char *const *need
                           const char *file, int line);
 #define expect_panic(fn, arg, ...)                                                                 \
     expect_panic_(fn, arg, (const char *const[]){__VA_ARGS__, NULL}, __FILE__, __LINE__)
+
+/*
+ * check's ck_assert is not thread-safe (it records the last checkpoint in a
+ * global), so worker threads use thread_check() and the test's main thread
+ * asserts thread_checks_passed() after joining them.
+ */
+#define thread_check(cond)                                                                         \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            thread_check_failed(#cond, __FILE__, __LINE__);                                        \
+    } while (0)
+void thread_check_failed(const char *what, const char *file, int line);
+void thread_checks_reset(void);
+/* Asserts (in the calling thread) that no thread_check() failed. */
+void thread_checks_passed(void);

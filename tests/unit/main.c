@@ -3,6 +3,8 @@
 // in $TALLY_SUITES (comma-separated).
 #include "../host/harness.h"
 
+#include <tally/atomic.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,9 @@ static int suite_selected(const char *name)
 
 int main(void)
 {
+    /* The test binary's "boot": choose the atomics back end before any
+     * thread starts, as hyp/ does on the boot CPU. */
+    atomics_init();
     SRunner *sr = NULL;
     for (unsigned i = 0; i < nr_suites; i++) {
         if (!suite_selected(suites[i].name))

@@ -14,16 +14,6 @@
 
 TALLY_SUITE(atomic)
 
-/*
- * The unit-test binary's "boot": choose the back end before main() and before
- * any thread, as hyp/ does on the boot CPU. (The harness is architecture-
- * neutral; this file is the one that owns the atomics.)
- */
-__attribute__((constructor)) static void atomic_tests_init_backend(void)
-{
-    atomics_init();
-}
-
 static const enum mem_order all_orders[] = {MO_RELAXED, MO_ACQUIRE, MO_RELEASE, MO_ACQ_REL};
 
 /*

@@ -40,7 +40,7 @@ static void *clone_drop_worker(void *arg)
         unsigned n = 1 + (unsigned)(test_rand(&w->rng) % 8);
         for (unsigned k = 0; k < n; k++) {
             if (k & 1)
-                ck_assert_int_eq(frame_try_clone(f, &mine[k]), ERR_OK);
+                thread_check(frame_try_clone(f, &mine[k]) == ERR_OK);
             else
                 mine[k] = frame_clone(f);
         }
@@ -60,6 +60,7 @@ START_TEST(test_concurrent_clone_drop_keeps_counts_exact)
     }
     iters = test_iterations("TALLY_STRESS_OPS", 200000);
     pthread_t t[THREADS];
+    thread_checks_reset();
     struct worker w[THREADS];
     for (unsigned i = 0; i < THREADS; i++) {
         w[i] = (struct worker){.cpu = i + 1, .rng = 0x9e3779b97f4a7c15ull * (i + 1)};
@@ -67,6 +68,7 @@ START_TEST(test_concurrent_clone_drop_keeps_counts_exact)
     }
     for (unsigned i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    thread_checks_passed();
     for (unsigned i = 0; i < SHARED; i++) {
         ck_assert_uint_eq(frame_ref_count(shared[i]), 1);
         frame_drop(shared[i]);
@@ -93,7 +95,7 @@ static void *owner_worker(void *arg)
     int err;
     for (uint64_t i = 0; i < iters; i++) {
         struct frame f = frame_alloc((struct frame_meta){.owner_vm = (uint16_t)w->cpu}, &err);
-        ck_assert_int_eq(err, ERR_OK);
+        thread_check(err == ERR_OK);
         /* Relaxed: the address is only a hint for try_get, which validates. */
         __atomic_store_n(&hot[w->cpu - 1].v, pa_val(frame_paddr(f)), __ATOMIC_RELAXED);
         if (test_rand(&w->rng) & 1) {
@@ -118,16 +120,20 @@ static void *getter_worker(void *arg)
         struct dyn_page d;
         int err = page_try_get(p, PAGE_FRAME, &d);
         if (err == ERR_OK) {
-            struct frame f;
-            ck_assert(frame_from_dyn(d, &f));
-            ck_assert_uint_ge(frame_ref_count(f), 1);
-            ck_assert_uint_lt(frame_ref_count(f), 8);
+            struct frame f = {NULL};
+            if (!frame_from_dyn(d, &f)) {
+                thread_check(!"try_get returned a page that is not a frame");
+                dyn_page_drop(d);
+                continue;
+            }
+            thread_check(frame_ref_count(f) >= 1);
+            thread_check(frame_ref_count(f) < 8);
             /* Hand the reference through a raw address, as a PTE would. */
             paddr_t raw = frame_into_raw(f);
             frame_drop(frame_from_raw(raw));
             w->got++;
         } else {
-            ck_assert_int_eq(err, ERR_STATE);
+            thread_check(err == ERR_STATE);
             w->refused++;
         }
     }
@@ -142,6 +148,7 @@ START_TEST(test_try_get_never_resurrects_a_page_being_torn_down)
     for (unsigned i = 0; i < THREADS; i++)
         hot[i] = pa(0);
     pthread_t t[THREADS];
+    thread_checks_reset();
     struct worker w[THREADS];
     for (unsigned i = 0; i < THREADS; i++) {
         w[i] = (struct worker){.cpu = i + 1, .rng = 0x2545f4914f6cdd1dull * (i + 3)};
@@ -152,6 +159,7 @@ START_TEST(test_try_get_never_resurrects_a_page_being_torn_down)
         pthread_join(t[i], NULL);
         got += w[i].got;
     }
+    thread_checks_passed();
     /* Every page ever built came back; nothing leaked or double-freed. */
     page_alloc_drain();
     ck_assert_uint_eq(page_alloc_free_pages(), RAM_MIB * 256);
@@ -177,9 +185,9 @@ static void *alloc_free_worker(void *arg)
     for (uint64_t i = 0; i < iters; i++) {
         if (n < 64 && (n == 0 || (test_rand(&w->rng) & 1))) {
             held[n] = frame_alloc((struct frame_meta){.owner_vm = (uint16_t)w->cpu}, &err);
-            ck_assert_int_eq(err, ERR_OK);
-            ck_assert_uint_eq(frame_meta(held[n])->owner_vm, w->cpu);
-            ck_assert_uint_eq(frame_ref_count(held[n]), 1);
+            thread_check(err == ERR_OK);
+            thread_check(frame_meta(held[n])->owner_vm == w->cpu);
+            thread_check(frame_ref_count(held[n]) == 1);
             n++;
         } else {
             frame_drop(held[--n]);
@@ -195,6 +203,7 @@ START_TEST(test_alloc_and_free_on_many_cpus_balance)
     sim_ram_setup_simple(RAM_MIB);
     iters = test_iterations("TALLY_STRESS_OPS", 200000);
     pthread_t t[THREADS];
+    thread_checks_reset();
     struct worker w[THREADS];
     for (unsigned i = 0; i < THREADS; i++) {
         w[i] = (struct worker){.cpu = i + 1, .rng = 0x853c49e6748fea9bull * (i + 5)};
@@ -202,6 +211,7 @@ START_TEST(test_alloc_and_free_on_many_cpus_balance)
     }
     for (unsigned i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
+    thread_checks_passed();
     page_alloc_drain();
     ck_assert_uint_eq(page_alloc_free_pages(), RAM_MIB * 256);
     ck_assert_uint_eq(page_alloc_free_blocks(12), 1);
