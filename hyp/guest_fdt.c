@@ -26,9 +26,9 @@
 #define PHANDLE_CLK 2
 
 /* GIC interrupt specifier flags (dt-bindings/interrupt-controller). */
-#define GIC_SPI         0
-#define GIC_PPI         1
-#define IRQ_LEVEL_HIGH  4
+#define GIC_SPI        0
+#define GIC_PPI        1
+#define IRQ_LEVEL_HIGH 4
 
 static int prop_cells(void *fdt, const char *name, const uint32_t *v, unsigned n)
 {
@@ -113,8 +113,7 @@ static int build(const struct vm *vm, const char *bootargs, void *fdt, size_t le
     CHECK(fdt_begin_node(fdt, "intc@8000000"));
     if (gv == 3) {
         CHECK(fdt_property_string(fdt, "compatible", "arm,gic-v3"));
-        uint64_t reg[4] = {VM_GICD_IPA, VM_GICD_SIZE, VM_GICR_IPA,
-                           VM_GICR_STRIDE * vm->nr_vcpus};
+        uint64_t reg[4] = {VM_GICD_IPA, VM_GICD_SIZE, VM_GICR_IPA, VM_GICR_STRIDE * vm->nr_vcpus};
         CHECK(prop_reg2(fdt, reg, 2));
         CHECK(fdt_property_u32(fdt, "#redistributor-regions", 1));
     } else {

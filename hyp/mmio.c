@@ -18,11 +18,11 @@
 #include "vm.h"
 
 /* Data abort ISS with ISV = 1 (Arm ARM D17.2.40). */
-#define ISS_ISV         (1ull << 24)
-#define ISS_SAS(esr)    (((esr) >> 22) & 3)
-#define ISS_SSE         (1ull << 21)
-#define ISS_SRT(esr)    (((esr) >> 16) & 0x1f)
-#define ISS_SF          (1ull << 15)
+#define ISS_ISV      (1ull << 24)
+#define ISS_SAS(esr) (((esr) >> 22) & 3)
+#define ISS_SSE      (1ull << 21)
+#define ISS_SRT(esr) (((esr) >> 16) & 0x1f)
+#define ISS_SF       (1ull << 15)
 
 int vm_add_mmio(struct vm *vm, const struct mmio_region *r)
 {

@@ -27,31 +27,23 @@
 #define VCPU_CTX_HOST_SP 296
 
 /* Exit codes guest_enter() returns: the EL2 vector that was taken. */
-#define EXIT_SYNC  0
-#define EXIT_IRQ   1
-#define EXIT_FIQ   2
+#define EXIT_SYNC   0
+#define EXIT_IRQ    1
+#define EXIT_FIQ    2
 #define EXIT_SERROR 3
 
-/* HCR_EL2 for a guest. */
-#define HCR_VM   (1ull << 0)  /* stage-2 translation */
-#define HCR_SWIO (1ull << 1)  /* set/way invalidate -> clean+invalidate */
-#define HCR_PTW  (1ull << 2)
-#define HCR_FMO  (1ull << 3)  /* physical FIQ to EL2, virtual FIQ on */
-#define HCR_IMO  (1ull << 4)  /* physical IRQ to EL2, virtual IRQ on */
-#define HCR_AMO  (1ull << 5)  /* SError to EL2, virtual SError on */
-#define HCR_VSE  (1ull << 8)
-#define HCR_FB   (1ull << 9)  /* broadcast TLB/cache maintenance */
-#define HCR_BSU_IS (1ull << 10)
-#define HCR_TWI  (1ull << 13)
-#define HCR_TWE  (1ull << 14)
-#define HCR_TSC  (1ull << 19) /* SMC traps to EL2 */
-#define HCR_TACR (1ull << 21)
-#define HCR_TSW  (1ull << 22)
-#define HCR_RW_  (1ull << 31)
-#define HCR_APK  (1ull << 40)
-#define HCR_API  (1ull << 41)
-#define HCR_GUEST (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | \
-                   HCR_TSC | HCR_RW_ | HCR_APK | HCR_API)
+/* HCR_EL2 for a guest (vcpu.c says why these bits and not TWI, TWE, FB). */
+#define HCR_VM     (1ull << 0) /* stage-2 translation */
+#define HCR_SWIO   (1ull << 1) /* set/way invalidate -> clean+invalidate */
+#define HCR_FMO    (1ull << 3) /* physical FIQ to EL2, virtual FIQ on */
+#define HCR_IMO    (1ull << 4) /* physical IRQ to EL2, virtual IRQ on */
+#define HCR_AMO    (1ull << 5) /* SError to EL2, virtual SError on */
+#define HCR_TSC    (1ull << 19) /* SMC traps to EL2 */
+#define HCR_RW_    (1ull << 31)
+#define HCR_APK    (1ull << 40)
+#define HCR_API    (1ull << 41)
+#define HCR_GUEST                                                                                  \
+    (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_TSC | HCR_RW_ | HCR_APK | HCR_API)
 
 #ifndef __ASSEMBLER__
 #include <tally/atomic.h>
@@ -65,8 +57,8 @@ struct vm;
 struct vcpu_ctx {
     uint64_t x[31];
     uint64_t sp_el0;
-    uint64_t pc;     /* ELR_EL2 */
-    uint64_t pstate; /* SPSR_EL2 */
+    uint64_t pc;              /* ELR_EL2 */
+    uint64_t pstate;          /* SPSR_EL2 */
     uint64_t esr, far, hpfar; /* of the last exit */
     uint64_t host_sp;         /* Tally's SP_EL0 while the guest runs */
 };

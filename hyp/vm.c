@@ -66,7 +66,6 @@ static struct vcpu vcpu_pool[VM_MAX_VCPUS];
 static struct vm *current_vm;
 static uint8_t dtb_buf[GUEST_DTB_MAX] __attribute__((aligned(8)));
 
-
 struct vm *vm_current(void)
 {
     return current_vm;
@@ -122,8 +121,9 @@ int vm_modules_from_fdt(const void *fdt, struct vm_modules *m, char *msg, size_t
     if (!found)
         return ERR_NOENT;
     if (!m->kernel_size) {
-        snprintf(msg, len, "no kernel among the boot modules (none is compatible "
-                           "\"multiboot,kernel\")");
+        snprintf(msg, len,
+                 "no kernel among the boot modules (none is compatible "
+                 "\"multiboot,kernel\")");
         return ERR_INVAL;
     }
     return ERR_OK;
@@ -135,13 +135,16 @@ static int parse_image(const struct vm_modules *m, uint64_t *text_offset, uint64
 {
     const struct image_header *h = arch_phys_to_virt(m->kernel);
     if (m->kernel_size < sizeof(*h)) {
-        snprintf(msg, len, "bad kernel Image: %lu bytes, shorter than the 64-byte arm64 Image header",
+        snprintf(msg, len,
+                 "bad kernel Image: %lu bytes, shorter than the 64-byte arm64 Image header",
                  m->kernel_size);
         return ERR_INVAL;
     }
     if (h->magic != IMAGE_MAGIC) {
-        snprintf(msg, len, "bad kernel Image header: magic 0x%08x at offset 56, not 0x%08x "
-                           "(\"ARM\\x64\")", h->magic, IMAGE_MAGIC);
+        snprintf(msg, len,
+                 "bad kernel Image header: magic 0x%08x at offset 56, not 0x%08x "
+                 "(\"ARM\\x64\")",
+                 h->magic, IMAGE_MAGIC);
         return ERR_INVAL;
     }
     if (h->flags & 1) {
@@ -225,8 +228,8 @@ static uint64_t vtcr_for(const struct vm *vm)
     if (ps > 5)
         ps = 5; /* 48 bits: Tally's tables use no 52-bit descriptors */
     uint64_t vtcr = aspace_vtcr_t0sz_sl0(&vm->s2) | (1ull << 8) /* IRGN0 WBWA */ |
-                    (1ull << 10) /* ORGN0 WBWA */ | (3ull << 12) /* SH0 inner */ |
-                    (ps << 16) | (1ull << 31) /* RES1 */;
+                    (1ull << 10) /* ORGN0 WBWA */ | (3ull << 12) /* SH0 inner */ | (ps << 16) |
+                    (1ull << 31) /* RES1 */;
     if (((mmfr1 >> 4) & 0xf) == 2)
         vtcr |= 1ull << 19; /* VS: 16-bit VMIDs */
     return vtcr;
@@ -260,8 +263,9 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     uint64_t want = free_bytes > reserve ? (free_bytes - reserve) & ~(SZ_2M - 1) : 0;
     uint64_t need = vm->dtb_ipa + GUEST_DTB_MAX - VM_RAM_IPA;
     if (need > want) {
-        snprintf(msg, len, "kernel (image_size %lu bytes) and initrd (%lu bytes) do not fit in "
-                           "the guest RAM Tally can give (%lu MiB)",
+        snprintf(msg, len,
+                 "kernel (image_size %lu bytes) and initrd (%lu bytes) do not fit in "
+                 "the guest RAM Tally can give (%lu MiB)",
                  image_size, m->initrd_size, want >> 20);
         return ERR_RANGE;
     }
@@ -276,8 +280,8 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     if (err == ERR_OK && vm->ram_size < need)
         err = ERR_NOMEM;
     if (err != ERR_OK) {
-        snprintf(msg, len, "could not allocate guest RAM (%lu of %lu MiB): %s",
-                 vm->ram_size >> 20, want >> 20, tally_strerror(err));
+        snprintf(msg, len, "could not allocate guest RAM (%lu of %lu MiB): %s", vm->ram_size >> 20,
+                 want >> 20, tally_strerror(err));
         vm_destroy(vm);
         return err;
     }
@@ -485,8 +489,9 @@ static void vm_lifecycle(const struct vm_modules *mods, unsigned nr)
         vm->boots = ++vm0_boots;
         printf("tally: VM 0: %u vCPU%s, RAM %lu MiB at IPA 0x%lx in %u blocks, kernel at 0x%lx, "
                "initrd at 0x%lx (%lu bytes), DTB at 0x%lx; boot %u\n",
-               nr, nr == 1 ? "" : "s", vm->ram_size >> 20, (uint64_t)VM_RAM_IPA, vm->nr_ram, vm->kernel_ipa,
-               mods->initrd_size ? vm->initrd_ipa : 0, mods->initrd_size, vm->dtb_ipa, vm->boots);
+               nr, nr == 1 ? "" : "s", vm->ram_size >> 20, (uint64_t)VM_RAM_IPA, vm->nr_ram,
+               vm->kernel_ipa, mods->initrd_size ? vm->initrd_ipa : 0, mods->initrd_size,
+               vm->dtb_ipa, vm->boots);
         run_vm(vm, nr);
         unsigned why = atomic_load_u32(&vm->stop, MO_RELAXED);
         printf("tally: VM 0: %s, every vCPU stopped; tearing down\n",

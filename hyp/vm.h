@@ -28,14 +28,14 @@
 #define VM_MAX_RAM_BLOCKS 64
 
 /* The guest's view of the machine: QEMU virt's addresses. */
-#define VM_GICD_IPA  0x08000000ull
-#define VM_GICD_SIZE 0x10000ull
-#define VM_GICC_IPA  0x08010000ull /* GICv2 */
-#define VM_GICC_SIZE 0x2000ull
-#define VM_GICR_IPA  0x080a0000ull /* GICv3: 128 KiB per vCPU */
+#define VM_GICD_IPA    0x08000000ull
+#define VM_GICD_SIZE   0x10000ull
+#define VM_GICC_IPA    0x08010000ull /* GICv2 */
+#define VM_GICC_SIZE   0x2000ull
+#define VM_GICR_IPA    0x080a0000ull /* GICv3: 128 KiB per vCPU */
 #define VM_GICR_STRIDE 0x20000ull
-#define VM_UART_IPA  0x09000000ull
-#define VM_UART_SIZE 0x1000ull
+#define VM_UART_IPA    0x09000000ull
+#define VM_UART_SIZE   0x1000ull
 
 /* Why every vCPU left the guest. */
 enum vm_stop {
@@ -95,8 +95,7 @@ int vm_modules_from_fdt(const void *fdt, struct vm_modules *m, char *msg, size_t
  * reset (vCPU 0 at the kernel entry). On failure (bad Image header, too big
  * for guest RAM, no memory) writes a message, frees everything and returns
  * the error. */
-int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char *msg,
-              size_t len);
+int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char *msg, size_t len);
 
 /* Tear down: stage-2 destroyed (every frame whose last reference goes back to
  * the allocator), vCPUs and the VGIC's state freed. No vCPU may be running. */

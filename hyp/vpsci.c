@@ -12,16 +12,16 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define PSCI_VERSION          0x84000000u
-#define PSCI_CPU_SUSPEND      0x84000001u
-#define PSCI_CPU_OFF          0x84000002u
-#define PSCI_CPU_ON           0x84000003u
-#define PSCI_AFFINITY_INFO    0x84000004u
+#define PSCI_VERSION           0x84000000u
+#define PSCI_CPU_SUSPEND       0x84000001u
+#define PSCI_CPU_OFF           0x84000002u
+#define PSCI_CPU_ON            0x84000003u
+#define PSCI_AFFINITY_INFO     0x84000004u
 #define PSCI_MIGRATE_INFO_TYPE 0x84000006u
-#define PSCI_SYSTEM_OFF       0x84000008u
-#define PSCI_SYSTEM_RESET     0x84000009u
-#define PSCI_FEATURES         0x8400000au
-#define PSCI_FN64             0x40000000u /* SMC64 variant of a function id */
+#define PSCI_SYSTEM_OFF        0x84000008u
+#define PSCI_SYSTEM_RESET      0x84000009u
+#define PSCI_FEATURES          0x8400000au
+#define PSCI_FN64              0x40000000u /* SMC64 variant of a function id */
 
 #define PSCI_SUCCESS            0
 #define PSCI_NOT_SUPPORTED      (-1)

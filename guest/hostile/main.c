@@ -31,19 +31,19 @@ typedef uint32_t u32;
 #define UART 0x09000000ull
 #define GICD 0x08000000ull
 
-#define PSCI_VERSION 0x84000000ull
-#define PSCI_CPU_SUSPEND 0x84000001ull
-#define PSCI_CPU_ON_64 0xc4000003ull
+#define PSCI_VERSION          0x84000000ull
+#define PSCI_CPU_SUSPEND      0x84000001ull
+#define PSCI_CPU_ON_64        0xc4000003ull
 #define PSCI_AFFINITY_INFO_64 0xc4000004ull
-#define PSCI_SYSTEM_OFF 0x84000008ull
-#define PSCI_FEATURES 0x8400000aull
-#define TALLY_HC_VERSION 0x86000000ull
-#define TALLY_HC_ACCOUNTING 0x86000001ull
-#define TALLY_MAGIC 0x54414c4c59ull
+#define PSCI_SYSTEM_OFF       0x84000008ull
+#define PSCI_FEATURES         0x8400000aull
+#define TALLY_HC_VERSION      0x86000000ull
+#define TALLY_HC_ACCOUNTING   0x86000001ull
+#define TALLY_MAGIC           0x54414c4c59ull
 
-#define NOT_SUPPORTED (-1L)
+#define NOT_SUPPORTED      (-1L)
 #define INVALID_PARAMETERS (-2L)
-#define ALREADY_ON (-4L)
+#define ALREADY_ON         (-4L)
 
 u64 hg_call(int smc, u64 fid, u64 a1, u64 a2, u64 a3, u64 out[5]);
 void hg_load(u64 addr);
@@ -198,7 +198,7 @@ static void check_above_ram(u64 ram_pages)
 
 static void check_smccc_undefined(void)
 {
-    static const u64 ids[] = {0x86000002, 0x8600fffe, 0x8600ffff, 0xc6000000, 0xc600ffff,
+    static const u64 ids[] = {0x86000002, 0x8600fffe, 0x8600ffff, 0xc6000000,       0xc600ffff,
                               0x87000000, 0x12345678, 0xffffffff, 0xc4000000 | 0x1f};
     for (unsigned i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         u64 out[5];
