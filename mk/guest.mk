@@ -7,6 +7,8 @@
 #   make linux-initramfs      fetch Debian's kernel + busybox, build the initramfs
 #   make run-linux-qemu       boot that Linux directly on QEMU, interactive shell
 #   make test-linux-qemu      the same in test mode, asserting the /init markers
+#   make test-testguest-tally the test guest matrix as VM 0 under Tally: make test
+#   make test-linux-tally     Linux as VM 0 under Tally, test mode matrix + reboots
 #   make bench-boot           guest boot instruction counts (part of make bench)
 
 GUEST_BUILD := $(BUILD)/guest
@@ -49,8 +51,13 @@ testguest: $(GUEST_BUILD)/testguest.bin
 test-testguest-qemu: $(GUEST_BUILD)/testguest.bin
 	$(Q)bash guest/testguest/run-qemu-matrix.sh $<
 
+# The same matrix with the test guest as VM 0 under Tally.
+.PHONY: test-testguest-tally
+test-testguest-tally: $(GUEST_BUILD)/testguest.bin $(BUILD)/qemu-virt/tally.bin
+	$(Q)bash guest/testguest/run-qemu-matrix.sh --tally $(BUILD)/qemu-virt/tally.bin $<
+
 ALL_TARGETS += $(GUEST_BUILD)/testguest.bin
-TEST_TARGETS += test-testguest-qemu
+TEST_TARGETS += test-testguest-qemu test-testguest-tally
 
 # --- Linux guest: Debian's kernel + a busybox initramfs built here ----------
 # tally-memcheck: the initramfs's 8 MiB memory check, freestanding (raw
@@ -77,7 +84,7 @@ $(GUEST_BUILD)/linux/initramfs.cpio.gz: $(GUEST_BUILD)/linux/paths guest/linux/i
 LINUX_INITRAMFS := $(GUEST_BUILD)/linux/initramfs.cpio.gz
 LINUX_KERNEL = $$(sed -n 's/^kernel=//p' $(GUEST_BUILD)/linux/paths)
 
-.PHONY: linux-initramfs run-linux-qemu test-linux-qemu
+.PHONY: linux-initramfs run-linux-qemu test-linux-qemu test-linux-tally
 linux-initramfs: $(LINUX_INITRAMFS)
 
 # Linux directly on QEMU at EL1, no hypervisor: the reference the Tally runs
@@ -91,6 +98,12 @@ test-linux-qemu: $(LINUX_INITRAMFS)
 	    -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0 tally.test=1"
 	$(Q)bash guest/linux/check-boot.sh --reboots 3 -- $(LINUX_QEMU) -kernel "$(LINUX_KERNEL)" \
 	    -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0 tally.reboot=1"
+
+# Linux as VM 0 under Tally: {max, cortex-a72} x {GICv3, GICv2} x {1, 2
+# vCPUs} in test mode, and a reboot loop (several minutes; not in make test).
+test-linux-tally: $(LINUX_INITRAMFS) $(BUILD)/qemu-virt/tally.bin
+	$(Q)bash guest/linux/run-tally-matrix.sh $(BUILD)/qemu-virt/tally.bin "$(LINUX_KERNEL)" \
+	    $(LINUX_INITRAMFS)
 
 # --- QEMU TCG plugin counting executed instructions (benchmarks) -------------
 $(BUILD)/plugin/libinsn_count.so: tests/plugin/insn_count.c | $(DEPS_STAMP)

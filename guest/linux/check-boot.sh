@@ -3,33 +3,40 @@
 # Runs a Linux-guest boot command (QEMU directly, or Tally's launcher) and
 # asserts on the console transcript written by guest/linux/init.
 #
-#   check-boot.sh --cpus N [--timeout S] [--log FILE] -- COMMAND...
+#   check-boot.sh --cpus N [--tally] [--timeout S] [--log FILE] -- COMMAND...
 #       test mode (tally.test=1 on the command line): one `init: boot`,
 #       `init: cpus=N`, `init: sleep2 ok`, `init: mem8m ok`, `init: dmesg
 #       clean`, `init: done`, and COMMAND exits 0 (poweroff -f ended it).
-#   check-boot.sh --reboots N [--timeout S] [--log FILE] -- COMMAND...
+#   check-boot.sh --reboots N [--tally] [--timeout S] [--log FILE] -- COMMAND...
 #       reboot loop (tally.reboot=1): the guest prints `init: boot` and does
 #       `reboot -f` at every boot; nothing inside the guest survives a reboot,
 #       so the loop is counted here: after the N-th `init: boot` COMMAND is
 #       stopped. Passes when N boots reached /init with no kernel panic.
+#   --tally: COMMAND runs Tally (scripts/run-qemu --kernel ...); also assert
+#       on Tally's lines: every `tally: accounting` line has leaked=0, and
+#       every `tally: VM 0: free pages after teardown: N` equals the free
+#       count before the first VM was created (at least N-1 teardowns in a
+#       reboot loop, whose last boot is stopped).
 set -uo pipefail
 
-cpus="" reboots="" timeout_s=300 log=""
+cpus="" reboots="" timeout_s=300 log="" tally=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --cpus) cpus=$2; shift 2 ;;
     --reboots) reboots=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --log) log=$2; shift 2 ;;
+    --tally) tally=1; shift ;;
     --) shift; break ;;
     *) echo "check-boot: unknown option $1" >&2; exit 2 ;;
     esac
 done
 if [ $# -eq 0 ] || { [ -z "$cpus" ] && [ -z "$reboots" ]; }; then
-    echo "usage: $0 (--cpus N | --reboots N) [--timeout S] [--log FILE] -- COMMAND..." >&2
+    echo "usage: $0 (--cpus N | --reboots N) [--tally] [--timeout S] [--log FILE] -- COMMAND..." >&2
     exit 2
 fi
 [ -n "$log" ] || log=$(mktemp /tmp/check-boot.XXXXXX)
+: >"$log"
 
 start=$(date +%s%N)
 timeout "$timeout_s" "$@" </dev/null >"$log" 2>&1 &
@@ -64,6 +71,20 @@ else
     [ "$n" -ge "$reboots" ] || problems+=("$n of $reboots boots reached /init")
 fi
 grep -q 'Kernel panic' <<<"$t" && problems+=("kernel panic")
+if [ $tally = 1 ]; then
+    grep '^tally: accounting' <<<"$t" | grep -qv ' leaked=0$' && problems+=("an accounting line with leaked != 0")
+    before=$(sed -n 's/^tally: VM 0: free pages before creation: \([0-9]*\)$/\1/p' <<<"$t" | head -n1)
+    afters=$(sed -n 's/^tally: VM 0: free pages after teardown: \([0-9]*\)$/\1/p' <<<"$t")
+    want_teardowns=1
+    [ -z "$reboots" ] || want_teardowns=$((reboots - 1))
+    if [ -z "$before" ]; then
+        problems+=("no 'tally: VM 0: free pages before creation' line")
+    elif [ "$(grep -c . <<<"$afters")" -lt "$want_teardowns" ]; then
+        problems+=("fewer than $want_teardowns VM teardowns")
+    elif grep -qvx "$before" <<<"$afters"; then
+        problems+=("free pages after a teardown differ from $before: $(echo $afters)")
+    fi
+fi
 
 if [ ${#problems[@]} -eq 0 ]; then
     if [ -n "$cpus" ]; then

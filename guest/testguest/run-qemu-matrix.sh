@@ -1,37 +1,74 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Runs the test guest directly on QEMU virt at EL1 (no hypervisor) on
-# {-cpu max, -cpu cortex-a72} x {GICv3, GICv2} with 2 CPUs and asserts on
-# each transcript: every named check passed, the Tally-only checks were
-# skipped, `0 failed`, and QEMU exited through PSCI SYSTEM_OFF (status 0).
-# Then a SYSTEM_RESET loop (bootargs testguest.reset=1): three complete runs.
-# This pins down what the guest expects of a machine before Tally runs it.
+# Runs the test guest on {-cpu max, -cpu cortex-a72} x {GICv3, GICv2} with 2
+# CPUs and asserts on each transcript, then runs a SYSTEM_RESET loop
+# (bootargs testguest.reset=1) until three complete runs.
 #
-# Usage: run-qemu-matrix.sh build/guest/testguest.bin
+#   run-qemu-matrix.sh testguest.bin
+#       directly on QEMU virt at EL1 (no hypervisor): every named check
+#       passes, the Tally-only checks are skipped, `0 failed`, and QEMU exits
+#       through PSCI SYSTEM_OFF (status 0). This pins down what the guest
+#       expects of a machine.
+#   run-qemu-matrix.sh --tally tally.bin testguest.bin
+#       as VM 0 under Tally (scripts/run-qemu --kernel): every check passes,
+#       the Tally hypercalls too, and run-qemu exits 0 (Tally shut down
+#       cleanly with leaked=0). In the reset loop every teardown returns the
+#       free count the VM started from.
 set -uo pipefail
 
-bin=${1:?usage: $0 testguest.bin}
+tally=""
+if [ "${1:-}" = --tally ]; then
+    tally=$2
+    shift 2
+fi
+bin=${1:?usage: $0 [--tally tally.bin] testguest.bin}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 qemu=${QEMU:-qemu-system-aarch64}
-out_dir=$(dirname "$bin")/qemu-matrix
+if [ -n "$tally" ]; then
+    tag=test-testguest-tally
+    out_dir=$(dirname "$bin")/tally-matrix
+else
+    tag=test-testguest-qemu
+    out_dir=$(dirname "$bin")/qemu-matrix
+fi
 mkdir -p "$out_dir"
 
 checks=(psci-version psci-features psci-migrate-info-type psci-affinity-info-off
         psci-cpu-on psci-cpu-on-already-on psci-affinity-info-on sgi-cpu1-to-cpu0
         sgi-cpu0-to-cpu1 vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off
         ram-pages)
-skips=(tally-hypercall tally-hypercall-undefined)
+tally_checks=(tally-hypercall tally-hypercall-undefined)
+if [ -n "$tally" ]; then
+    checks+=("${tally_checks[@]}")
+    skips=()
+else
+    skips=("${tally_checks[@]}")
+fi
+
+# boot_cmd CPU GIC APPEND: sets cmd to the command that starts the test guest.
+boot_cmd() {
+    local cpu=$1 gic=$2 append=$3
+    if [ -n "$tally" ]; then
+        cmd=(bash "$root/scripts/run-qemu" --image "$tally" --cpu "$cpu" --gic "$gic" --smp 2
+             --mem 512M --timeout 0 --kernel "$bin" ${append:+--append "$append"})
+    else
+        cmd=("$qemu" -M "virt,gic-version=$gic" -cpu "$cpu" -smp 2 -m 256M -nographic -nic none
+             -monitor none -kernel "$bin" ${append:+-append "$append"})
+    fi
+}
 
 failures=0
 for cpu in max cortex-a72; do
     for gic in 3 2; do
         name="$cpu-gicv$gic"
         log=$out_dir/$name.log
-        timeout 60 "$qemu" -M "virt,gic-version=$gic" -cpu "$cpu" -smp 2 -m 256M \
-            -nographic -nic none -monitor none -kernel "$bin" </dev/null >"$log" 2>&1
+        boot_cmd "$cpu" "$gic" ""
+        timeout 120 "${cmd[@]}" </dev/null >"$log" 2>&1
         rc=$?
         tr -d '\r' <"$log" >"$log.txt"
         problems=()
-        [ $rc -eq 0 ] || problems+=("QEMU exit status $rc (124: timed out)")
+        [ $rc -eq 0 ] || problems+=("exit status $rc (124: timed out)")
         for c in "${checks[@]}"; do
             grep -qx "testguest: PASS $c" "$log.txt" || problems+=("no PASS line for $c")
         done
@@ -42,21 +79,22 @@ for cpu in max cortex-a72; do
         want="testguest: ${#checks[@]} passed, 0 failed"
         grep -qx "$want" "$log.txt" || problems+=("no '$want' line")
         if [ ${#problems[@]} -eq 0 ]; then
-            echo "test-testguest-qemu: $name: ok (${#checks[@]} passed, 0 failed, ${#skips[@]} skipped)"
+            echo "$tag: $name: ok (${#checks[@]} passed, 0 failed, ${#skips[@]} skipped)"
         else
             failures=$((failures + 1))
-            echo "test-testguest-qemu: $name: FAILED"
+            echo "$tag: $name: FAILED"
             printf '  %s\n' "${problems[@]}"
             sed 's/^/  | /' "$log.txt"
         fi
     done
 done
-# SYSTEM_RESET loop (bootargs testguest.reset=1): QEMU resets the machine and
-# the guest runs again from the start; stop after the third complete run.
+
+# SYSTEM_RESET loop: the machine (or Tally's VM) restarts and the guest runs
+# again from scratch; stop after the third complete run.
 log=$out_dir/reset-loop.log
 : >"$log"
-timeout 60 "$qemu" -M virt -cpu max -smp 2 -m 256M -nographic -nic none -monitor none \
-    -kernel "$bin" -append testguest.reset=1 </dev/null >"$log" 2>&1 &
+boot_cmd max 3 testguest.reset=1
+timeout 120 "${cmd[@]}" </dev/null >"$log" 2>&1 &
 pid=$!
 runs=0
 while kill -0 $pid 2>/dev/null; do
@@ -66,18 +104,33 @@ while kill -0 $pid 2>/dev/null; do
 done
 kill $pid 2>/dev/null
 wait $pid 2>/dev/null
-starts=$(tr -d '\r' <"$log" | grep -c '^testguest: start at EL1')
-resets=$(tr -d '\r' <"$log" | grep -c '^testguest: SYSTEM_RESET$')
-if [ "$runs" -ge 3 ] && [ "$resets" -ge 3 ] && [ "$starts" -ge 3 ]; then
-    echo "test-testguest-qemu: reset-loop: ok (3 runs after SYSTEM_RESET, 0 failed each)"
+t=$(tr -d '\r' <"$log")
+starts=$(grep -c '^testguest: start at EL1' <<<"$t")
+resets=$(grep -c '^testguest: SYSTEM_RESET$' <<<"$t")
+problems=()
+[ "$runs" -ge 3 ] && [ "$resets" -ge 3 ] && [ "$starts" -ge 3 ] ||
+    problems+=("$starts starts, $runs clean runs, $resets resets")
+if [ -n "$tally" ]; then
+    before=$(sed -n 's/^tally: VM 0: free pages before creation: \([0-9]*\)$/\1/p' <<<"$t" | head -n1)
+    afters=$(sed -n 's/^tally: VM 0: free pages after teardown: \([0-9]*\)$/\1/p' <<<"$t")
+    if [ -z "$before" ] || [ "$(grep -c . <<<"$afters")" -lt 2 ]; then
+        problems+=("no free-page lines for the VM's creation and 2 teardowns")
+    elif grep -qvx "$before" <<<"$afters"; then
+        problems+=("free pages after a teardown differ from $before: $(echo $afters)")
+    fi
+    grep '^tally: accounting' <<<"$t" | grep -qv ' leaked=0$' && problems+=("leaked != 0")
+fi
+if [ ${#problems[@]} -eq 0 ]; then
+    echo "$tag: reset-loop: ok (3 runs after SYSTEM_RESET, 0 failed each)"
 else
     failures=$((failures + 1))
-    echo "test-testguest-qemu: reset-loop: FAILED ($starts starts, $runs clean runs, $resets resets)"
-    tr -d '\r' <"$log" | sed 's/^/  | /'
+    echo "$tag: reset-loop: FAILED"
+    printf '  %s\n' "${problems[@]}"
+    sed 's/^/  | /' <<<"$t"
 fi
 
 if [ $failures -ne 0 ]; then
-    echo "test-testguest-qemu: $failures of 5 runs failed"
+    echo "$tag: $failures of 5 runs failed"
     exit 1
 fi
-echo "test-testguest-qemu: all 5 runs passed"
+echo "$tag: all 5 runs passed"
