@@ -90,6 +90,13 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
         break;
     case EC_WFX:
         vcpu_skip_insn(v);
+        /* WFI (ISS.TI = 0): idle this pCPU in EL2 until a physical
+         * interrupt (the vtimer, a kick, the UART) unless the vCPU already
+         * has a virtual interrupt to take. WFE: a hint, just go on. */
+        if (!(esr & 1) && !vgic_vcpu_pending(v)) {
+            __asm__ volatile("wfi" ::: "memory");
+            gic_handle_irq();
+        }
         break;
     default:
         inject_undef(v);

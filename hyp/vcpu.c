@@ -16,10 +16,12 @@
 // firmware's), set/way maintenance upgraded (SWIO), EL1 in AArch64 (RW), pointer
 // authentication not trapped (APK/API, when the CPU has it). TLB maintenance
 // is not forced to broadcast (FB = 0): a vCPU never moves to another pCPU,
-// so what the guest invalidates locally was only ever cached locally. WFI/WFE are not
-// trapped (TWI = TWE = 0): a pCPU belongs to its vCPU, so a guest's WFI may as
-// well idle the real CPU, and a pending physical interrupt (routed to EL2 by
-// IMO) wakes it and exits to Tally as usual.
+// so what the guest invalidates locally was only ever cached locally. WFI
+// traps (TWI): traps.c idles the pCPU in EL2 with its own WFI unless the vCPU
+// has a virtual interrupt pending, so the wake-up is always a physical
+// interrupt Tally takes (with a native guest WFI, a single-vCPU Linux on
+// GICv2 under QEMU sometimes slept through its timer). WFE is not trapped
+// (TWE = 0): it is a hint, and a pCPU belongs to its vCPU.
 #include <stdio.h>
 #include <string.h>
 #include <tally/arch.h>
