@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: MIT
+// libFuzzer target: bytes as a sequence of page-table operations against the
+// engine (mm/pgtable.c) on simulated RAM, stage-1 and stage-2, checked
+// against a reference model of every input page as
+// tests/unit/test_pgtable_model.c does.
+//
+// Input: one byte of set-up (bit 0: stage-2, bits 1-2: ia_bits 31/32/39/48),
+// then up to MAX_OPS operations of 12 bytes each:
+//   u8 op (bits 0-2 kind, bits 3-7 hints), u32 input page, u16 size,
+//   u32 target, u8 prot
+// kinds: map_frames (twice as likely), map_phys, unmap, protect, lookup,
+// a malformed call (unaligned, size 0, beyond the input range, bad prot,
+// target beyond 48 bits), and "clear" (unmap every mapped run of the
+// 2 MiB or 1 GiB around the page). Successful calls stay in the model's
+// [0, 2 GiB) of input space; targets are a 1 GiB block of live frames,
+// the RAM after it (not frames), or MMIO above RAM.
+//
+// After every call: the result is the one the model predicts (when several
+// errors apply, one of them); a failed call changed no entry (digest of the
+// whole tree), no table count and no free-page count; table pages in the
+// tree = nr_tables = PAGE_PT census = pages taken from the allocator; lookups
+// around the range agree with the model; frames touched have reference count
+// 1 + entries mapping them. Every 32 calls and at the end every leaf of the
+// tree is compared with the model and every table's nr_valid recounted.
+// aspace_destroy() then returns every page: the free count is back where it
+// started and every frame holds only the pool's reference.
+#include "../host/harness.h"
+#include "fuzz_common.h"
+
+#include <string.h>
+
+#include <tally/errno.h>
+#include <tally/page.h>
+#include <tally/page_alloc.h>
+#include <tally/pgtable.h>
+
+#define MODEL_PAGES (1ull << 19) /* 2 GiB of input space */
+#define FRAMES      (1ull << 18) /* one 1 GiB block of frames */
+#define RAM_MIB     2048
+#define RAM_BASE    0x40000000ull
+#define RAM_END     (RAM_BASE + ((uint64_t)RAM_MIB << 20))
+#define MMIO_BASE   0x100000000ull /* above the simulated RAM */
+#define MAX_OPS     256
+#define FULL_EVERY  32
+
+#define M_MAPPED 0x80
+#define M_OWNED  0x40
+
+static uint8_t attr[MODEL_PAGES];
+static uint32_t pfn[MODEL_PAGES];
+static uint32_t maps[FRAMES];
+static uint64_t frame_base; /* page number of frame 0 */
+static uint64_t free_start; /* free pages with the frame pool taken */
+
+/* What one input touched, to reset only that. */
+static uint64_t touch_lo, touch_hi, ftouch_lo, ftouch_hi;
+
+static struct {
+    struct aspace as;
+    enum pt_stage stage;
+    unsigned ia_bits;
+    uint64_t mapped;
+    unsigned op;
+} S;
+
+static const unsigned prots[] = {
+    PT_R,
+    PT_R | PT_W,
+    PT_R | PT_X,
+    PT_R | PT_W | PT_X,
+    PT_R | PT_DEVICE,
+    PT_R | PT_W | PT_DEVICE,
+};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    atomics_init();
+    sim_ram_setup_simple(RAM_MIB);
+    paddr_t fb;
+    if (page_alloc(18, &fb) != ERR_OK)
+        abort();
+    frame_base = pa_val(fb) >> PAGE_SHIFT;
+    for (uint64_t i = 0; i < FRAMES; i++)
+        frame_from_unused(pa_add(fb, i << PAGE_SHIFT), (struct frame_meta){.owner_vm = 1});
+    free_start = page_alloc_free_pages();
+    touch_lo = ftouch_lo = UINT64_MAX;
+    return 0;
+}
+
+static unsigned long long ull(uint64_t v)
+{
+    return (unsigned long long)v;
+}
+
+static uint32_t ref_of_frame(uint64_t f)
+{
+    return page_slot_ref_count(meta_slot(pa((frame_base + f) << PAGE_SHIFT)));
+}
+
+static bool is_frame(uint64_t p)
+{
+    return p >= frame_base && p < frame_base + FRAMES;
+}
+
+/* --- checks ------------------------------------------------------------------ */
+
+static void check_page(uint64_t pg, uint64_t off)
+{
+    if (pg >= MODEL_PAGES)
+        return;
+    paddr_t p;
+    unsigned prot, level;
+    bool owned;
+    int err = pt_lookup(&S.as, (pg << PAGE_SHIFT) | off, &p, &prot, &level, &owned);
+    if (!(attr[pg] & M_MAPPED)) {
+        FUZZ_CHECK(err == ERR_NOENT, "op %u: ia %#llx: lookup %d, model: not mapped", S.op,
+                   ull(pg << PAGE_SHIFT), err);
+        return;
+    }
+    FUZZ_CHECK(err == ERR_OK && pa_val(p) == (((uint64_t)pfn[pg] << PAGE_SHIFT) | off) &&
+                   prot == (attr[pg] & 0xfu) && owned == !!(attr[pg] & M_OWNED) && level >= 1 &&
+                   level <= 3,
+               "op %u: ia %#llx: err %d pa %#llx prot %#x owned %d level %u; model pa %#llx prot "
+               "%#x owned %d",
+               S.op, ull((pg << PAGE_SHIFT) | off), err, ull(pa_val(p)), prot, owned, level,
+               ull(((uint64_t)pfn[pg] << PAGE_SHIFT) | off), attr[pg] & 0xf,
+               !!(attr[pg] & M_OWNED));
+}
+
+static void check_frames(uint64_t f0, uint64_t n)
+{
+    for (uint64_t f = f0; f < f0 + n && f < FRAMES; f++)
+        FUZZ_CHECK(ref_of_frame(f) == 1 + maps[f], "op %u: frame %llu: ref %u, model 1 + %u", S.op,
+                   ull(f), ref_of_frame(f), maps[f]);
+}
+
+/* Table pages: in the tree, counted by the aspace, in the census, and
+ * missing from the allocator. */
+static void check_counts(void)
+{
+    struct page_census cs;
+    page_census(&cs);
+    FUZZ_CHECK(cs.by_usage[PAGE_PT] == S.as.nr_tables, "op %u: census %llu PT pages, nr_tables %llu",
+               S.op, ull(cs.by_usage[PAGE_PT]), ull(S.as.nr_tables));
+    FUZZ_CHECK(page_alloc_free_pages() + S.as.nr_tables == free_start,
+               "op %u: free %llu + tables %llu != %llu", S.op, ull(page_alloc_free_pages()),
+               ull(S.as.nr_tables), ull(free_start));
+}
+
+struct walk {
+    uint64_t digest, pages, tables;
+    bool model; /* compare leaves with the model */
+};
+
+static void mix(struct walk *w, uint64_t v)
+{
+    w->digest = (w->digest ^ v) * 0x100000001b3ull;
+    w->digest ^= w->digest >> 29;
+}
+
+static int w_table(const struct pt_visit *v, void *ctx)
+{
+    struct walk *w = ctx;
+    mix(w, v->ia);
+    mix(w, v->pte);
+    w->tables++;
+    if (!w->model)
+        return 0;
+    const pte_t *t = pt_page_data(v->next);
+    unsigned valid = 0;
+    for (unsigned i = 0; i < PTE_PER_TABLE; i++)
+        valid += pte_is_valid(t[i]);
+    struct pt_meta *m = pt_page_meta(v->next);
+    FUZZ_CHECK(valid == m->nr_valid && valid > 0 && m->level == v->level + 1,
+               "op %u: table at ia %#llx level %u: %u valid, nr_valid %u, meta level %u", S.op,
+               ull(v->ia), v->level + 1, valid, m->nr_valid, m->level);
+    return 0;
+}
+
+static int w_leaf(const struct pt_visit *v, void *ctx)
+{
+    struct walk *w = ctx;
+    mix(w, v->ia);
+    mix(w, v->pte);
+    uint64_t n = pte_level_size(v->level) >> PAGE_SHIFT, pg0 = v->ia >> PAGE_SHIFT;
+    w->pages += n;
+    if (!w->model)
+        return 0;
+    FUZZ_CHECK(pg0 + n <= MODEL_PAGES, "op %u: leaf at ia %#llx outside the model", S.op,
+               ull(v->ia));
+    unsigned prot = pt_attrs_to_prot(S.stage, v->pte);
+    uint8_t want = (uint8_t)(M_MAPPED | prot | ((v->pte & PTE_SW_OWNED) ? M_OWNED : 0));
+    for (uint64_t i = 0; i < n; i++)
+        FUZZ_CHECK(attr[pg0 + i] == want && pfn[pg0 + i] == (pte_oa(v->pte) >> PAGE_SHIFT) + i,
+                   "op %u: leaf at ia %#llx level %u differs from the model at page %llu", S.op,
+                   ull(v->ia), v->level, ull(i));
+    return 0;
+}
+
+static struct walk walk_tree(bool model)
+{
+    struct walk w = {.digest = 0xcbf29ce484222325ull, .model = model};
+    struct pt_visitor vis = {w_table, w_leaf, NULL};
+    FUZZ_CHECK(pt_walk(&S.as, 0, 1ull << S.ia_bits, &vis, &w) == 0, "op %u: pt_walk failed",
+               S.op);
+    const pte_t *root = pt_page_data(S.as.root);
+    unsigned valid = 0;
+    for (unsigned i = 0; i < PTE_PER_TABLE; i++) {
+        valid += pte_is_valid(root[i]);
+        mix(&w, root[i]);
+    }
+    FUZZ_CHECK(valid == pt_page_meta(S.as.root)->nr_valid, "op %u: root: %u valid, nr_valid %u",
+               S.op, valid, pt_page_meta(S.as.root)->nr_valid);
+    return w;
+}
+
+static void check_all(void)
+{
+    struct walk w = walk_tree(true);
+    FUZZ_CHECK(w.pages == S.mapped, "op %u: tree maps %llu pages, model %llu", S.op, ull(w.pages),
+               ull(S.mapped));
+    FUZZ_CHECK(w.tables + 1 == S.as.nr_tables, "op %u: %llu tables below the root, nr_tables %llu",
+               S.op, ull(w.tables), ull(S.as.nr_tables));
+    check_counts();
+    if (ftouch_lo != UINT64_MAX)
+        check_frames(ftouch_lo, ftouch_hi - ftouch_lo);
+}
+
+/* --- the model ------------------------------------------------------------------ */
+
+static bool any_mapped(uint64_t pg, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (attr[pg + i] & M_MAPPED)
+            return true;
+    return false;
+}
+
+static bool all_mapped(uint64_t pg, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (!(attr[pg + i] & M_MAPPED))
+            return false;
+    return true;
+}
+
+static void touch(uint64_t pg, uint64_t n)
+{
+    touch_lo = pg < touch_lo ? pg : touch_lo;
+    touch_hi = pg + n > touch_hi ? pg + n : touch_hi;
+}
+
+static void ftouch(uint64_t f, uint64_t n)
+{
+    ftouch_lo = f < ftouch_lo ? f : ftouch_lo;
+    ftouch_hi = f + n > ftouch_hi ? f + n : ftouch_hi;
+}
+
+static bool prot_ok(unsigned prot)
+{
+    return !(prot & ~PT_PROT_MASK) && (prot & PT_R) && !((prot & PT_DEVICE) && (prot & PT_X));
+}
+
+static void model_unmap(uint64_t pg, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        if ((attr[pg + i] & M_OWNED) && is_frame(pfn[pg + i]))
+            maps[pfn[pg + i] - frame_base]--;
+        attr[pg + i] = 0;
+    }
+    S.mapped -= n;
+}
+
+#define BIT(e) (1u << -(e)) /* set of ERR_* codes */
+
+/* Run one call: err must be ERR_OK when `want` is empty, else one of it.
+ * Returns err. A failure must leave the tree and the counts as they were. */
+struct snapshot {
+    uint64_t digest, tables, free;
+};
+
+static struct snapshot snap(void)
+{
+    return (struct snapshot){walk_tree(false).digest, S.as.nr_tables, page_alloc_free_pages()};
+}
+
+static void expect(const char *what, uint64_t ia, uint64_t size, int err, uint32_t want,
+                   const struct snapshot *before)
+{
+    if (!want)
+        FUZZ_CHECK(err == ERR_OK, "op %u: %s ia %#llx size %#llx: %d, model ERR_OK", S.op, what,
+                   ull(ia), ull(size), err);
+    else
+        FUZZ_CHECK(err < 0 && (BIT(err) & want), "op %u: %s ia %#llx size %#llx: %d, model %#x",
+                   S.op, what, ull(ia), ull(size), err, want);
+    if (err == ERR_OK)
+        return;
+    struct snapshot after = snap();
+    FUZZ_CHECK(after.digest == before->digest && after.tables == before->tables &&
+                   after.free == before->free,
+               "op %u: failed %s (%d) changed the tree (tables %llu -> %llu, free %llu -> %llu)",
+               S.op, what, err, ull(before->tables), ull(after.tables), ull(before->free),
+               ull(after.free));
+}
+
+/* --- operations ------------------------------------------------------------------- */
+
+struct op {
+    uint8_t kind, hint;
+    uint64_t pg, n;
+    uint32_t target;
+    uint8_t prot;
+};
+
+static unsigned pick_prot(const struct op *o)
+{
+    if (o->hint & 0x10)
+        return o->prot & 0x1f; /* raw: sometimes invalid */
+    return prots[o->prot % ARRAY_SIZE(prots)];
+}
+
+static void op_map(const struct op *o, bool frames)
+{
+    unsigned prot = pick_prot(o);
+    uint64_t pg = o->pg, n = o->n, blk = (o->hint & 4) ? FRAMES : 512;
+    uint64_t tp; /* target page number */
+    bool ram_tail = false;
+    if (frames || (o->target & 0x80000000u)) {
+        uint64_t off = o->target % FRAMES;
+        if (o->hint & 8) /* congruent with the IA: blocks */
+            off = ALIGN_DOWN(off, blk) + (pg & (blk - 1));
+        tp = frame_base + off;
+        ram_tail = off + n > FRAMES; /* runs into RAM that holds no frame */
+    } else {
+        uint64_t off = o->target % FRAMES;
+        if (o->hint & 8)
+            off = ALIGN_DOWN(off, blk) + (pg & (blk - 1));
+        tp = (MMIO_BASE >> PAGE_SHIFT) + off;
+    }
+    uint32_t want = 0;
+    if (!prot_ok(prot))
+        want |= BIT(ERR_INVAL);
+    if (any_mapped(pg, n))
+        want |= BIT(ERR_EXIST);
+    bool ram = tp < (RAM_END >> PAGE_SHIFT);
+    if (frames && ram_tail)
+        want |= BIT(ERR_STATE) | ((tp + n > (RAM_END >> PAGE_SHIFT)) ? BIT(ERR_RANGE) : 0);
+    if (!frames && S.stage == PT_STAGE2 && ram)
+        want |= BIT(ERR_STATE);
+    struct snapshot before = snap();
+    int err = frames ? pt_map_frames(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT),
+                                     n << PAGE_SHIFT, prot)
+                     : pt_map_phys(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT), n << PAGE_SHIFT,
+                                   prot);
+    expect(frames ? "map_frames" : "map_phys", pg << PAGE_SHIFT, n << PAGE_SHIFT, err, want,
+           &before);
+    if (err == ERR_OK) {
+        touch(pg, n);
+        for (uint64_t i = 0; i < n; i++) {
+            attr[pg + i] = (uint8_t)(M_MAPPED | (frames ? M_OWNED : 0) | prot);
+            pfn[pg + i] = (uint32_t)(tp + i);
+            if (frames)
+                maps[tp + i - frame_base]++;
+        }
+        S.mapped += n;
+    }
+    if (is_frame(tp)) {
+        uint64_t f = tp - frame_base, k = f + n > FRAMES ? FRAMES - f : n;
+        ftouch(f, k);
+        check_frames(f, k);
+    }
+}
+
+static void op_change(const struct op *o, bool protect)
+{
+    uint64_t pg = o->pg, n = o->n;
+    unsigned prot = pick_prot(o);
+    uint32_t want = all_mapped(pg, n) ? 0 : BIT(ERR_NOENT);
+    if (protect && !prot_ok(prot))
+        want |= BIT(ERR_INVAL);
+    /* Frames that lose an entry, for the count check after. */
+    uint64_t flo = UINT64_MAX, fhi = 0;
+    for (uint64_t i = 0; i < n && !protect; i++)
+        if ((attr[pg + i] & M_OWNED) && is_frame(pfn[pg + i])) {
+            uint64_t f = pfn[pg + i] - frame_base;
+            flo = f < flo ? f : flo;
+            fhi = f + 1 > fhi ? f + 1 : fhi;
+        }
+    struct snapshot before = snap();
+    int err = protect ? pt_protect(&S.as, pg << PAGE_SHIFT, n << PAGE_SHIFT, prot)
+                      : pt_unmap(&S.as, pg << PAGE_SHIFT, n << PAGE_SHIFT);
+    expect(protect ? "protect" : "unmap", pg << PAGE_SHIFT, n << PAGE_SHIFT, err, want, &before);
+    if (err == ERR_OK && protect)
+        for (uint64_t i = 0; i < n; i++)
+            attr[pg + i] = (uint8_t)((attr[pg + i] & ~0xfu) | prot);
+    else if (err == ERR_OK)
+        model_unmap(pg, n);
+    if (flo != UINT64_MAX)
+        check_frames(flo, fhi - flo);
+}
+
+/* Every mapped run of the 2 MiB (1 GiB) around pg, one unmap each. */
+static void op_clear(const struct op *o)
+{
+    uint64_t blk = (o->hint & 4) ? FRAMES : 512;
+    uint64_t base = ALIGN_DOWN(o->pg, blk), end = base + blk;
+    end = end > MODEL_PAGES ? MODEL_PAGES : end;
+    for (uint64_t pg = base; pg < end;) {
+        if (!(attr[pg] & M_MAPPED)) {
+            pg++;
+            continue;
+        }
+        uint64_t k = pg;
+        while (k < end && (attr[k] & M_MAPPED))
+            k++;
+        int err = pt_unmap(&S.as, pg << PAGE_SHIFT, (k - pg) << PAGE_SHIFT);
+        FUZZ_CHECK(err == ERR_OK, "op %u: clear: unmap ia %#llx pages %llu: %d", S.op,
+                   ull(pg << PAGE_SHIFT), ull(k - pg), err);
+        model_unmap(pg, k - pg);
+        pg = k;
+    }
+    check_page(base, 0);
+    check_page(end - 1, 0);
+}
+
+/* Malformed calls: each must fail with its code and change nothing. */
+static void op_bad(const struct op *o)
+{
+    uint64_t lim = 1ull << S.ia_bits, ia = o->pg << PAGE_SHIFT, size = o->n << PAGE_SHIFT;
+    paddr_t f = pa((frame_base + o->target % FRAMES) << PAGE_SHIFT);
+    unsigned prot = prots[o->prot % ARRAY_SIZE(prots)];
+    unsigned call = o->prot >> 5; /* 0-1 map_frames, 2-3 map_phys, 4-5 unmap, 6-7 protect */
+    uint32_t want;
+    switch (o->hint & 7) {
+    case 0: /* input address not page aligned */
+        ia |= (o->target >> 20) & 0xff8 ? (o->target >> 20) & 0xff8 : 8;
+        want = BIT(ERR_ALIGN);
+        break;
+    case 1: /* size 0 */
+        size = 0;
+        want = BIT(ERR_INVAL);
+        break;
+    case 2: /* size not whole pages */
+        size = size - PAGE_SIZE + 1 + (o->target & 0xffe);
+        want = BIT(ERR_ALIGN);
+        break;
+    case 3: /* runs past the input range */
+        ia = lim - ALIGN_DOWN(size, PAGE_SIZE);
+        ia += PAGE_SIZE * (1 + (o->target & 3));
+        want = BIT(ERR_RANGE);
+        break;
+    case 4: /* so big that ia + size wraps */
+        size = -ia & ~PAGE_MASK;
+        size = size ? size : -PAGE_SIZE;
+        want = BIT(ERR_RANGE);
+        break;
+    case 5: /* target not page aligned (maps only) */
+        f = pa_add(f, 8 + (o->target & 0xff0));
+        call &= 3;
+        want = BIT(ERR_ALIGN);
+        break;
+    case 6: /* target beyond 48 bits (maps only) */
+        f = pa((1ull << 48) - PAGE_SIZE * (o->target & 1));
+        call &= 3;
+        want = BIT(ERR_RANGE);
+        break;
+    default: /* a bad prot (maps and protect) */
+        prot = (o->prot & 1) ? PT_W : PT_R | PT_X | PT_DEVICE;
+        prot = (o->prot & 2) ? prot | 0x10 : prot;
+        call = call >= 4 ? 6 : call;
+        want = BIT(ERR_INVAL);
+        break;
+    }
+    /* A second thing wrong may win: anything but success is allowed to
+     * report it as long as nothing changed. */
+    want |= BIT(ERR_INVAL) | BIT(ERR_ALIGN) | BIT(ERR_RANGE);
+    struct snapshot before = snap();
+    int err;
+    const char *name;
+    if (call < 2) {
+        err = pt_map_frames(&S.as, ia, f, size, prot);
+        name = "bad map_frames";
+    } else if (call < 4) {
+        err = pt_map_phys(&S.as, ia, f, size, prot);
+        name = "bad map_phys";
+    } else if (call < 6) {
+        err = pt_unmap(&S.as, ia, size);
+        name = "bad unmap";
+    } else {
+        err = pt_protect(&S.as, ia, size, prot);
+        name = "bad protect";
+    }
+    expect(name, ia, size, err, want, &before);
+    int lerr = pt_lookup(&S.as, lim + (ia & 0xfff), NULL, NULL, NULL, NULL);
+    FUZZ_CHECK(lerr == ERR_RANGE || S.ia_bits == 64, "op %u: lookup at 2^%u: %d", S.op, S.ia_bits,
+               lerr);
+}
+
+static const unsigned ia_bits_choice[] = {31, 32, 39, 48};
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fuzz_in in = {data, size};
+    uint8_t setup = fuzz_u8(&in);
+    memset(&S, 0, sizeof(S));
+    S.stage = (setup & 1) ? PT_STAGE2 : PT_STAGE1_EL2;
+    S.ia_bits = ia_bits_choice[(setup >> 1) & 3];
+    FUZZ_CHECK(aspace_init(&S.as, S.stage, S.ia_bits, 7, 1) == ERR_OK, "aspace_init");
+    check_counts();
+
+    for (S.op = 0; S.op < MAX_OPS && in.left; S.op++) {
+        struct op o;
+        uint8_t b = fuzz_u8(&in);
+        o.kind = b & 7;
+        o.hint = b >> 3;
+        uint32_t pgsel = fuzz_u32(&in);
+        uint16_t sz = fuzz_u16(&in);
+        o.target = fuzz_u32(&in);
+        o.prot = fuzz_u8(&in);
+        /* Sizes: a few pages, up to 64 MiB, whole 2 MiB blocks, whole 1 GiB. */
+        switch (sz >> 14) {
+        case 0:
+            o.n = 1 + (sz & 63);
+            break;
+        case 1:
+            o.n = 1 + (sz & 0x3fff);
+            break;
+        case 2:
+            o.n = 512 * (1 + (sz & 7));
+            break;
+        default:
+            o.n = FRAMES * (1 + (sz & 1));
+            break;
+        }
+        o.pg = pgsel % MODEL_PAGES;
+        if ((o.hint & 3) == 1)
+            o.pg = ALIGN_DOWN(o.pg, 512);
+        else if ((o.hint & 3) == 2)
+            o.pg = ALIGN_DOWN(o.pg, FRAMES);
+        if (o.pg + o.n > MODEL_PAGES)
+            o.n = MODEL_PAGES - o.pg;
+        switch (o.kind) {
+        case 0:
+        case 1:
+            op_map(&o, true);
+            break;
+        case 2:
+            op_map(&o, false);
+            break;
+        case 3:
+            op_change(&o, false);
+            break;
+        case 4:
+            op_change(&o, true);
+            break;
+        case 5:
+            check_page(o.pg + (o.target % o.n), o.target >> 20);
+            break;
+        case 6:
+            op_bad(&o);
+            break;
+        default:
+            op_clear(&o);
+            break;
+        }
+        check_page(o.pg, 0);
+        check_page(o.pg + o.n - 1, PAGE_SIZE - 1);
+        if (o.pg)
+            check_page(o.pg - 1, 0);
+        check_page(o.pg + o.n, 0);
+        check_page(o.pg + (o.target % o.n), o.target & PAGE_MASK);
+        check_counts();
+        if (S.op % FULL_EVERY == FULL_EVERY - 1)
+            check_all();
+        fake_events_reset();
+    }
+    check_all();
+
+    aspace_destroy(&S.as);
+    fake_events_reset();
+    struct page_census cs;
+    page_census(&cs);
+    FUZZ_CHECK(cs.by_usage[PAGE_PT] == 0, "%llu PT pages after aspace_destroy",
+               ull(cs.by_usage[PAGE_PT]));
+    FUZZ_CHECK(page_alloc_free_pages() == free_start, "free pages %llu after aspace_destroy, %llu before",
+               ull(page_alloc_free_pages()), ull(free_start));
+    if (ftouch_lo != UINT64_MAX) {
+        for (uint64_t f = ftouch_lo; f < ftouch_hi; f++) {
+            FUZZ_CHECK(ref_of_frame(f) == 1, "frame %llu: ref %u after aspace_destroy", ull(f),
+                       ref_of_frame(f));
+            maps[f] = 0;
+        }
+    }
+    if (touch_lo != UINT64_MAX) {
+        memset(attr + touch_lo, 0, touch_hi - touch_lo);
+        memset(pfn + touch_lo, 0, (touch_hi - touch_lo) * sizeof(pfn[0]));
+    }
+    touch_lo = ftouch_lo = UINT64_MAX;
+    touch_hi = ftouch_hi = 0;
+    return 0;
+}
