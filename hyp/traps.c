@@ -94,6 +94,14 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
          * interrupt (the vtimer, a kick, the UART) unless the vCPU already
          * has a virtual interrupt to take. WFE: a hint, just go on. */
         if (!(esr & 1) && !vgic_vcpu_pending(v)) {
+            /* QEMU's GICv2 does not re-evaluate the physical CPU interface
+             * when a guest's EOI deactivates a hardware-linked interrupt:
+             * a level PPI still asserted (the virtual timer) then stays
+             * pending but unsignalled and this WFI never ends. Any
+             * distributor write makes QEMU look again; enabling the
+             * already enabled timer PPI changes nothing on real GICs. */
+            if (gic_version() == 2)
+                gic_irq_enable(GIC_PPI_VTIMER, true);
             __asm__ volatile("wfi" ::: "memory");
             gic_handle_irq();
         }
