@@ -6,10 +6,12 @@
 // Dispatch (gic_handle_irq), every interrupt acknowledged, then:
 //   kick SGI        EOI + deactivate: leaving the guest was the point, the
 //                   next vgic_flush loads what the sender made pending
-//   maintenance     underflow request cleared, EOI + deactivate
+//   maintenance     virtual CPU interface off (the level maintenance
+//                   interrupt drops; vgic_flush rewrites the list registers
+//                   and turns it on), EOI + deactivate
 //   virtual timer   EOI only: forwarded hardware-linked to the running vCPU
 //   UART SPI        EOI only: forwarded hardware-linked to VM 0
-//   anything else   EOI + deactivate, counted
+//   anything else   disabled, EOI + deactivate, counted
 #include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,11 +135,13 @@ void gic_handle_irq(void)
         if (intid == uart_intid && uart_intid && vgic_forward_spi(intid))
             continue;
         if (intid == GIC_PPI_MAINT)
-            ops->maint_clear_underflow();
+            ops->maint_quiesce();
         else if (intid == uart_intid && uart_intid)
             ops->irq_enable(intid, false); /* no VM wants it: silence it */
-        else if (intid >= 16)
-            unexpected_irqs++;
+        else if (intid >= 16) {
+            unexpected_irqs++; /* nobody handles it: silence it too */
+            ops->irq_enable(intid, false);
+        }
         ops->deactivate(iar);
     }
 }

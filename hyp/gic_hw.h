@@ -25,7 +25,9 @@ struct gic_ops {
     void (*irq_clear_active)(uint32_t intid);
     void (*irq_route)(uint32_t intid, unsigned pcpu);
     unsigned (*nr_lrs)(void);
-    void (*maint_clear_underflow)(void);
+    /* Virtual CPU interface off (ICH_HCR_EL2 / GICH_HCR = 0): the level
+     * maintenance interrupt drops until vgic_flush turns it on again. */
+    void (*maint_quiesce)(void);
 };
 
 extern const struct gic_ops gic_v3_ops, gic_v2_ops;

@@ -31,9 +31,8 @@
 #define GICC_CTLR_EN      0x3
 #define GICC_CTLR_EOIMODE (1u << 9)
 
-#define GICH_HCR     0x000
-#define GICH_VTR     0x004
-#define GICH_HCR_UIE (1u << 1)
+#define GICH_HCR 0x000
+#define GICH_VTR 0x004
 
 uint64_t gic_v2_gich, gic_v2_gicv;
 static uint64_t gicd, gicc;
@@ -131,9 +130,9 @@ static unsigned v2_nr_lrs(void)
     return gic_v2_gich ? (mmio_read32(gic_v2_gich + GICH_VTR) & 0x3f) + 1 : 0;
 }
 
-static void v2_maint_clear_underflow(void)
+static void v2_maint_quiesce(void)
 {
-    mmio_write32(gic_v2_gich + GICH_HCR, mmio_read32(gic_v2_gich + GICH_HCR) & ~GICH_HCR_UIE);
+    mmio_write32(gic_v2_gich + GICH_HCR, 0);
 }
 
 const struct gic_ops gic_v2_ops = {
@@ -147,5 +146,5 @@ const struct gic_ops gic_v2_ops = {
     .irq_clear_active = v2_irq_clear_active,
     .irq_route = v2_irq_route,
     .nr_lrs = v2_nr_lrs,
-    .maint_clear_underflow = v2_maint_clear_underflow,
+    .maint_quiesce = v2_maint_quiesce,
 };

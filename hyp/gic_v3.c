@@ -42,8 +42,6 @@
 #define ICC_SRE_ENABLE   (1u << 3)
 #define ICC_CTLR_EOIMODE (1u << 1)
 
-#define ICH_HCR_UIE (1u << 1)
-
 static uint64_t gicd, gicr_base, gicr_size;
 static unsigned nr_irqs;
 static uint64_t gicr[TALLY_MAX_CPUS];
@@ -204,10 +202,9 @@ static unsigned v3_nr_lrs(void)
     return (unsigned)(read_sysreg(S3_4_C12_C11_1) & 0x1f) + 1; /* ICH_VTR_EL2.ListRegs */
 }
 
-static void v3_maint_clear_underflow(void)
+static void v3_maint_quiesce(void)
 {
-    uint64_t hcr = read_sysreg(S3_4_C12_C11_0);
-    write_sysreg(S3_4_C12_C11_0, hcr & ~(uint64_t)ICH_HCR_UIE);
+    write_sysreg(S3_4_C12_C11_0, 0);
     isb();
 }
 
@@ -222,5 +219,5 @@ const struct gic_ops gic_v3_ops = {
     .irq_clear_active = v3_irq_clear_active,
     .irq_route = v3_irq_route,
     .nr_lrs = v3_nr_lrs,
-    .maint_clear_underflow = v3_maint_clear_underflow,
+    .maint_quiesce = v3_maint_quiesce,
 };
