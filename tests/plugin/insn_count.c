@@ -4,7 +4,7 @@
 // scripts/bench-boot.sh under `-icount shift=0,sleep=off`, where the count is
 // bit-exact from run to run.
 //
-//   -plugin build/plugin/libinsn_count.so[,stop=hvc|stop=smc][,range=LO-HI]
+//   -plugin build/plugin/libinsn_count.so[,stop=hvc|stop=smc][,range=LO-HI][,profile=K]
 //
 // stop=hvc / stop=smc: stop counting at the first `HVC #0` / `SMC #0` executed
 // with x0 = PSCI SYSTEM_OFF (the instruction itself counted). QEMU powers the
@@ -29,6 +29,10 @@
 // only, so a guest running with its MMU off at the same addresses (an arm64
 // kernel's first instructions) counts too.
 //
+// profile=K: also print the K block start addresses that executed the most
+// instructions (`profile: 0xVADDR N`, up to the stop= point), to find where a
+// count goes; map guest kernel addresses with the guest's /proc/kallsyms.
+//
 // Debian ships no qemu-plugin.h, so the few types and functions used are
 // declared here, as QEMU 10.0's include/qemu/qemu-plugin.h defines them
 // (plugin API version 4; QEMU accepts a plugin whose version lies between
@@ -38,7 +42,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define QEMU_PLUGIN_EXPORT      __attribute__((visibility("default")))
@@ -132,6 +138,17 @@ static bool stopped;
 static uint32_t stop_insn; /* 0: count until QEMU exits */
 static struct qemu_plugin_register *x0_handle;
 
+/* profile=: one record per translated block, kept for the report. */
+struct tb_stat {
+    uint64_t vaddr;
+    uint64_t n;     /* instructions in the block */
+    uint64_t execs; /* relaxed atomic increments by the vCPU threads */
+};
+static unsigned profile_top;
+static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the array */
+static struct tb_stat **stats;
+static size_t nstats, stats_cap;
+
 static void tb_exec(unsigned int vcpu_index, void *userdata)
 {
     __atomic_fetch_add(&total, (uint64_t)(uintptr_t)userdata, __ATOMIC_RELAXED);
@@ -141,6 +158,77 @@ static void tb_exec_in_range(unsigned int vcpu_index, void *userdata)
 {
     __atomic_fetch_add(&total, (uint64_t)(uintptr_t)userdata, __ATOMIC_RELAXED);
     __atomic_fetch_add(&range_total, (uint64_t)(uintptr_t)userdata, __ATOMIC_RELAXED);
+}
+
+static void tb_exec_profiled(unsigned int vcpu_index, void *userdata)
+{
+    struct tb_stat *st = userdata;
+    bool in_range = st->vaddr >= range_lo && st->vaddr < range_hi;
+    tb_exec(vcpu_index, (void *)(uintptr_t)st->n);
+    if (in_range)
+        __atomic_fetch_add(&range_total, st->n, __ATOMIC_RELAXED);
+    if (!__atomic_load_n(&stopped, __ATOMIC_RELAXED))
+        __atomic_fetch_add(&st->execs, 1, __ATOMIC_RELAXED);
+}
+
+static struct tb_stat *stat_new(uint64_t vaddr, uint64_t n)
+{
+    struct tb_stat *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->vaddr = vaddr;
+    st->n = n;
+    pthread_mutex_lock(&stats_lock);
+    if (nstats == stats_cap) {
+        size_t cap = stats_cap ? 2 * stats_cap : 4096;
+        struct tb_stat **grown = realloc(stats, cap * sizeof(*grown));
+        if (!grown) {
+            pthread_mutex_unlock(&stats_lock);
+            free(st);
+            return NULL;
+        }
+        stats = grown;
+        stats_cap = cap;
+    }
+    stats[nstats++] = st;
+    pthread_mutex_unlock(&stats_lock);
+    return st;
+}
+
+static int by_vaddr(const void *a, const void *b)
+{
+    const struct tb_stat *x = *(struct tb_stat *const *)a, *y = *(struct tb_stat *const *)b;
+    return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+static int by_insns_desc(const void *a, const void *b)
+{
+    const struct tb_stat *x = *(struct tb_stat *const *)a, *y = *(struct tb_stat *const *)b;
+    return x->execs < y->execs ? 1 : x->execs > y->execs ? -1 : 0;
+}
+
+/* Merges the records of one address (retranslations) into instructions
+ * executed per address, then prints the top profile_top. */
+static void profile_report(void)
+{
+    size_t m = 0;
+    char line[96];
+    qsort(stats, nstats, sizeof(*stats), by_vaddr);
+    for (size_t i = 0; i < nstats; i++) {
+        uint64_t insns = stats[i]->execs * stats[i]->n;
+        if (m > 0 && stats[m - 1]->vaddr == stats[i]->vaddr) {
+            stats[m - 1]->execs += insns;
+            continue;
+        }
+        stats[m] = stats[i];
+        stats[m++]->execs = insns; /* from here on: instructions */
+    }
+    qsort(stats, m, sizeof(*stats), by_insns_desc);
+    for (size_t i = 0; i < m && i < profile_top; i++) {
+        snprintf(line, sizeof(line), "profile: 0x%016" PRIx64 " %" PRIu64 "\n", stats[i]->vaddr,
+                 stats[i]->execs);
+        qemu_plugin_outs(line);
+    }
 }
 
 /* Runs before the HVC/SMC executes; its block, which the call ends, is
@@ -166,8 +254,12 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     uintptr_t n = qemu_plugin_tb_n_insns(tb);
     uint64_t va = qemu_plugin_tb_vaddr(tb);
     bool in_range = va >= range_lo && va < range_hi;
-    qemu_plugin_register_vcpu_tb_exec_cb(tb, in_range ? tb_exec_in_range : tb_exec,
-                                         QEMU_PLUGIN_CB_NO_REGS, (void *)n);
+    struct tb_stat *st = profile_top ? stat_new(va, n) : NULL;
+    if (st)
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec_profiled, QEMU_PLUGIN_CB_NO_REGS, st);
+    else
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, in_range ? tb_exec_in_range : tb_exec,
+                                             QEMU_PLUGIN_CB_NO_REGS, (void *)n);
     if (stop_insn && n > 0) {
         /* An exception-generating instruction ends its block: look at the last. */
         struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
@@ -208,6 +300,8 @@ static void at_exit(qemu_plugin_id_t id, void *userdata)
                  at_stop ? range_stopped_total : __atomic_load_n(&range_total, __ATOMIC_RELAXED));
         qemu_plugin_outs(line);
     }
+    if (profile_top)
+        profile_report();
 }
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
@@ -218,11 +312,14 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             stop_insn = INSN_HVC0;
         } else if (strcmp(argv[i], "stop=smc") == 0) {
             stop_insn = INSN_SMC0;
+        } else if (sscanf(argv[i], "profile=%u", &profile_top) == 1 && profile_top > 0) {
+            continue;
         } else if (sscanf(argv[i], "range=%" SCNx64 "-%" SCNx64, &range_lo, &range_hi) == 2 &&
                    range_lo < range_hi) {
             continue;
         } else {
-            fprintf(stderr, "insn_count: unknown option '%s' (stop=hvc|stop=smc, range=LO-HI)\n",
+            fprintf(stderr,
+                    "insn_count: unknown option '%s' (stop=hvc|stop=smc, range=LO-HI, profile=K)\n",
                     argv[i]);
             return -1;
         }
