@@ -8,9 +8,9 @@
 //
 // stop=hvc / stop=smc: stop counting at the first `HVC #0` / `SMC #0` executed
 // with x0 = PSCI SYSTEM_OFF (the instruction itself counted). QEMU powers the
-// machine off asynchronously, so without this the instructions that other
-// vCPUs run between the call and the actual stop (a parked CPU with a masked
-// pending interrupt spins) vary from run to run. The conduit is the one that
+// machine off asynchronously, from its main loop; this pins the end of the
+// count to the call itself rather than to when the vCPUs are stopped (for
+// Linux on QEMU both give the same count today). The conduit is the one that
 // reaches QEMU's own PSCI: HVC from a kernel at EL1 with no EL2, SMC from a
 // hypervisor at EL2 (a guest's HVC is then the hypervisor's business).
 //
