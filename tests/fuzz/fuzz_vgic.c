@@ -225,6 +225,15 @@ static void mmio(bool write, bool rdist, unsigned v, uint64_t off, unsigned size
     exit_if_running(v, val);
     uint64_t got = 0xdead;
     int err;
+    /* ISENABLER/ICENABLER writes: the enable bits before, to check after. */
+    uint64_t en_off = 0, en_before = 0, blk = rdist ? off % VGIC_V3_GICR_STRIDE - 0x10000 : off;
+    bool en = write && size == 4 && off % 4 == 0 && blk >= 0x100 && blk < 0x200 &&
+              (rdist ? off % VGIC_V3_GICR_STRIDE >= 0x10000 && blk % 0x80 == 0 : true);
+    if (en) {
+        en_off = off - (blk >= 0x180 ? 0x80 : 0);
+        en = (rdist ? vgic_rdist_read(&D, v, en_off, 4, &en_before)
+                    : vgic_dist_read(&D, v, en_off, 4, &en_before)) == ERR_OK;
+    }
     take_snapshot();
     if (write)
         err = rdist ? vgic_rdist_write(&D, v, off, size, val) : vgic_dist_write(&D, v, off, size, val);
@@ -246,6 +255,26 @@ static void mmio(bool write, bool rdist, unsigned v, uint64_t off, unsigned size
     }
     /* Read back what simple registers must now hold. */
     uint64_t r = 0;
+    if (en) {
+        /* The INTIDs this register covers that exist (and, GICv3 GICD, are
+         * not private: those read as zero there). */
+        uint64_t first = rdist ? 0 : (blk - 0x100) % 0x80 * 8;
+        uint32_t mask = 0;
+        for (unsigned i = 0; i < 32; i++)
+            if (first + i < VGIC_NR_IRQS && !(D.version == 3 && !rdist && first < VGIC_NR_PRIVATE))
+                mask |= 1u << i;
+        uint32_t want = blk >= 0x180 ? (uint32_t)en_before & ~(uint32_t)val
+                                     : ((uint32_t)en_before | (uint32_t)val) & mask;
+        int e = rdist ? vgic_rdist_read(&D, v, en_off, 4, &r) : vgic_dist_read(&D, v, en_off, 4, &r);
+        FUZZ_CHECK(e == ERR_OK && r == want, "%s at %#llx of %#llx: enables %#llx -> %#llx, want %#x",
+                   what, (unsigned long long)off, (unsigned long long)val,
+                   (unsigned long long)en_before, (unsigned long long)r, want);
+    }
+    if (rdist && off % VGIC_V3_GICR_STRIDE == 0x14 && size == 4) {
+        FUZZ_CHECK(vgic_rdist_read(&D, v, off, 4, &r) == ERR_OK && r == ((val & 2) ? 6 : 0),
+                   "GICR_WAKER wrote %#llx, reads %#llx", (unsigned long long)val,
+                   (unsigned long long)r);
+    }
     if (!rdist && off == 0 && size == 4) {
         FUZZ_CHECK(vgic_dist_read(&D, v, 0, 4, &r) == ERR_OK &&
                        r == ((val & 3) | (D.version == 3 ? 0x50 : 0)),
