@@ -20,7 +20,11 @@
 // whole tree), no table count and no free-page count; table pages in the
 // tree = nr_tables = PAGE_PT census = pages taken from the allocator; lookups
 // around the range agree with the model; frames touched have reference count
-// 1 + entries mapping them. Every 32 calls and at the end every leaf of the
+// 1 + entries mapping them. TLB maintenance: none for a new mapping or a
+// failed call; after unmap/protect every leaf that went or changed is
+// covered by an invalidation of an address inside it (or of the whole
+// space), of this stage and VMID; aspace_destroy invalidates the space.
+// Every 32 calls and at the end every leaf of the
 // tree is compared with the model and every table's nr_valid recounted.
 // aspace_destroy() then returns every page: the free count is back where it
 // started and every frame holds only the pool's reference.
@@ -275,6 +279,116 @@ MODEL_LOOP static void model_unmap(uint64_t pg, uint64_t n)
     S.mapped -= n;
 }
 
+/* --- TLB maintenance ----------------------------------------------------------------- */
+
+/* Leaves overlapping a range before an unmap/protect: each one the call
+ * removes or changes must be invalidated afterwards. */
+static struct leaf {
+    uint64_t ia, size;
+    pte_t pte;
+} leaves[MODEL_PAGES];
+static uint64_t nr_leaves;
+
+static int collect_leaf(const struct pt_visit *v, void *ctx)
+{
+    leaves[nr_leaves++] = (struct leaf){v->ia, pte_level_size(v->level), v->pte};
+    return 0;
+}
+
+static void collect_leaves(uint64_t pg, uint64_t n)
+{
+    nr_leaves = 0;
+    struct pt_visitor vis = {NULL, collect_leaf, NULL};
+    pt_walk(&S.as, pg << PAGE_SHIFT, n << PAGE_SHIFT, &vis, NULL);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool is_tlbi(enum fake_event_kind k)
+{
+    return k != EV_PTE_SYNC;
+}
+
+static unsigned tlbi_count(void)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < fake_events_count(); i++)
+        n += fake_event(i) && is_tlbi(fake_event(i)->kind);
+    return n;
+}
+
+/*
+ * After a successful unmap (protect: prot), every leaf collected before it
+ * that went (changed) is covered by an invalidation of an address inside it
+ * or of the whole space; every invalidation is of this stage (and VMID).
+ */
+static void check_tlbi(const char *what, bool protect, unsigned prot)
+{
+    static uint64_t addrs[4096];
+    unsigned n = 0, total = fake_events_count();
+    bool all = false;
+    if (total > 4096)
+        return; /* the log only counts past 4096 */
+    for (unsigned i = 0; i < total; i++) {
+        const struct fake_event *e = fake_event(i);
+        if (!is_tlbi(e->kind))
+            continue;
+        if (S.stage == PT_STAGE2)
+            FUZZ_CHECK((e->kind == EV_TLBI_IPA || e->kind == EV_TLBI_VMID) && e->vmid == 7,
+                       "op %u: %s: stage-2 invalidation kind %d vmid %u", S.op, what, e->kind,
+                       e->vmid);
+        else
+            FUZZ_CHECK(e->kind == EV_TLBI_EL2_VA || e->kind == EV_TLBI_EL2_ALL,
+                       "op %u: %s: stage-1 invalidation kind %d", S.op, what, e->kind);
+        if (e->kind == EV_TLBI_VMID || e->kind == EV_TLBI_EL2_ALL)
+            all = true;
+        else
+            addrs[n++] = e->addr;
+    }
+    if (all)
+        return;
+    qsort(addrs, n, sizeof(addrs[0]), cmp_u64);
+    for (uint64_t i = 0; i < nr_leaves; i++) {
+        const struct leaf *l = &leaves[i];
+        if (protect && pt_attrs_to_prot(S.stage, l->pte) == prot)
+            continue; /* unchanged (a covering leaf need not be split) */
+        unsigned lo = 0, hi = n; /* first address >= l->ia */
+        while (lo < hi) {
+            unsigned mid = (lo + hi) / 2;
+            if (addrs[mid] < l->ia)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        FUZZ_CHECK(lo < n && addrs[lo] - l->ia < l->size,
+                   "op %u: %s: the leaf at ia %#llx (%#llx bytes) was not invalidated (%u "
+                   "invalidations)",
+                   S.op, what, ull(l->ia), ull(l->size), n);
+    }
+}
+
+MODEL_LOOP static void model_map(uint64_t pg, uint64_t n, uint64_t tp, bool frames, unsigned prot)
+{
+    touch(pg, n);
+    for (uint64_t i = 0; i < n; i++) {
+        attr[pg + i] = (uint8_t)(M_MAPPED | (frames ? M_OWNED : 0) | prot);
+        pfn[pg + i] = (uint32_t)(tp + i);
+        if (frames)
+            maps[tp + i - frame_base]++;
+    }
+    S.mapped += n;
+}
+
+MODEL_LOOP static void model_protect(uint64_t pg, uint64_t n, unsigned prot)
+{
+    for (uint64_t i = 0; i < n; i++)
+        attr[pg + i] = (uint8_t)((attr[pg + i] & ~0xfu) | prot);
+}
+
 #define BIT(e) (1u << -(e)) /* set of ERR_* codes */
 
 /* Run one call: err must be ERR_OK when `want` is empty, else one of it.
@@ -299,6 +413,7 @@ static void expect(const char *what, uint64_t ia, uint64_t size, int err, uint32
                    S.op, what, ull(ia), ull(size), err, want);
     if (err == ERR_OK)
         return;
+    FUZZ_CHECK(tlbi_count() == 0, "op %u: failed %s (%d) invalidated the TLB", S.op, what, err);
     struct snapshot after = snap();
     FUZZ_CHECK(after.digest == before->digest && after.tables == before->tables &&
                    after.free == before->free,
@@ -357,6 +472,7 @@ static void op_map(const struct op *o, bool frames)
     if (!frames && S.stage == PT_STAGE2 && ram)
         want |= BIT(ERR_STATE);
     struct snapshot before = snap();
+    fake_events_reset();
     int err = frames ? pt_map_frames(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT),
                                      n << PAGE_SHIFT, prot)
                      : pt_map_phys(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT), n << PAGE_SHIFT,
@@ -364,14 +480,8 @@ static void op_map(const struct op *o, bool frames)
     expect(frames ? "map_frames" : "map_phys", pg << PAGE_SHIFT, n << PAGE_SHIFT, err, want,
            &before);
     if (err == ERR_OK) {
-        touch(pg, n);
-        for (uint64_t i = 0; i < n; i++) {
-            attr[pg + i] = (uint8_t)(M_MAPPED | (frames ? M_OWNED : 0) | prot);
-            pfn[pg + i] = (uint32_t)(tp + i);
-            if (frames)
-                maps[tp + i - frame_base]++;
-        }
-        S.mapped += n;
+        FUZZ_CHECK(tlbi_count() == 0, "op %u: a new mapping invalidated the TLB", S.op);
+        model_map(pg, n, tp, frames, prot);
     }
     if (is_frame(tp)) {
         uint64_t f = tp - frame_base, k = f + n > FRAMES ? FRAMES - f : n;
@@ -395,13 +505,18 @@ static void op_change(const struct op *o, bool protect)
             flo = f < flo ? f : flo;
             fhi = f + 1 > fhi ? f + 1 : fhi;
         }
+    collect_leaves(pg, n);
     struct snapshot before = snap();
+    fake_events_reset();
     int err = protect ? pt_protect(&S.as, pg << PAGE_SHIFT, n << PAGE_SHIFT, prot)
                       : pt_unmap(&S.as, pg << PAGE_SHIFT, n << PAGE_SHIFT);
     expect(protect ? "protect" : "unmap", pg << PAGE_SHIFT, n << PAGE_SHIFT, err, want, &before);
+    if (err == ERR_OK) {
+        check_tlbi(protect ? "protect" : "unmap", protect, prot);
+        FUZZ_CHECK(protect || tlbi_count() > 0, "op %u: unmap without invalidation", S.op);
+    }
     if (err == ERR_OK && protect)
-        for (uint64_t i = 0; i < n; i++)
-            attr[pg + i] = (uint8_t)((attr[pg + i] & ~0xfu) | prot);
+        model_protect(pg, n, prot);
     else if (err == ERR_OK)
         model_unmap(pg, n);
     if (flo != UINT64_MAX)
@@ -484,6 +599,7 @@ static void op_bad(const struct op *o)
      * report it as long as nothing changed. */
     want |= BIT(ERR_INVAL) | BIT(ERR_ALIGN) | BIT(ERR_RANGE);
     struct snapshot before = snap();
+    fake_events_reset();
     int err;
     const char *name;
     if (call < 2) {
@@ -585,7 +701,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_all();
 
+    fake_events_reset();
     aspace_destroy(&S.as);
+    bool whole = false;
+    for (unsigned i = 0; i < fake_events_count(); i++) {
+        const struct fake_event *e = fake_event(i);
+        whole |= e && (S.stage == PT_STAGE2 ? e->kind == EV_TLBI_VMID && e->vmid == 7
+                                            : e->kind == EV_TLBI_EL2_ALL);
+    }
+    FUZZ_CHECK(whole, "aspace_destroy did not invalidate the space");
     fake_events_reset();
     struct page_census cs;
     page_census(&cs);
