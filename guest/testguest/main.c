@@ -404,14 +404,20 @@ static bool address_claimed(u64 addr)
     return false;
 }
 
-static void check_unmapped(const char *name, bool store)
+/* A load or a store to addr must come back as one synchronous external
+ * abort at the access, which the handler skips. */
+static void check_unmapped(const char *name, bool store, u64 addr)
 {
+    if (address_claimed(addr)) {
+        fail(name, "probe address is claimed in the DT, low 32 bits", (long)(addr & 0xffffffff));
+        return;
+    }
     probe_aborts = 0;
     probe_armed = true;
     if (store)
-        tg_probe_store(UNMAPPED_IPA);
+        tg_probe_store(addr);
     else
-        tg_probe_load(UNMAPPED_IPA);
+        tg_probe_load(addr);
     probe_armed = false;
     u64 want_elr = store ? (u64)tg_probe_store : (u64)tg_probe_load;
     if (probe_aborts != 1)
@@ -422,10 +428,26 @@ static void check_unmapped(const char *name, bool store)
         fail(name, "fault status is not a synchronous external abort, DFSC", ESR_DFSC(probe_esr));
     else if (!!(probe_esr & ESR_WNR) != store)
         fail(name, "ESR.WnR does not match the access, ESR", (long)probe_esr);
-    else if (!(probe_esr & ESR_FNV) && probe_far != UNMAPPED_IPA)
+    else if (!(probe_esr & ESR_FNV) && probe_far != addr)
         fail(name, "FAR is not the probed address, FAR", (long)probe_far);
     else
         pass(name);
+}
+
+/* The first address past the highest RAM bank: under a hypervisor, IPA space
+ * whose host physical pages (if any) belong to someone else. 0 if no RAM. */
+static u64 ram_end(void)
+{
+    u64 end = 0;
+    for (int c = dt_next_child(0, -1); c >= 0; c = dt_next_child(0, c)) {
+        u64 base, size;
+        if (!dt_prop_has_string(c, "device_type", "memory"))
+            continue;
+        for (int i = 0; dt_reg(c, i, &base, &size); i++)
+            if (base + size > end)
+                end = base + size;
+    }
+    return end;
 }
 
 static void check_cpu_off(bool cpu1_up)
@@ -660,12 +682,14 @@ void tg_main(const void *fdt)
         fail("gic", "no GICv2/GICv3 node in the device tree", 0);
     }
 
-    if (address_claimed(UNMAPPED_IPA)) {
-        fail("unmapped-ipa-load", "probe address is claimed in the DT", 0);
-        fail("unmapped-ipa-store", "probe address is claimed in the DT", 0);
+    check_unmapped("unmapped-ipa-load", false, UNMAPPED_IPA);
+    check_unmapped("unmapped-ipa-store", true, UNMAPPED_IPA);
+    u64 end = ram_end();
+    if (end) {
+        check_unmapped("above-ram-load", false, end);
+        check_unmapped("above-ram-store", true, end + 4096 - 8);
     } else {
-        check_unmapped("unmapped-ipa-load", false);
-        check_unmapped("unmapped-ipa-store", true);
+        fail("above-ram-load", "no RAM in the device tree", 0);
     }
 
     check_cpu_off(cpu1_up);
