@@ -4,6 +4,7 @@
 #   make testguest            build the test guest
 #   make test-testguest-qemu  run it directly on QEMU (EL1, no hypervisor),
 #                             {max, cortex-a72} x {GICv3, GICv2}: part of make test
+#   make test-mkinitramfs     the initramfs writer, offline: part of make test
 #   make linux-initramfs      fetch Debian's kernel + busybox, build the initramfs
 #   make run-linux-qemu       boot that Linux directly on QEMU, interactive shell
 #   make test-linux-qemu      the same in test mode, asserting the /init markers
@@ -82,6 +83,12 @@ $(GUEST_BUILD)/linux/initramfs.cpio.gz: $(GUEST_BUILD)/linux/paths guest/linux/i
 	    --file /bin/tally-memcheck=$(GUEST_BUILD)/linux/tally-memcheck
 
 LINUX_INITRAMFS := $(GUEST_BUILD)/linux/initramfs.cpio.gz
+
+# The initramfs writer, offline (a stand-in AArch64 binary plays busybox).
+.PHONY: test-mkinitramfs
+test-mkinitramfs: $(GUEST_BUILD)/linux/tally-memcheck
+	$(Q)bash guest/linux/test-mkinitramfs.sh $<
+TEST_TARGETS += test-mkinitramfs
 LINUX_KERNEL = $$(sed -n 's/^kernel=//p' $(GUEST_BUILD)/linux/paths)
 
 .PHONY: linux-initramfs run-linux-qemu test-linux-qemu test-linux-tally
