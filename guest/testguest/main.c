@@ -152,6 +152,8 @@ static int cpu_index(void)
         ok_;                                                                                       \
     })
 
+/* Relaxed: the counters polled with this have one writer (an IRQ handler)
+ * and carry no other data; the value alone is the answer. */
 static u32 load_relaxed(const u32 *p)
 {
     return __atomic_load_n(p, __ATOMIC_RELAXED);
@@ -179,6 +181,7 @@ static void handle_irq(void)
             if (cntvct() < sysreg_read(cntv_cval_el0))
                 timer_early++;
             u32 t = timer_ticks + 1;
+            /* Relaxed: single writer (CPU 0's handler); check_timer polls it. */
             __atomic_store_n(&timer_ticks, t, __ATOMIC_RELAXED);
             if (t < TIMER_TICKS)
                 timer_arm();
@@ -245,6 +248,8 @@ void tg_secondary_main(u64 context)
             gic_send_sgi(SGI_TO_CPU0, cpu_mpidr[0], 0);
         } else if (cmd == CMD_CPU_OFF) {
             __asm__ volatile("msr daifset, #2" ::: "memory");
+            /* Pairs with the load-acquire in cpu1_command: CPU_OFF does not
+             * return, so the command is acknowledged first. */
             __atomic_store_n(&cpu1.done_seq, seq, __ATOMIC_RELEASE);
             cpu1.off_ret = (u64)psci(PSCI_CPU_OFF, 0, 0, 0);
             for (;;)
