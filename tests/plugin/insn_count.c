@@ -242,10 +242,13 @@ static void conduit_exec(unsigned int vcpu_index, void *userdata)
             x0 = x0 << 8 | buf->data[i];
     }
     g_byte_array_free(buf, 1);
-    if (x0 == PSCI_SYSTEM_OFF && !__atomic_load_n(&stopped, __ATOMIC_RELAXED)) {
+    bool was = false;
+    /* Relaxed CAS: only the first SYSTEM_OFF (of any vCPU thread) records the
+     * totals; at_exit reads them after QEMU has joined the vCPU threads. */
+    if (x0 == PSCI_SYSTEM_OFF && __atomic_compare_exchange_n(&stopped, &was, true, false,
+                                                             __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         stopped_total = __atomic_load_n(&total, __ATOMIC_RELAXED);
         range_stopped_total = __atomic_load_n(&range_total, __ATOMIC_RELAXED);
-        __atomic_store_n(&stopped, true, __ATOMIC_RELAXED);
     }
 }
 
