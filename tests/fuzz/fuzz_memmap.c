@@ -99,8 +99,7 @@ static void raw_memory(const void *fdt, struct raw *r)
             continue;
         int len;
         const fdt32_t *reg = fdt_getprop(fdt, node, "reg", &len);
-        FUZZ_CHECK(reg && ac >= 1 && ac <= 2 && sc >= 1 && sc <= 2 &&
-                       len % (4 * (ac + sc)) == 0,
+        FUZZ_CHECK(reg && ac >= 1 && ac <= 2 && sc >= 1 && sc <= 2 && len % (4 * (ac + sc)) == 0,
                    "success with a malformed memory node (ac %d sc %d len %d)", ac, sc, len);
         for (int i = 0; i < len / (4 * (ac + sc)); i++) {
             FUZZ_CHECK(r->n < RAW_MAX, "more memory entries than META_MAX_BANKS accepted");
@@ -143,8 +142,8 @@ static void check_ranges(const struct memmap *m, const uint8_t *blob, size_t blo
                        "reserved %u: name runs past the blob", i);
         bool inside = false;
         for (unsigned k = 0; k < m->nr_banks; k++)
-            inside |= b >= pa_val(m->banks[k].base) &&
-                      e <= pa_val(m->banks[k].base) + m->banks[k].size;
+            inside |=
+                b >= pa_val(m->banks[k].base) && e <= pa_val(m->banks[k].base) + m->banks[k].size;
         FUZZ_CHECK(inside, "reserved %u [0x%llx, 0x%llx) is not inside one bank", i, ull(b),
                    ull(e));
         if (i > 0)
@@ -184,7 +183,8 @@ static void check_banks_exact(const struct memmap *m, const void *fdt)
         u128 e = ((u128)r.base[i] + r.size[i]) & ~(u128)PAGE_MASK;
         bool found = false;
         for (unsigned k = 0; k < m->nr_banks && !found; k++)
-            found = pa_val(m->banks[k].base) == b && pa_val(m->banks[k].base) + m->banks[k].size == e;
+            found =
+                pa_val(m->banks[k].base) == b && pa_val(m->banks[k].base) + m->banks[k].size == e;
         FUZZ_CHECK(found && e > b,
                    "memory reg [0x%llx, +0x%llx) is not a bank [0x%llx, 0x%llx) once rounded "
                    "inward (banks[0] = [0x%llx, +0x%llx))",
@@ -251,7 +251,8 @@ static void check_carve(const struct memmap *m, uint64_t size, uint64_t align)
                "carve at 0x%llx align 0x%llx", ull(o), ull(align));
     bool inside = false;
     for (unsigned j = 0; j < n; j++)
-        inside |= o >= pa_val(fr[j].base) && (u128)o + need <= (u128)pa_val(fr[j].base) + fr[j].size;
+        inside |=
+            o >= pa_val(fr[j].base) && (u128)o + need <= (u128)pa_val(fr[j].base) + fr[j].size;
     FUZZ_CHECK(inside, "carved [0x%llx, +0x%llx) is not free RAM", ull(o), ull(need));
     check_ranges(&c, NULL, 0);
     check_covered(&c, o, need, PAGE_META, "carved range");
@@ -276,8 +277,9 @@ static void check_success(const struct memmap *m, const uint8_t *fdt, size_t len
     {
         int rlen;
         const fdt32_t *reg = fdt_getprop(fdt, node, "reg", &rlen);
-        if (!reg || (fdt_getprop(fdt, node, "status", NULL) &&
-                     !str_prop(fdt, node, "status", "okay") && !str_prop(fdt, node, "status", "ok")))
+        if (!reg ||
+            (fdt_getprop(fdt, node, "status", NULL) && !str_prop(fdt, node, "status", "okay") &&
+             !str_prop(fdt, node, "status", "ok")))
             continue;
         for (int i = 0; i < rlen / (4 * (ac + sc)); i++)
             check_covered(m, cells(reg + i * (ac + sc), ac), cells(reg + i * (ac + sc) + ac, sc),
@@ -354,8 +356,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t len = sizeof(struct fdt_header);
     if (size >= 8) {
-        uint32_t t = (uint32_t)data[4] << 24 | (uint32_t)data[5] << 16 | (uint32_t)data[6] << 8 |
-                     data[7];
+        uint32_t t =
+            (uint32_t)data[4] << 24 | (uint32_t)data[5] << 16 | (uint32_t)data[6] << 8 | data[7];
         if (t >= len && t <= MEMMAP_FDT_MAX_SIZE)
             len = t;
     }

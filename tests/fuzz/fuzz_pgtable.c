@@ -8,11 +8,10 @@
 // then up to MAX_OPS operations of 12 bytes each:
 //   u8 op (bits 0-2 kind, bits 3-7 hints), u32 input page, u16 size,
 //   u32 target, u8 prot
-// kinds: map_frames (twice as likely; a 1 GiB one becomes map_phys), map_phys, unmap, protect, lookup,
-// a malformed call (unaligned, size 0, beyond the input range, bad prot,
-// target beyond 48 bits), and "clear" (unmap every mapped run of the
-// 2 MiB or 1 GiB around the page). Successful calls stay in the model's
-// [0, 2 GiB) of input space; targets are a 1 GiB block of live frames,
+// kinds: map_frames (twice as likely; a 1 GiB one becomes map_phys), map_phys, unmap, protect,
+// lookup, a malformed call (unaligned, size 0, beyond the input range, bad prot, target beyond 48
+// bits), and "clear" (unmap every mapped run of the 2 MiB or 1 GiB around the page). Successful
+// calls stay in the model's [0, 2 GiB) of input space; targets are a 1 GiB block of live frames,
 // the RAM after it (not frames), or MMIO above RAM.
 //
 // After every call: the result is the one the model predicts (when several
@@ -68,12 +67,7 @@ static struct {
 } S;
 
 static const unsigned prots[] = {
-    PT_R,
-    PT_R | PT_W,
-    PT_R | PT_X,
-    PT_R | PT_W | PT_X,
-    PT_R | PT_DEVICE,
-    PT_R | PT_W | PT_DEVICE,
+    PT_R, PT_R | PT_W, PT_R | PT_X, PT_R | PT_W | PT_X, PT_R | PT_DEVICE, PT_R | PT_W | PT_DEVICE,
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -148,8 +142,9 @@ static void check_counts(void)
 {
     struct page_census cs;
     page_census(&cs);
-    FUZZ_CHECK(cs.by_usage[PAGE_PT] == S.as.nr_tables, "op %u: census %llu PT pages, nr_tables %llu",
-               S.op, ull(cs.by_usage[PAGE_PT]), ull(S.as.nr_tables));
+    FUZZ_CHECK(cs.by_usage[PAGE_PT] == S.as.nr_tables,
+               "op %u: census %llu PT pages, nr_tables %llu", S.op, ull(cs.by_usage[PAGE_PT]),
+               ull(S.as.nr_tables));
     FUZZ_CHECK(page_alloc_free_pages() + S.as.nr_tables == free_start,
                "op %u: free %llu + tables %llu != %llu", S.op, ull(page_alloc_free_pages()),
                ull(S.as.nr_tables), ull(free_start));
@@ -209,8 +204,7 @@ static struct walk walk_tree(bool model)
 {
     struct walk w = {.digest = 0xcbf29ce484222325ull, .model = model};
     struct pt_visitor vis = {w_table, w_leaf, NULL};
-    FUZZ_CHECK(pt_walk(&S.as, 0, 1ull << S.ia_bits, &vis, &w) == 0, "op %u: pt_walk failed",
-               S.op);
+    FUZZ_CHECK(pt_walk(&S.as, 0, 1ull << S.ia_bits, &vis, &w) == 0, "op %u: pt_walk failed", S.op);
     const pte_t *root = pt_page_data(S.as.root);
     unsigned valid = 0;
     for (unsigned i = 0; i < PTE_PER_TABLE; i++) {
@@ -355,7 +349,7 @@ static void check_tlbi(const char *what, bool protect, unsigned prot)
     for (uint64_t i = 0; i < nr_leaves; i++) {
         const struct leaf *l = &leaves[i];
         if (protect && pt_attrs_to_prot(S.stage, l->pte) == prot)
-            continue; /* unchanged (a covering leaf need not be split) */
+            continue;            /* unchanged (a covering leaf need not be split) */
         unsigned lo = 0, hi = n; /* first address >= l->ia */
         while (lo < hi) {
             unsigned mid = (lo + hi) / 2;
@@ -473,10 +467,9 @@ static void op_map(const struct op *o, bool frames)
         want |= BIT(ERR_STATE);
     struct snapshot before = snap();
     fake_events_reset();
-    int err = frames ? pt_map_frames(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT),
-                                     n << PAGE_SHIFT, prot)
-                     : pt_map_phys(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT), n << PAGE_SHIFT,
-                                   prot);
+    int err =
+        frames ? pt_map_frames(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT), n << PAGE_SHIFT, prot)
+               : pt_map_phys(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT), n << PAGE_SHIFT, prot);
     expect(frames ? "map_frames" : "map_phys", pg << PAGE_SHIFT, n << PAGE_SHIFT, err, want,
            &before);
     if (err == ERR_OK) {
@@ -715,8 +708,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     page_census(&cs);
     FUZZ_CHECK(cs.by_usage[PAGE_PT] == 0, "%llu PT pages after aspace_destroy",
                ull(cs.by_usage[PAGE_PT]));
-    FUZZ_CHECK(page_alloc_free_pages() == free_start, "free pages %llu after aspace_destroy, %llu before",
-               ull(page_alloc_free_pages()), ull(free_start));
+    FUZZ_CHECK(page_alloc_free_pages() == free_start,
+               "free pages %llu after aspace_destroy, %llu before", ull(page_alloc_free_pages()),
+               ull(free_start));
     if (ftouch_lo != UINT64_MAX) {
         for (uint64_t f = ftouch_lo; f < ftouch_hi; f++) {
             FUZZ_CHECK(ref_of_frame(f) == 1, "frame %llu: ref %u after aspace_destroy", ull(f),
