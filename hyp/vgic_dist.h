@@ -77,8 +77,10 @@ struct vgic_cpu_state {
     uint16_t lr_intid[VGIC_MAX_LRS];
     uint32_t lr_used; /* bit n: lr[n] holds lr_intid[n] */
     uint32_t vmcr;
-    uint32_t apr[4]; /* GICv3 ICH_AP1R<n>_EL2 / GICv2 GICH_APR in apr[0] */
-    bool underflow;  /* more interrupts waiting than free list registers */
+    /* Active priorities: GICv3 ICH_AP0R<n>_EL2 / ICH_AP1R<n>_EL2 (as many
+     * as ICH_VTR_EL2.PREbits needs), GICv2 GICH_APR in ap1r[0]. */
+    uint32_t ap0r[4], ap1r[4];
+    bool underflow; /* more interrupts waiting than free list registers */
     /* GICv3 redistributor */
     uint32_t rd_ctlr;
     uint32_t rd_waker;

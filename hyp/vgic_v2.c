@@ -20,7 +20,7 @@ void vgic_v2_load(const struct vgic_cpu_state *c, unsigned nr_lrs)
     for (unsigned n = 0; n < nr_lrs; n++)
         mmio_write32(h + GICH_LR(n), (c->lr_used & (1u << n)) ? (uint32_t)c->lr[n] : 0);
     mmio_write32(h + GICH_VMCR, c->vmcr);
-    mmio_write32(h + GICH_APR, c->apr[0]);
+    mmio_write32(h + GICH_APR, c->ap1r[0]);
     mmio_write32(h + GICH_HCR, GICH_HCR_EN | (c->underflow ? GICH_HCR_UIE : 0));
 }
 
@@ -31,7 +31,7 @@ void vgic_v2_save(struct vgic_cpu_state *c, unsigned nr_lrs)
         if (c->lr_used & (1u << n))
             c->lr[n] = mmio_read32(h + GICH_LR(n));
     c->vmcr = mmio_read32(h + GICH_VMCR);
-    c->apr[0] = mmio_read32(h + GICH_APR);
+    c->ap1r[0] = mmio_read32(h + GICH_APR);
 }
 
 void vgic_v2_reset(unsigned nr_lrs)

@@ -101,15 +101,76 @@ static void lr_write(unsigned n, uint64_t v)
     }
 }
 
-/* ICH_VTR_EL2 = 0x90b80003 on QEMU: PREbits 5, so one active-priority
- * register per group (ICH_AP0R0_EL2, ICH_AP1R0_EL2). */
+/* ICH_AP0R<n>_EL2 and ICH_AP1R<n>_EL2, n = 0..3. */
+static uint32_t apr_read(unsigned group, unsigned n)
+{
+    switch (group * 4 + n) {
+    case 0:
+        return (uint32_t)read_sysreg(S3_4_C12_C8_0);
+    case 1:
+        return (uint32_t)read_sysreg(S3_4_C12_C8_1);
+    case 2:
+        return (uint32_t)read_sysreg(S3_4_C12_C8_2);
+    case 3:
+        return (uint32_t)read_sysreg(S3_4_C12_C8_3);
+    case 4:
+        return (uint32_t)read_sysreg(S3_4_C12_C9_0);
+    case 5:
+        return (uint32_t)read_sysreg(S3_4_C12_C9_1);
+    case 6:
+        return (uint32_t)read_sysreg(S3_4_C12_C9_2);
+    default:
+        return (uint32_t)read_sysreg(S3_4_C12_C9_3);
+    }
+}
+
+static void apr_write(unsigned group, unsigned n, uint32_t v)
+{
+    switch (group * 4 + n) {
+    case 0:
+        write_sysreg(S3_4_C12_C8_0, v);
+        break;
+    case 1:
+        write_sysreg(S3_4_C12_C8_1, v);
+        break;
+    case 2:
+        write_sysreg(S3_4_C12_C8_2, v);
+        break;
+    case 3:
+        write_sysreg(S3_4_C12_C8_3, v);
+        break;
+    case 4:
+        write_sysreg(S3_4_C12_C9_0, v);
+        break;
+    case 5:
+        write_sysreg(S3_4_C12_C9_1, v);
+        break;
+    case 6:
+        write_sysreg(S3_4_C12_C9_2, v);
+        break;
+    default:
+        write_sysreg(S3_4_C12_C9_3, v);
+        break;
+    }
+}
+
+/* Active-priority registers per group: 1, 2 or 4 for ICH_VTR_EL2.PREbits
+ * 5, 6 or 7 (QEMU's 0x90b80003 has 5: one each). */
+static unsigned nr_aprs(void)
+{
+    unsigned prebits = (unsigned)((read_sysreg(S3_4_C12_C11_1) >> 26) & 7) + 1;
+    return prebits <= 5 ? 1 : 1u << (prebits - 5);
+}
+
 void vgic_v3_load(const struct vgic_cpu_state *c, unsigned nr_lrs)
 {
     for (unsigned n = 0; n < nr_lrs; n++)
         lr_write(n, (c->lr_used & (1u << n)) ? c->lr[n] : 0);
-    write_sysreg(S3_4_C12_C11_7, c->vmcr);  /* ICH_VMCR_EL2 */
-    write_sysreg(S3_4_C12_C8_0, c->apr[1]); /* ICH_AP0R0_EL2 */
-    write_sysreg(S3_4_C12_C9_0, c->apr[0]); /* ICH_AP1R0_EL2 */
+    write_sysreg(S3_4_C12_C11_7, c->vmcr); /* ICH_VMCR_EL2 */
+    for (unsigned n = 0, nr = nr_aprs(); n < nr; n++) {
+        apr_write(0, n, c->ap0r[n]);
+        apr_write(1, n, c->ap1r[n]);
+    }
     write_sysreg(S3_4_C12_C11_0, ICH_HCR_EN | (c->underflow ? ICH_HCR_UIE : 0));
 }
 
@@ -119,8 +180,10 @@ void vgic_v3_save(struct vgic_cpu_state *c, unsigned nr_lrs)
         if (c->lr_used & (1u << n))
             c->lr[n] = lr_read(n);
     c->vmcr = (uint32_t)read_sysreg(S3_4_C12_C11_7);
-    c->apr[1] = (uint32_t)read_sysreg(S3_4_C12_C8_0);
-    c->apr[0] = (uint32_t)read_sysreg(S3_4_C12_C9_0);
+    for (unsigned n = 0, nr = nr_aprs(); n < nr; n++) {
+        c->ap0r[n] = apr_read(0, n);
+        c->ap1r[n] = apr_read(1, n);
+    }
 }
 
 void vgic_v3_reset(unsigned nr_lrs)
@@ -129,7 +192,9 @@ void vgic_v3_reset(unsigned nr_lrs)
     for (unsigned n = 0; n < nr_lrs; n++)
         lr_write(n, 0);
     write_sysreg(S3_4_C12_C11_7, 0);
-    write_sysreg(S3_4_C12_C8_0, 0);
-    write_sysreg(S3_4_C12_C9_0, 0);
+    for (unsigned n = 0, nr = nr_aprs(); n < nr; n++) {
+        apr_write(0, n, 0);
+        apr_write(1, n, 0);
+    }
     isb();
 }
