@@ -43,6 +43,12 @@ void *memset(void *dst, int c, size_t n)
     unsigned char *d = dst;
     if (((uintptr_t)d & 7) == 0) {
         uint64_t w = (unsigned char)c * 0x0101010101010101ull;
+        /* 64 bytes per iteration (four STPs): pages zeroed when their last
+         * reference goes are most of what Tally ever sets. */
+        for (; n >= 64; n -= 64, d += 64) {
+            uint64_t *q = (uint64_t *)(void *)d;
+            q[0] = w, q[1] = w, q[2] = w, q[3] = w, q[4] = w, q[5] = w, q[6] = w, q[7] = w;
+        }
         for (; n >= 8; n -= 8, d += 8)
             *(uint64_t *)(void *)d = w;
     }
