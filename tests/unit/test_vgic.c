@@ -477,6 +477,76 @@ START_TEST(test_disabled_group_holds_interrupts_back)
 }
 END_TEST
 
+START_TEST(test_v2_ispendr_of_an_sgi_latches_with_the_writer_as_source)
+{
+    setup_version(2);
+    wr(0, 0x0, 4, 1);
+    wr(1, 0x100, 4, 1u << 4);
+    wr(1, 0x200, 4, 1u << 4); /* ISPENDR0 of vCPU 1's own bank */
+    ck_assert_uint_eq(cpu[1].sgi_sources[4], 1u << 1);
+    ck_assert_uint_eq(rd(1, 0x200, 4), 1u << 4);
+    ck_assert_uint_eq(rd(0, 0x200, 4), 0);
+    wr(1, 0x280, 4, 1u << 4); /* ICPENDR0: latch and sources gone */
+    ck_assert_uint_eq(cpu[1].sgi_sources[4], 0);
+    ck_assert_uint_eq(rd(1, 0x200, 4), 0);
+    vgic_dist_flush(&d, 1);
+    ck_assert_uint_eq(lrs_used(1), 0);
+}
+END_TEST
+
+START_TEST(test_icactiver_of_own_lr_clears_active_but_not_another_vcpus)
+{
+    setup_version(3);
+    v3_enable_all();
+    wr(0, 0x6000 + 8 * 40, 8, 1); /* SPI 40 -> vCPU 1 */
+    vgic_dist_inject(&d, 0, 40);
+    vgic_dist_flush(&d, 1);
+    cpu[1].lr[0] = vgic_lr_with_state(3, cpu[1].lr[0], VGIC_LR_ACTIVE);
+    vgic_dist_fold(&d, 1);
+    wr(0, 0x384, 4, 1u << 8); /* vCPU 0 cannot reach vCPU 1's live LR */
+    ck_assert_uint_eq(vgic_lr_state(3, cpu[1].lr[0]), VGIC_LR_ACTIVE);
+    ck_assert_uint_eq(rd(0, 0x304, 4), 1u << 8);
+    wr(1, 0x384, 4, 1u << 8); /* its owner can */
+    ck_assert_uint_eq(vgic_lr_state(3, cpu[1].lr[0]), 0);
+    ck_assert_uint_eq(rd(1, 0x304, 4), 0);
+    vgic_dist_fold(&d, 1);
+    ck_assert_uint_eq(lrs_used(1), 0);
+    ck_assert_int_eq(d.spi[8].lr, -1);
+}
+END_TEST
+
+START_TEST(test_vcpu_pending_follows_lr_state_and_waiting_interrupts)
+{
+    setup_version(3);
+    v3_enable_all();
+    ck_assert(!vgic_dist_vcpu_pending(&d, 0));
+    vgic_dist_inject(&d, 0, 20); /* waiting */
+    ck_assert(vgic_dist_vcpu_pending(&d, 0));
+    vgic_dist_flush(&d, 0); /* pending in an LR */
+    ck_assert(vgic_dist_vcpu_pending(&d, 0));
+    cpu[0].lr[0] = vgic_lr_with_state(3, cpu[0].lr[0], VGIC_LR_ACTIVE);
+    vgic_dist_fold(&d, 0); /* taken, not finished: nothing to take */
+    ck_assert(!vgic_dist_vcpu_pending(&d, 0));
+    ck_assert(!vgic_dist_vcpu_pending(&d, 1));
+}
+END_TEST
+
+START_TEST(test_rdist_typer_halves_and_read_only_writes)
+{
+    setup_version(3);
+    uint64_t v;
+    ck_assert_int_eq(vgic_rdist_read(&d, 0, 0xc, 8, &v), ERR_INVAL); /* 64-bit at +4 */
+    ck_assert_uint_eq(rrd(0, 0x8, 4), 0);
+    ck_assert_uint_eq(rrd(0, 0xc, 4), 0);
+    rwr(0, VGIC_V3_GICR_STRIDE + 0x8, 8, 0); /* TYPER is read-only */
+    ck_assert_uint_eq(rrd(0, VGIC_V3_GICR_STRIDE + 0x8, 8), (1ull << 32) | (1u << 8) | (1u << 4));
+    ck_assert_int_eq(vgic_rdist_write(&d, 0, 0x14, 2, 0), ERR_INVAL);
+    ck_assert_uint_eq(rrd(0, 0x14, 4), 2); /* WAKER unchanged */
+    ck_assert_uint_eq(rrd(0, 0x10080, 4), 0xffffffff);
+    ck_assert_uint_eq(rrd(0, 0x10d00, 4), 0); /* IGRPMODR0: RAZ */
+}
+END_TEST
+
 TALLY_SUITE(vgic)
 Suite *vgic_suite(void)
 {
@@ -493,6 +563,7 @@ Suite *vgic_suite(void)
     tcase_add_test(r, test_v3_gicd_bad_sizes_are_refused);
     tcase_add_test(r, test_v3_rdist_typer_last_and_waker);
     tcase_add_test(r, test_v3_rdist_sgi_frame_is_per_vcpu);
+    tcase_add_test(r, test_rdist_typer_halves_and_read_only_writes);
     tcase_add_test(r, test_v2_gicd_banked_private_word_itargets_and_pidr2);
     suite_add_tcase(s, r);
     TCase *m = tcase_create("model");
@@ -506,6 +577,9 @@ Suite *vgic_suite(void)
     tcase_add_test(m, test_hw_spi_enable_routes_to_target);
     tcase_add_test(m, test_v2_sgir_one_source_per_lr_with_eoi_maintenance);
     tcase_add_test(m, test_disabled_group_holds_interrupts_back);
+    tcase_add_test(m, test_v2_ispendr_of_an_sgi_latches_with_the_writer_as_source);
+    tcase_add_test(m, test_icactiver_of_own_lr_clears_active_but_not_another_vcpus);
+    tcase_add_test(m, test_vcpu_pending_follows_lr_state_and_waiting_interrupts);
     suite_add_tcase(s, m);
     return s;
 }
