@@ -26,7 +26,8 @@
 // register is free, and none waiting has a higher priority than one placed.
 // vgic_dist_vcpu_pending agrees with the state. Reads return the access
 // size's bits; a rejected access changes nothing; kicks and hardware
-// enables name existing vCPUs; simple registers read back what was written.
+// enables name existing vCPUs, and the physical enables (and the SPI's
+// routing) follow the guest's; simple registers read back what was written.
 // At the end every vCPU is run, completing everything it is given, until
 // nothing is pending for it: no deliverable interrupt is ever stranded.
 #include "fuzz_common.h"
@@ -51,10 +52,36 @@ static void on_kick(struct vgic_dist *d, unsigned vcpu)
     kicks++;
 }
 
+/* What the physical GIC was told: the vtimer PPI of each vCPU, the UART SPI
+ * and where it is routed. */
+static bool hw_ppi_on[VGIC_MAX_VCPUS], hw_spi_on;
+static unsigned hw_spi_target;
+
 static void on_hw_enable(struct vgic_dist *d, uint32_t hw_intid, bool enable, unsigned target)
 {
     FUZZ_CHECK(d == &D && target < D.nr_vcpus && (hw_intid == PPI_VTIMER || hw_intid == SPI_UART),
                "hw_enable(%u, %d, target %u)", hw_intid, enable, target);
+    if (hw_intid == PPI_VTIMER) {
+        hw_ppi_on[target] = enable;
+    } else {
+        hw_spi_on = enable;
+        hw_spi_target = target;
+    }
+}
+
+/* The physical side follows the guest's enables and SPI routing. */
+static void check_hw(void)
+{
+    for (unsigned v = 0; v < D.nr_vcpus; v++)
+        FUZZ_CHECK(hw_ppi_on[v] == !!(C[v].priv[PPI_VTIMER].flags & VGIC_IRQ_ENABLED),
+                   "vCPU %u: vtimer PPI enabled %d, physical %d", v,
+                   !!(C[v].priv[PPI_VTIMER].flags & VGIC_IRQ_ENABLED), hw_ppi_on[v]);
+    const struct vgic_irq *u = &D.spi[SPI_UART - VGIC_NR_PRIVATE];
+    FUZZ_CHECK(hw_spi_on == !!(u->flags & VGIC_IRQ_ENABLED), "UART SPI enabled %d, physical %d",
+               !!(u->flags & VGIC_IRQ_ENABLED), hw_spi_on);
+    unsigned t = u->target < D.nr_vcpus ? u->target : 0;
+    FUZZ_CHECK(!hw_spi_on || hw_spi_target == t, "UART SPI routed to %u, target %u", hw_spi_target,
+               u->target);
 }
 
 static const struct vgic_dist_ops ops = {.kick = on_kick, .hw_enable = on_hw_enable};
@@ -132,6 +159,7 @@ static void check_model(void)
     }
     for (uint32_t i = VGIC_NR_PRIVATE; i < VGIC_NR_IRQS; i++)
         check_irq(0, i);
+    check_hw();
 }
 
 /* vgic_dist_vcpu_pending, computed from the state. */
@@ -309,7 +337,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vgic_dist_attach(&D, &C[v]);
         FUZZ_CHECK(vgic_dist_set_hw(&D, v, PPI_VTIMER, PPI_VTIMER) == ERR_OK, "set_hw PPI");
         running[v] = false;
+        hw_ppi_on[v] = false;
     }
+    hw_spi_on = false;
     FUZZ_CHECK(vgic_dist_set_hw(&D, 0, SPI_UART, SPI_UART) == ERR_OK, "set_hw SPI");
     FUZZ_CHECK(vgic_dist_set_hw(&D, 0, 3, 3) == ERR_INVAL, "set_hw of an SGI");
     kicks = 0;
