@@ -360,3 +360,30 @@ for cfg in "max 3" "cortex-a72 2"; do
     expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 0 HVC/SMC, 0 MMIO, [1-9][0-9]* aborts injected$'
     vm_powered_off
 done
+
+# The test guest's own reset loop (testguest.reset=1: SYSTEM_RESET at the
+# end): VM 0 is rebuilt twice; all three runs pass every check (interrupts,
+# CPU_ON and the timer work again in a rebuilt VM).
+three_clean_runs() {
+    local c
+    c=$(cat)
+    if [ "$(grep -cE '^testguest: [0-9]+ passed, 0 failed$' <<<"$c")" != 3 ] ||
+        [ "$(grep -c '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$' <<<"$c")" != 3 ]; then
+        echo "want 3 runs with 0 failed, each ended by SYSTEM_RESET"
+        return 1
+    fi
+}
+for cfg in "max 3" "cortex-a72 2"; do
+    read -r cpu gic <<<"$cfg"
+    scenario "testguest-reset-loop-$cpu-gicv$gic" 0 --cpu "$cpu" --gic "$gic" --smp 2 --mem 512M \
+        --tally-args tally.max-resets=2 --kernel "$TESTGUEST" --append testguest.reset=1 --timeout 180
+    for b in 1 2 3; do
+        vm_started 2 $b
+    done
+    expect '^tally: VM 0: 2 resets \(tally.max-resets\), not rebuilt$'
+    check three_clean_runs
+    check free_count_restored
+    forbid '^testguest: (FAIL|SKIP)|unexpected exception|halted'
+    verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+    always_forbid
+done
