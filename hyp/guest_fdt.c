@@ -152,8 +152,7 @@ static int build(const struct vm *vm, const char *bootargs, void *fdt, size_t le
 
     static const char uart_compat[] = "arm,pl011\0arm,primecell";
     static const char clock_names[] = "uartclk\0apb_pclk";
-    uint32_t uart_intid = gic_uart_intid() ? gic_uart_intid() : 33;
-    uint32_t uirq[3] = {GIC_SPI, uart_intid - 32, IRQ_LEVEL_HIGH};
+    uint32_t uirq[3] = {GIC_SPI, VM_UART_INTID - 32, IRQ_LEVEL_HIGH};
     uint32_t clocks[2] = {PHANDLE_CLK, PHANDLE_CLK};
     uint64_t ureg[2] = {VM_UART_IPA, VM_UART_SIZE};
     CHECK(fdt_begin_node(fdt, "pl011@9000000"));

@@ -36,6 +36,7 @@
 #define VM_GICR_STRIDE 0x20000ull
 #define VM_UART_IPA    0x09000000ull
 #define VM_UART_SIZE   0x1000ull
+#define VM_UART_INTID  33 /* SPI 1, as on QEMU virt, whatever the host's is */
 
 /* Why every vCPU left the guest. */
 enum vm_stop {
