@@ -133,8 +133,8 @@ int vgic_vm_init(struct vm *vm)
         return err;
     }
     uint32_t uart = gic_uart_intid();
-    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE && uart < VGIC_NR_IRQS)
-        vgic_dist_set_hw(d, 0, uart, uart);
+    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE)
+        vgic_dist_set_hw(d, 0, VGIC_UART_INTID, uart);
     vm->vgic = d;
     return ERR_OK;
 }
@@ -145,7 +145,7 @@ void vgic_vm_destroy(struct vm *vm)
     if (!d)
         return;
     uint32_t uart = gic_uart_intid();
-    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE && uart < VGIC_NR_IRQS) {
+    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE) {
         /* Whatever the guest left: the line off, a taken one ended. */
         gic_irq_enable(uart, false);
         gic_irq_deactivate(uart);
@@ -181,7 +181,7 @@ bool vgic_forward_spi(uint32_t hw_intid)
     if (!d || hw_intid != gic_uart_intid() || vm->id != 0)
         return false;
     spin_lock(&d->lock);
-    vgic_dist_inject(d, 0, hw_intid);
+    vgic_dist_inject(d, 0, VGIC_UART_INTID);
     spin_unlock(&d->lock);
     return true;
 }
