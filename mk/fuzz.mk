@@ -4,6 +4,7 @@
 #   build/fuzz/fuzz_memmap   bytes as a device-tree blob -> memmap_from_fdt_at()
 #   build/fuzz/fuzz_pgtable  bytes as map/unmap/protect/lookup sequences -> mm/pgtable.c
 #   build/fuzz/fuzz_vgic     bytes as MMIO accesses, injections, flush/fold -> hyp/vgic_dist.c
+#   build/fuzz/fuzz_hypercall  bytes as HVC/SMC calls -> hyp/vpsci.c, hyp/hypercall.c
 #
 # Built with clang -fsanitize=fuzzer,address,undefined (the code under test
 # with fuzzer-no-link: coverage and sanitizers everywhere). Seed corpora are
@@ -28,7 +29,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_SMOKE_SECONDS ?= 15
-FUZZ_TARGETS := memmap pgtable vgic
+FUZZ_TARGETS := memmap pgtable vgic hypercall
 FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 FUZZ_memmap_SRCS := tests/fuzz/fuzz_memmap.c hyp/memmap.c
@@ -37,6 +38,9 @@ FUZZ_pgtable_SRCS := tests/fuzz/fuzz_pgtable.c $(MM_SRCS) $(HOSTLIB_SRCS)
 FUZZ_pgtable_LIBS := -lcheck -lsubunit -lrt -lm -pthread
 FUZZ_vgic_SRCS := tests/fuzz/fuzz_vgic.c hyp/vgic_dist.c
 FUZZ_vgic_LIBS :=
+FUZZ_hypercall_SRCS := tests/fuzz/fuzz_hypercall.c hyp/hypercall.c hyp/vpsci.c $(MM_SRCS) \
+                       $(HOSTLIB_SRCS)
+FUZZ_hypercall_LIBS := $(FUZZ_pgtable_LIBS)
 
 $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
