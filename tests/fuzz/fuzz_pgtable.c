@@ -578,6 +578,7 @@ static void op_bad(const struct op *o)
         break;
     case 6: /* target beyond 48 bits (maps only) */
         f = pa((1ull << 48) - PAGE_SIZE * (o->target & 1));
+        size += PAGE_SIZE; /* ends past 2^48 either way */
         call &= 3;
         want = BIT(ERR_RANGE);
         break;
