@@ -22,6 +22,12 @@
 
 #define VGIC_MAX_VMS 4
 
+/* VM 0's UART SPI (vm.h: QEMU virt's SPI 1, whatever the host's INTID; the
+ * list register links it to the physical one). */
+_Static_assert(VM_UART_INTID >= VGIC_NR_PRIVATE && VM_UART_INTID < VGIC_NR_IRQS,
+               "the guest's UART SPI is in the model");
+_Static_assert(VM_GICR_STRIDE == VGIC_V3_GICR_STRIDE, "one redistributor frame pair per vCPU");
+
 static struct vgic_dist pool[VGIC_MAX_VMS];
 static bool pool_used[VGIC_MAX_VMS]; /* guarded by pool_lock */
 static struct spinlock pool_lock = SPINLOCK_INIT;
@@ -109,16 +115,16 @@ int vgic_vm_init(struct vm *vm)
         return ERR_NOMEM;
     vgic_dist_init(d, version, vm->nr_vcpus, nr_lrs, &vgic_ops, vm);
 
-    struct mmio_region gicd = {.base = VGIC_GICD_IPA,
-                               .size = VGIC_GICD_SIZE,
+    struct mmio_region gicd = {.base = VM_GICD_IPA,
+                               .size = VM_GICD_SIZE,
                                .read = gicd_read,
                                .write = gicd_write,
                                .ctx = d,
                                .name = "GICD"};
     int err = vm_add_mmio(vm, &gicd);
     if (err == ERR_OK && version == 3) {
-        struct mmio_region gicr = {.base = VGIC_GICR_IPA,
-                                   .size = (uint64_t)vm->nr_vcpus * VGIC_V3_GICR_STRIDE,
+        struct mmio_region gicr = {.base = VM_GICR_IPA,
+                                   .size = vm->nr_vcpus * VM_GICR_STRIDE,
                                    .read = gicr_read,
                                    .write = gicr_write,
                                    .ctx = d,
@@ -126,7 +132,7 @@ int vgic_vm_init(struct vm *vm)
         err = vm_add_mmio(vm, &gicr);
     }
     if (err == ERR_OK && version == 2)
-        err = pt_map_phys(&vm->s2, VGIC_GICC_IPA, pa(gic_v2_gicv_base()), VGIC_V2_GICC_SIZE,
+        err = pt_map_phys(&vm->s2, VM_GICC_IPA, pa(gic_v2_gicv_base()), VM_GICC_SIZE,
                           PT_R | PT_W | PT_DEVICE);
     if (err != ERR_OK) {
         pool_put(d);
@@ -134,7 +140,7 @@ int vgic_vm_init(struct vm *vm)
     }
     uint32_t uart = gic_uart_intid();
     if (vm->id == 0 && uart >= VGIC_NR_PRIVATE)
-        vgic_dist_set_hw(d, 0, VGIC_UART_INTID, uart);
+        vgic_dist_set_hw(d, 0, VM_UART_INTID, uart);
     vm->vgic = d;
     return ERR_OK;
 }
@@ -181,7 +187,7 @@ bool vgic_forward_spi(uint32_t hw_intid)
     if (!d || hw_intid != gic_uart_intid() || vm->id != 0)
         return false;
     spin_lock(&d->lock);
-    vgic_dist_inject(d, 0, VGIC_UART_INTID);
+    vgic_dist_inject(d, 0, VM_UART_INTID);
     spin_unlock(&d->lock);
     return true;
 }

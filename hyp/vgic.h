@@ -28,18 +28,8 @@
 struct vm;
 struct vcpu;
 
-/* Guest physical addresses of the GIC frames. */
-#define VGIC_GICD_IPA 0x08000000ull
-#define VGIC_GICR_IPA 0x080a0000ull
-#define VGIC_GICC_IPA 0x08010000ull
-
-/* The console UART's SPI as VM 0 sees it: QEMU virt's SPI 1, whatever the
- * physical INTID (33 on QEMU virt, 153 on a Raspberry Pi 4); the list
- * register links it to the physical one. */
-#define VGIC_UART_INTID 33
-
 /* The VM's distributor (vm->vgic), its MMIO regions (vm_add_mmio), the GICV
- * mapping for GICv2 (stage-2 device mapping at VGIC_GICC_IPA), and, for
+ * mapping for GICv2 (stage-2 device mapping at VM_GICC_IPA), and, for
  * VM 0, the console UART's SPI hardware-linked. Needs vm->nr_vcpus and the
  * stage-2 set up. ERR_NOMEM if no distributor is free or a mapping fails,
  * ERR_NOTSUP if the physical GIC has no virtualisation support. */

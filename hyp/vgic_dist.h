@@ -38,10 +38,8 @@
 #define VGIC_MAX_LRS    16
 #define VGIC_NR_SGIS    16
 
-/* Guest-physical frames (QEMU virt's). */
-#define VGIC_GICD_SIZE      0x10000
+/* GICv3 redistributor frames, as QEMU virt lays them out. */
 #define VGIC_V3_GICR_STRIDE 0x20000 /* RD_base + SGI_base per vCPU */
-#define VGIC_V2_GICC_SIZE   0x2000
 
 /* struct vgic_irq.flags */
 #define VGIC_IRQ_ENABLED 0x01
