@@ -44,7 +44,7 @@
 /* struct vgic_irq.flags */
 #define VGIC_IRQ_ENABLED 0x01
 #define VGIC_IRQ_LATCH   0x02 /* pending, not (again) in a list register */
-#define VGIC_IRQ_ACTIVE  0x04 /* active in the model (list register freed while active: never) */
+#define VGIC_IRQ_ACTIVE  0x04 /* active, as the last fold saw its list register */
 #define VGIC_IRQ_GROUP1  0x08
 #define VGIC_IRQ_EDGE    0x10 /* ICFGR: edge-triggered */
 #define VGIC_IRQ_HW      0x20 /* linked to physical INTID hw_intid */
