@@ -21,7 +21,8 @@
 // Both must agree. Then the invariants (memmap.h): on success, banks sorted,
 // disjoint, page aligned and exactly the DT's memory reg entries rounded
 // inward; reserved ranges page aligned, sorted, disjoint, each inside a bank,
-// covering the blob, the /memreserve/ entries and (as PAGE_HYP) the image;
+// covering the blob, the /memreserve/ entries, the /reserved-memory children,
+// the initrd, the boot modules and (as PAGE_HYP) the image;
 // memmap_free_ranges() and memmap_carve() consistent with them. On failure,
 // a documented code, *m untouched and a message.
 #include "fuzz_common.h"
@@ -284,6 +285,39 @@ static void check_success(const struct memmap *m, const uint8_t *fdt, size_t len
         for (int i = 0; i < rlen / (4 * (ac + sc)); i++)
             check_covered(m, cells(reg + i * (ac + sc), ac), cells(reg + i * (ac + sc) + ac, sc),
                           PAGE_RESERVED, "/reserved-memory child");
+    }
+    int chosen = fdt_path_offset(fdt, "/chosen"), ls, le;
+    const fdt32_t *is = chosen < 0 ? NULL : fdt_getprop(fdt, chosen, "linux,initrd-start", &ls);
+    const fdt32_t *ie = chosen < 0 ? NULL : fdt_getprop(fdt, chosen, "linux,initrd-end", &le);
+    if (is && ie) {
+        uint64_t b = cells(is, ls / 4), e = cells(ie, le / 4);
+        FUZZ_CHECK((ls == 4 || ls == 8) && (le == 4 || le == 8) && e >= b,
+                   "success with a malformed initrd (%d, %d bytes)", ls, le);
+        check_covered(m, b, e - b, PAGE_RESERVED, "initrd");
+    }
+    if (chosen >= 0) {
+        /* Modules' reg: /chosen's cells if it has them, else the root's. */
+        const fdt32_t *c;
+        int clen;
+        ac = (c = fdt_getprop(fdt, chosen, "#address-cells", &clen)) && clen == 4
+                 ? (int)fdt32_to_cpu(*c)
+                 : fdt_address_cells(fdt, 0);
+        sc = (c = fdt_getprop(fdt, chosen, "#size-cells", &clen)) && clen == 4
+                 ? (int)fdt32_to_cpu(*c)
+                 : fdt_size_cells(fdt, 0);
+        fdt_for_each_subnode(node, fdt, chosen)
+        {
+            if (fdt_node_check_compatible(fdt, node, "multiboot,module") != 0)
+                continue;
+            int rlen;
+            const fdt32_t *reg = fdt_getprop(fdt, node, "reg", &rlen);
+            FUZZ_CHECK(reg && ac >= 1 && ac <= 2 && sc >= 1 && sc <= 2 && rlen > 0 &&
+                           rlen % (4 * (ac + sc)) == 0,
+                       "success with a malformed boot module");
+            for (int i = 0; i < rlen / (4 * (ac + sc)); i++)
+                check_covered(m, cells(reg + i * (ac + sc), ac),
+                              cells(reg + i * (ac + sc) + ac, sc), PAGE_RESERVED, "boot module");
+        }
     }
     check_free(m);
     check_carve(m, p->carve_size, p->carve_align);
