@@ -385,8 +385,7 @@ MODEL_LOOP static void model_protect(uint64_t pg, uint64_t n, unsigned prot)
 
 #define BIT(e) (1u << -(e)) /* set of ERR_* codes */
 
-/* Run one call: err must be ERR_OK when `want` is empty, else one of it.
- * Returns err. A failure must leave the tree and the counts as they were. */
+/* The tree (a digest of every entry), its table count and the free pages. */
 struct snapshot {
     uint64_t digest, tables, free;
 };
@@ -396,6 +395,9 @@ static struct snapshot snap(void)
     return (struct snapshot){walk_tree(false).digest, S.as.nr_tables, page_alloc_free_pages()};
 }
 
+/* A call's result: ERR_OK when `want` (a set of BIT(ERR_*)) is empty, else
+ * one of it; a failure invalidated nothing and left the tree and the counts
+ * as they were. */
 static void expect(const char *what, uint64_t ia, uint64_t size, int err, uint32_t want,
                    const struct snapshot *before)
 {
