@@ -26,6 +26,8 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fra
 FUZZ_CFLAGS := -O1 -g -DTALLY_DEBUG $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_LDFLAGS := $(FUZZ_SAN) -fsanitize=fuzzer
 FUZZ_SECONDS ?= 60
+# Parallel fuzzing processes per target (libFuzzer -fork; -jobs would write
+# its logs into the current directory).
 FUZZ_JOBS ?= 1
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_SMOKE_SECONDS ?= 15
@@ -84,7 +86,7 @@ fuzz-$(1): $(FUZZ_DIR)/fuzz_$(1) $(FUZZ_DIR)/corpus/$(1)/.stamp
 	@mkdir -p $(FUZZ_DIR)/work/$(1) $(FUZZ_DIR)/artifacts
 	@echo "  FUZZ     $(1) for $(FUZZ_SECONDS) s"
 	$(Q)$(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(FUZZ_SECONDS) \
-	    -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS) -print_final_stats=1 \
+	    $(if $(filter-out 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS)) -print_final_stats=1 \
 	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$(1)- \
 	    $(FUZZ_DIR)/work/$(1) $(FUZZ_DIR)/corpus/$(1)
 # Fixed seed, bounded runs: the same inputs every time. New inputs go to a
