@@ -7,6 +7,7 @@
 #   make test-mkinitramfs     the initramfs writer, offline: part of make test
 #   make linux-initramfs      fetch Debian's kernel + busybox, build the initramfs
 #   make run-linux-qemu       boot that Linux directly on QEMU, interactive shell
+#   make run-linux            boot that Linux as VM 0 under Tally, interactive shell
 #   make test-linux-qemu      the same in test mode, asserting the /init markers
 #   make test-testguest-tally the test guest matrix as VM 0 under Tally: make test
 #   make test-linux-tally     Linux as VM 0 under Tally, test mode matrix + reboots
@@ -91,7 +92,14 @@ test-mkinitramfs: $(GUEST_BUILD)/linux/tally-memcheck
 TEST_TARGETS += test-mkinitramfs
 LINUX_KERNEL = $$(sed -n 's/^kernel=//p' $(GUEST_BUILD)/linux/paths)
 
-.PHONY: linux-initramfs run-linux-qemu test-linux-qemu test-linux-tally
+.PHONY: linux-initramfs run-linux-qemu test-linux-qemu test-linux-tally run-linux
+
+# Linux as VM 0 under Tally, interactive: a shell on the console; `poweroff -f`
+# in the guest ends the run with Tally's accounting line. RUN_ARGS go to
+# scripts/run-qemu (e.g. RUN_ARGS="--cpu cortex-a72 --gic 2").
+run-linux: $(LINUX_INITRAMFS) $(BUILD)/qemu-virt/tally.bin
+	$(Q)scripts/run-qemu --image $(BUILD)/qemu-virt/tally.bin --smp 2 --mem 1G \
+	    --kernel "$(LINUX_KERNEL)" --initrd $(LINUX_INITRAMFS) --append "console=ttyAMA0" $(RUN_ARGS)
 linux-initramfs: $(LINUX_INITRAMFS)
 
 # Linux directly on QEMU at EL1, no hypervisor: the reference the Tally runs
