@@ -4,15 +4,18 @@
 // against a reference model of every input page as
 // tests/unit/test_pgtable_model.c does.
 //
-// Input: one byte of set-up (bit 0: stage-2, bits 1-2: ia_bits 31/32/39/48),
-// then up to MAX_OPS operations of 12 bytes each:
+// Input: one byte of set-up (bit 0: stage-2, bits 1-2: ia_bits 31/32/39/48;
+// bits 3-4 choose the bad ia_bits and stage aspace_init must refuse), then
+// up to MAX_OPS operations of 12 bytes each:
 //   u8 op (bits 0-2 kind, bits 3-7 hints), u32 input page, u16 size,
 //   u32 target, u8 prot
-// kinds: map_frames (twice as likely; a 1 GiB one becomes map_phys), map_phys, unmap, protect,
-// lookup, a malformed call (unaligned, size 0, beyond the input range, bad prot, target beyond 48
-// bits), and "clear" (unmap every mapped run of the 2 MiB or 1 GiB around the page). Successful
-// calls stay in the model's [0, 2 GiB) of input space; targets are a 1 GiB block of live frames,
-// the RAM after it (not frames), or MMIO above RAM.
+// Kinds: map_frames (twice as likely; a 1 GiB one becomes map_phys),
+// map_phys, unmap, protect, lookup or pt_walk, a malformed call (unaligned,
+// size 0, beyond the input range, bad prot, target beyond 48 bits; also
+// given to pt_walk), and "clear" (unmap every mapped run of the 2 MiB or
+// 1 GiB around the page). Successful calls stay in the model's [0, 2 GiB) of
+// input space; targets are a 1 GiB block of live frames, the RAM after it
+// (not frames), or MMIO above RAM.
 //
 // After every call: the result is the one the model predicts (when several
 // errors apply, one of them); a failed call changed no entry (digest of the
@@ -22,11 +25,13 @@
 // 1 + entries mapping them. TLB maintenance: none for a new mapping or a
 // failed call; after unmap/protect every leaf that went or changed is
 // covered by an invalidation of an address inside it (or of the whole
-// space), of this stage and VMID; aspace_destroy invalidates the space.
-// Every 32 calls and at the end every leaf of the
-// tree is compared with the model and every table's nr_valid recounted.
-// aspace_destroy() then returns every page: the free count is back where it
-// started and every frame holds only the pool's reference.
+// space), of this stage and VMID. A walk visits leaves overlapping its range
+// that cover exactly the model's mapped pages there, and stops when its
+// visitor says so. Every 32 calls and at the end every leaf of the tree is
+// compared with the model and every table's nr_valid recounted.
+// aspace_destroy() then invalidates the space and returns every page: the
+// free count is back where it started and every frame holds only the pool's
+// reference. Start level, VTCR/VTTBR or TCR fields are checked at set-up.
 #include "../host/harness.h"
 #include "fuzz_common.h"
 
@@ -542,6 +547,45 @@ static void op_clear(const struct op *o)
     check_page(end - 1, 0);
 }
 
+/* pt_walk over a range: the leaves it visits overlap the range and cover
+ * exactly its mapped pages; a visitor's non-zero return stops the walk and
+ * is its result. */
+struct rwalk {
+    uint64_t lo, hi, pages, leaves, stop_after;
+};
+
+static int rw_leaf(const struct pt_visit *v, void *ctx)
+{
+    struct rwalk *w = ctx;
+    uint64_t b = v->ia >> PAGE_SHIFT, e = b + (pte_level_size(v->level) >> PAGE_SHIFT);
+    FUZZ_CHECK(b < w->hi && e > w->lo, "op %u: walk of pages [%#llx, %#llx) visited [%#llx, %#llx)",
+               S.op, ull(w->lo), ull(w->hi), ull(b), ull(e));
+    w->pages += (e < w->hi ? e : w->hi) - (b > w->lo ? b : w->lo);
+    return ++w->leaves == w->stop_after ? 42 : 0;
+}
+
+MODEL_LOOP static uint64_t mapped_in(uint64_t pg, uint64_t n)
+{
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < n; i++)
+        k += !!(attr[pg + i] & M_MAPPED);
+    return k;
+}
+
+static void op_walk(const struct op *o)
+{
+    struct rwalk w = {o->pg, o->pg + o->n, 0, 0, o->prot & 0x80 ? 1 + (o->prot & 7) : 0};
+    struct pt_visitor vis = {NULL, rw_leaf, NULL};
+    int err = pt_walk(&S.as, o->pg << PAGE_SHIFT, o->n << PAGE_SHIFT, &vis, &w);
+    if (w.stop_after && w.leaves == w.stop_after) {
+        FUZZ_CHECK(err == 42, "op %u: walk stopped by its visitor returned %d", S.op, err);
+        return;
+    }
+    FUZZ_CHECK(err == ERR_OK && w.pages == mapped_in(o->pg, o->n),
+               "op %u: walk of %llu pages at %#llx: %d, %llu mapped pages seen, model %llu", S.op,
+               ull(o->n), ull(o->pg << PAGE_SHIFT), err, ull(w.pages), ull(mapped_in(o->pg, o->n)));
+}
+
 /* Malformed calls: each must fail with its code and change nothing. */
 static void op_bad(const struct op *o)
 {
@@ -612,6 +656,13 @@ static void op_bad(const struct op *o)
         name = "bad protect";
     }
     expect(name, ia, size, err, want, &before);
+    struct pt_visitor vis = {NULL, rw_leaf, NULL};
+    struct rwalk w = {0, 0, 0, 0, 0};
+    if (call < 4 && (o->hint & 7) < 5) { /* the same bad range to pt_walk */
+        int werr = pt_walk(&S.as, ia, size, &vis, &w);
+        FUZZ_CHECK(werr < 0 && (BIT(werr) & want) && w.leaves == 0,
+                   "op %u: pt_walk of a bad range: %d, %llu leaves", S.op, werr, ull(w.leaves));
+    }
     int lerr = pt_lookup(&S.as, lim + (ia & 0xfff), NULL, NULL, NULL, NULL);
     FUZZ_CHECK(lerr == ERR_RANGE || S.ia_bits == 64, "op %u: lookup at 2^%u: %d", S.op, S.ia_bits,
                lerr);
@@ -626,7 +677,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&S, 0, sizeof(S));
     S.stage = (setup & 1) ? PT_STAGE2 : PT_STAGE1_EL2;
     S.ia_bits = ia_bits_choice[(setup >> 1) & 3];
+    struct aspace bad;
+    uint64_t free0 = page_alloc_free_pages();
+    FUZZ_CHECK(aspace_init(&bad, S.stage, (setup & 8) ? PT_IA_BITS_MAX + 1 : PT_IA_BITS_MIN - 1, 7,
+                           1) == ERR_INVAL &&
+                   aspace_init(&bad, (enum pt_stage)((setup & 16) ? 3 : 0), S.ia_bits, 7, 1) ==
+                       ERR_INVAL &&
+                   page_alloc_free_pages() == free0,
+               "aspace_init with a bad ia_bits or stage");
     FUZZ_CHECK(aspace_init(&S.as, S.stage, S.ia_bits, 7, 1) == ERR_OK, "aspace_init");
+    unsigned sl = S.ia_bits > 39 ? 0 : S.ia_bits > 30 ? 1 : 2;
+    FUZZ_CHECK(pt_start_level(S.ia_bits) == sl && S.as.start_level == sl && S.as.nr_tables == 1,
+               "ia_bits %u: start level %u", S.ia_bits, S.as.start_level);
+    if (S.stage == PT_STAGE2)
+        FUZZ_CHECK(aspace_vtcr_t0sz_sl0(&S.as) == ((64ull - S.ia_bits) | ((2ull - sl) << 6)) &&
+                       aspace_vttbr(&S.as) == (pa_val(aspace_root_pa(&S.as)) | (7ull << 48)),
+                   "VTCR %#llx VTTBR %#llx", ull(aspace_vtcr_t0sz_sl0(&S.as)),
+                   ull(aspace_vttbr(&S.as)));
+    else
+        FUZZ_CHECK(aspace_tcr_t0sz(&S.as) == 64ull - S.ia_bits, "TCR.T0SZ %llu",
+                   ull(aspace_tcr_t0sz(&S.as)));
     check_counts();
 
     for (S.op = 0; S.op < MAX_OPS && in.left; S.op++) {
@@ -675,7 +745,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             op_change(&o, true);
             break;
         case 5:
-            check_page(o.pg + (o.target % o.n), o.target >> 20);
+            if (o.hint & 0x10)
+                op_walk(&o);
+            else
+                check_page(o.pg + (o.target % o.n), o.target >> 20);
             break;
         case 6:
             op_bad(&o);
