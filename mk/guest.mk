@@ -113,6 +113,8 @@ test-linux-qemu: $(LINUX_INITRAMFS)
 	    -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0 tally.test=1"
 	$(Q)bash guest/linux/check-boot.sh --reboots 3 -- $(LINUX_QEMU) -kernel "$(LINUX_KERNEL)" \
 	    -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0 tally.reboot=1"
+	$(Q)bash guest/linux/check-boot.sh --shell -- $(LINUX_QEMU) -kernel "$(LINUX_KERNEL)" \
+	    -initrd $(LINUX_INITRAMFS) -append "console=ttyAMA0"
 
 # Linux as VM 0 under Tally: {max, cortex-a72} x {GICv3, GICv2} x {1, 2
 # vCPUs} in test mode, and a reboot loop (several minutes; not in make test).

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The Linux guest under Tally (scripts/run-qemu --kernel/--initrd/--append):
 # test mode on {-cpu max, -cpu cortex-a72} x {GICv3, GICv2} x {1, 2 vCPUs},
-# then a 3-boot reboot loop, each judged by check-boot.sh --tally (markers,
+# then a 3-boot reboot loop and an interactive shell session (a command,
+# Ctrl-C, poweroff -f), each judged by check-boot.sh --tally (markers,
 # leaked=0, free count after every teardown equal to the count before).
 # LINUX_TALLY_CONFIGS="max:3:2 cortex-a72:2:1" narrows the matrix.
 #
@@ -33,6 +34,9 @@ done
 n=$((n + 1))
 echo -n "test-linux-tally: reboot loop (max gicv3 smp2): "
 run max 3 2 reboot tally.reboot=1 --reboots 3 || failures=$((failures + 1))
+n=$((n + 1))
+echo -n "test-linux-tally: interactive shell (max gicv3 smp2): "
+run max 3 2 shell "" --shell || failures=$((failures + 1))
 if [ $failures -ne 0 ]; then
     echo "test-linux-tally: $failures of $n runs failed"
     exit 1
