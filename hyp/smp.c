@@ -35,6 +35,7 @@ static atomic_u32 smp_stop;
 
 void smp_init(const void *fdt)
 {
+    smp_cpu_event_stream_init();
     hyp_percpu[0].id = 0;
     hyp_percpu[0].mpidr = read_sysreg(mpidr_el1) & MPIDR_AFF_MASK;
     int cpus = fdt_path_offset(fdt, "/cpus");
@@ -73,6 +74,25 @@ void smp_init(const void *fdt)
 }
 
 /* Wait until cond(pc) holds or timeout_ms passes (generic timer). */
+/*
+ * The timer event stream wakes a WFE at least every 2^(EVNTI+1) counter ticks
+ * (16 us at 62.5 MHz), so a wait may sleep in WFE even for a condition nobody
+ * signals with SEV (a CPU reaching PSCI OFF). On QEMU a WFE also yields to the
+ * other vCPUs: a waiting CPU does not spin through the time slice the CPU it
+ * waits for needs (under -icount that spinning showed up as millions of
+ * instructions per boot).
+ */
+#define CNTHCTL_EVNTEN   (1ull << 2)
+#define CNTHCTL_EVNTI(n) ((uint64_t)(n) << 4)
+#define CNTHCTL_EVNTI_MASK (0xfull << 4)
+
+void smp_cpu_event_stream_init(void)
+{
+    uint64_t v = read_sysreg(cnthctl_el2) & ~CNTHCTL_EVNTI_MASK;
+    write_sysreg(cnthctl_el2, v | CNTHCTL_EVNTEN | CNTHCTL_EVNTI(9));
+    isb();
+}
+
 static bool wait_for(bool (*cond)(struct percpu *), struct percpu *pc, unsigned timeout_ms)
 {
     uint64_t freq = read_sysreg(cntfrq_el0);
@@ -80,6 +100,7 @@ static bool wait_for(bool (*cond)(struct percpu *), struct percpu *pc, unsigned 
     while (!cond(pc)) {
         if (read_sysreg(cntpct_el0) > end)
             return false;
+        wfe();
     }
     return true;
 }
@@ -177,6 +198,7 @@ void smp_secondary_main(void *percpu)
     struct percpu *pc = percpu;
     uint64_t sp;
     __asm__ volatile("mov %0, sp" : "=r"(sp));
+    smp_cpu_event_stream_init();
     printf("tally: CPU %u online (MPIDR 0x%lx), stack 0x%lx, guard page 0x%lx\n", pc->id, pc->mpidr,
            sp, pc->stack_guard_va);
     /* Release: the line above and all set-up happen before the boot CPU,

@@ -21,4 +21,7 @@ void smp_call_wait(unsigned cpu);
 /* Called by head.S on a secondary CPU, on its own stack. */
 __attribute__((noreturn)) void smp_secondary_main(void *percpu);
 
+/* Enable the EL2 timer event stream on this CPU (bounded WFE waits). */
+void smp_cpu_event_stream_init(void);
+
 #endif

@@ -207,6 +207,10 @@ static int alloc_ram(struct vm *vm, uint64_t want)
         }
         for (uint64_t i = 0; i < n; i++)
             frame_from_unused(pa_add(p, i * PAGE_SIZE), fm);
+        /* The frames are zero in the caches (free pages are zero); clean them
+         * to the point of coherency so that a guest mapping them
+         * non-cacheable does not read what DRAM held underneath. */
+        cache_clean_range(arch_phys_to_virt(p), size);
         int err = pt_map_frames(&vm->s2, ipa, p, size, PT_R | PT_W | PT_X);
         /* The entry holds its own references now (or, on failure, nothing
          * does and the drop frees the frames). */

@@ -19,7 +19,9 @@
 
 void vtimer_vcpu_load(struct vcpu *v)
 {
-    write_sysreg(cnthctl_el2, CNTHCTL_EL1PCTEN);
+    /* Keep the event stream bits (smp_cpu_event_stream_init()). */
+    uint64_t cnthctl = (read_sysreg(cnthctl_el2) & ~3ull) | CNTHCTL_EL1PCTEN;
+    write_sysreg(cnthctl_el2, cnthctl);
     write_sysreg(cntvoff_el2, 0);
     isb();
 }

@@ -84,12 +84,13 @@ void page_drop_last(struct meta_slot *s)
     switch (u) {
     case PAGE_FRAME:
     case PAGE_KSTACK:
-        /* Whatever a guest or a stack left there never reaches the next user. */
-        memset(arch_phys_to_virt(p), 0, PAGE_SIZE);
+        /* Whatever a guest or a stack left there never reaches the next user:
+         * every free page is zero (<tally/page_alloc.h>). */
+        arch_page_zero(p, 1);
         break;
     case PAGE_PT:
         pt_page_release(s);
-        memset(arch_phys_to_virt(p), 0, PAGE_SIZE);
+        arch_page_zero(p, 1);
         break;
     default:
         panic("last drop of page %#llx with untracked usage %s", (unsigned long long)pa_val(p),

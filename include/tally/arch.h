@@ -27,6 +27,9 @@ void arch_tlbi_el2_all(void);               /* all EL2 stage-1 entries */
 void arch_tlbi_ipa(uint16_t vmid, ipa_t a); /* one IPA of a VMID (and its stage-1 walks) */
 void arch_tlbi_vmid(uint16_t vmid);         /* everything of a VMID */
 
+/* Zero whole pages (DC ZVA at EL2, memset on the host). */
+void arch_page_zero(paddr_t p, uint64_t npages);
+
 /* Make descriptor writes visible to the table walker (DSB ISHST). */
 void arch_pte_sync(void);
 

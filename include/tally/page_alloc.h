@@ -13,6 +13,12 @@
  * so the common alloc/free is O(1) and cheap; page_alloc_drain() returns the
  * caches to the buddy lists, after which blocks are fully merged again.
  * Pages handed out are UNUSED: type them with *_from_unused().
+ *
+ * Every free page is zero. The last drop of a tracked page zeroes it before
+ * freeing it; whoever gives pages with page_alloc_add() or returns a block
+ * with page_free() gives them zeroed (the hypervisor zeroes RAM at boot:
+ * firmware and boot loaders leave data there). So a page from page_alloc()
+ * never shows a new owner what an old one wrote.
  */
 #ifndef TALLY_PAGE_ALLOC_H
 #define TALLY_PAGE_ALLOC_H

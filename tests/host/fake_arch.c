@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <tally/atomic.h>
 #include <tally/panic.h>
@@ -88,6 +89,11 @@ void arch_tlbi_ipa(uint16_t vmid, ipa_t a)
 void arch_tlbi_vmid(uint16_t vmid)
 {
     record(EV_TLBI_VMID, 0, vmid);
+}
+
+void arch_page_zero(paddr_t p, uint64_t npages)
+{
+    memset(arch_phys_to_virt(p), 0, npages * PAGE_SIZE);
 }
 
 void arch_pte_sync(void)
