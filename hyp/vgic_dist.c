@@ -146,10 +146,29 @@ void vgic_dist_init(struct vgic_dist *d, unsigned version, unsigned nr_vcpus, un
         irq_reset(&d->spi[i], version, VGIC_NR_PRIVATE + i);
 }
 
+/* Every change of a latch goes through these: d->nr_latched counts them, so
+ * a flush with nothing latched anywhere in the VM skips the scan. */
+static void latch_set(struct vgic_dist *d, struct vgic_irq *irq)
+{
+    if (!(irq->flags & VGIC_IRQ_LATCH))
+        d->nr_latched++;
+    irq->flags |= VGIC_IRQ_LATCH;
+}
+
+static void latch_clear(struct vgic_dist *d, struct vgic_irq *irq)
+{
+    if (irq->flags & VGIC_IRQ_LATCH)
+        d->nr_latched--;
+    irq->flags &= (uint8_t)~VGIC_IRQ_LATCH;
+}
+
 void vgic_dist_attach(struct vgic_dist *d, struct vgic_cpu_state *c)
 {
-    for (uint32_t i = 0; i < VGIC_NR_PRIVATE; i++)
+    for (uint32_t i = 0; i < VGIC_NR_PRIVATE; i++) {
+        if (d->cpu[c->id] == c) /* attached again: its latches leave the count */
+            latch_clear(d, &c->priv[i]);
         irq_reset(&c->priv[i], d->version, i);
+    }
     d->cpu[c->id] = c;
 }
 
@@ -213,7 +232,7 @@ static void latch_sgi(struct vgic_dist *d, unsigned target, uint32_t intid, unsi
     struct vgic_cpu_state *c = target < d->nr_vcpus ? d->cpu[target] : NULL;
     if (!c || intid >= VGIC_NR_SGIS)
         return;
-    c->priv[intid].flags |= VGIC_IRQ_LATCH;
+    latch_set(d, &c->priv[intid]);
     if (d->version == 2)
         c->sgi_sources[intid] |= (uint8_t)(1u << (source & 7));
     kick_if_ready(d, target, intid, &c->priv[intid]);
@@ -228,7 +247,7 @@ int vgic_dist_inject(struct vgic_dist *d, unsigned vcpu, uint32_t intid)
         latch_sgi(d, vcpu, intid, vcpu);
         return ERR_OK;
     }
-    irq->flags |= VGIC_IRQ_LATCH;
+    latch_set(d, irq);
     kick_if_ready(d, vcpu, intid, irq);
     return ERR_OK;
 }
@@ -331,12 +350,12 @@ static void bits_write(struct vgic_dist *d, unsigned vcpu, uint32_t first, enum 
             if (intid < VGIC_NR_SGIS)
                 latch_sgi(d, vcpu, intid, vcpu);
             else {
-                irq->flags |= VGIC_IRQ_LATCH;
+                latch_set(d, irq);
                 kick_if_ready(d, vcpu, intid, irq);
             }
             break;
         case REG_CLEAR_PENDING:
-            irq->flags &= (uint8_t)~VGIC_IRQ_LATCH;
+            latch_clear(d, irq);
             if (intid < VGIC_NR_SGIS)
                 d->cpu[vcpu]->sgi_sources[intid] = 0;
             irq_lr_clear_state(d, vcpu, irq, VGIC_LR_PENDING);
@@ -709,7 +728,7 @@ static void merge_latch(struct vgic_dist *d, struct vgic_cpu_state *c, unsigned 
         c->lr[n] = lr_with_eoi(2, c->lr[n]);
         return;
     }
-    irq->flags &= (uint8_t)~VGIC_IRQ_LATCH;
+    latch_clear(d, irq);
     if (!(st & VGIC_LR_PENDING) && !(irq->flags & VGIC_IRQ_HW))
         c->lr[n] = vgic_lr_with_state(d->version, c->lr[n], st | VGIC_LR_PENDING);
     /* Already pending: edges coalesce, as on the GIC. Hardware-linked and
@@ -729,7 +748,7 @@ static void place(struct vgic_dist *d, struct vgic_cpu_state *c, unsigned n, uin
         more = c->sgi_sources[intid] != 0;
     }
     if (!more)
-        irq->flags &= (uint8_t)~VGIC_IRQ_LATCH;
+        latch_clear(d, irq);
     c->lr[n] = vgic_lr_encode(d->version, intid, irq->priority, irq->flags & VGIC_IRQ_GROUP1,
                               VGIC_LR_PENDING, irq->flags & VGIC_IRQ_HW, irq->hw_intid, source);
     if (more)
@@ -745,6 +764,8 @@ static void place(struct vgic_dist *d, struct vgic_cpu_state *c, unsigned n, uin
 static struct vgic_irq *best_waiting(struct vgic_dist *d, struct vgic_cpu_state *c, uint32_t *intid)
 {
     struct vgic_irq *best = NULL;
+    if (!d->nr_latched)
+        return NULL;
     for (uint32_t i = 0; i < VGIC_NR_IRQS; i++) {
         struct vgic_irq *irq = i < VGIC_NR_PRIVATE ? &c->priv[i] : &d->spi[i - VGIC_NR_PRIVATE];
         if (!(irq->flags & VGIC_IRQ_LATCH) || irq->lr >= 0 || !deliverable(d, irq))
@@ -830,7 +851,8 @@ unsigned vgic_dist_vcpu_release(struct vgic_dist *d, unsigned vcpu, uint32_t *hw
         if ((irq->flags & VGIC_IRQ_HW) && nr < max)
             hw[nr++] = irq->hw_intid;
         irq->lr = -1;
-        irq->flags &= (uint8_t) ~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
+        latch_clear(d, irq);
+        irq->flags &= (uint8_t)~VGIC_IRQ_ACTIVE;
         c->lr[n] = 0;
     }
     c->lr_used = 0;
@@ -840,7 +862,8 @@ unsigned vgic_dist_vcpu_release(struct vgic_dist *d, unsigned vcpu, uint32_t *hw
         if ((irq->flags & (VGIC_IRQ_HW | VGIC_IRQ_LATCH)) == (VGIC_IRQ_HW | VGIC_IRQ_LATCH) &&
             nr < max)
             hw[nr++] = irq->hw_intid;
-        irq->flags &= (uint8_t) ~(VGIC_IRQ_ACTIVE | VGIC_IRQ_LATCH);
+        latch_clear(d, irq);
+        irq->flags &= (uint8_t)~VGIC_IRQ_ACTIVE;
     }
     memset(c->sgi_sources, 0, sizeof(c->sgi_sources));
     return nr;

@@ -98,8 +98,9 @@ struct vgic_dist {
     struct spinlock lock;
     unsigned version; /* 2 or 3 */
     unsigned nr_vcpus;
-    unsigned nr_lrs; /* list registers per CPU interface */
-    uint32_t ctlr;   /* EnableGrp0 (bit 0), EnableGrp1 (bit 1) */
+    unsigned nr_lrs;     /* list registers per CPU interface */
+    uint32_t ctlr;       /* EnableGrp0 (bit 0), EnableGrp1 (bit 1) */
+    unsigned nr_latched; /* interrupts with VGIC_IRQ_LATCH, every vCPU's included */
     struct vgic_irq spi[VGIC_NR_SPIS];
     struct vgic_cpu_state *cpu[VGIC_MAX_VCPUS];
     const struct vgic_dist_ops *ops;

@@ -547,6 +547,34 @@ START_TEST(test_rdist_typer_halves_and_read_only_writes)
 }
 END_TEST
 
+START_TEST(test_latched_count_follows_every_latch_change)
+{
+    setup_version(2);
+    wr(0, 0x0, 4, 1);
+    wr(0, 0x100, 4, 0xffff);
+    wr(0, 0x104, 4, 0xffffffff);
+    ck_assert_uint_eq(d.nr_latched, 0);
+    vgic_dist_inject(&d, 0, 40);
+    vgic_dist_inject(&d, 0, 40);     /* already latched */
+    wr(1, 0xf00, 4, (1u << 16) | 3); /* SGI 3 from vCPU 1 */
+    wr(0, 0xf00, 4, (2u << 24) | 3); /* ... and from vCPU 0 itself */
+    ck_assert_uint_eq(d.nr_latched, 2);
+    vgic_dist_flush(&d, 0); /* 40 placed; SGI 3 placed for one source, latched for the other */
+    ck_assert_uint_eq(lrs_used(0), 2);
+    ck_assert_uint_eq(d.nr_latched, 1);
+    wr(0, 0x280, 4, 1u << 3); /* ICPENDR0 */
+    ck_assert_uint_eq(d.nr_latched, 0);
+    vgic_dist_inject(&d, 0, 41);
+    vgic_dist_inject(&d, 0, 27);
+    ck_assert_uint_eq(d.nr_latched, 2);
+    uint32_t hw[4];
+    ck_assert_uint_eq(vgic_dist_vcpu_release(&d, 0, hw, 4), 0);
+    ck_assert_uint_eq(d.nr_latched, 1); /* the SPI stays the VM's */
+    vgic_dist_attach(&d, &cpu[0]);      /* attached again: nothing private latched */
+    ck_assert_uint_eq(d.nr_latched, 1);
+}
+END_TEST
+
 TALLY_SUITE(vgic)
 Suite *vgic_suite(void)
 {
@@ -580,6 +608,7 @@ Suite *vgic_suite(void)
     tcase_add_test(m, test_v2_ispendr_of_an_sgi_latches_with_the_writer_as_source);
     tcase_add_test(m, test_icactiver_of_own_lr_clears_active_but_not_another_vcpus);
     tcase_add_test(m, test_vcpu_pending_follows_lr_state_and_waiting_interrupts);
+    tcase_add_test(m, test_latched_count_follows_every_latch_change);
     suite_add_tcase(s, m);
     return s;
 }
