@@ -62,12 +62,11 @@ static void pages_init(struct memmap *m)
     struct mem_bank free[META_MAX_BANKS + MEMMAP_MAX_RESERVED];
     unsigned nr = memmap_free_ranges(m, free, ARRAY_SIZE(free));
     BUG_ON(nr > ARRAY_SIZE(free));
-    /* Free pages are zero (<tally/page_alloc.h>): what firmware, a boot
-     * loader or a previous boot left in RAM never reaches a guest. */
-    for (unsigned i = 0; i < nr; i++) {
-        arch_page_zero(free[i].base, free[i].size / PAGE_SIZE);
+    /* The pages go in dirty: each is zeroed when first typed
+     * (<tally/page_alloc.h>), so what firmware or a boot loader left in RAM
+     * never reaches a guest. */
+    for (unsigned i = 0; i < nr; i++)
         page_alloc_add(free[i].base, free[i].size / PAGE_SIZE);
-    }
 }
 
 static uint64_t ram_mib(const struct memmap *m)

@@ -75,9 +75,16 @@ void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0)
     v->sys.sctlr = SCTLR_EL1_RESET;
 }
 
+bool cpu_has_s2fwb(void)
+{
+    return ((read_sysreg(id_aa64mmfr2_el1) >> 40) & 0xf) != 0;
+}
+
 static uint64_t hcr_for_cpu(void)
 {
     uint64_t h = HCR_GUEST;
+    if (cpu_has_s2fwb())
+        h |= HCR_FWB;
     uint64_t isar1 = read_sysreg(id_aa64isar1_el1);
     /* APA [7:4], API [11:8], GPA [27:24], GPI [31:28]: any pointer auth. */
     if (!(isar1 & 0xff000ff0ull))

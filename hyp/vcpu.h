@@ -43,6 +43,7 @@
 #define HCR_RW_  (1ull << 31)
 #define HCR_APK  (1ull << 40)
 #define HCR_API  (1ull << 41)
+#define HCR_FWB  (1ull << 46) /* stage-2 may force Write-Back (FEAT_S2FWB) */
 #define HCR_GUEST                                                                                  \
     (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_TWI | HCR_TSC | HCR_RW_ | HCR_APK |     \
      HCR_API)
@@ -103,6 +104,10 @@ struct vcpu *vcpu_current(void);
 /* Reset v to the architectural start state for (entry, x0): EL1h, all
  * exceptions masked, MMU and caches off. */
 void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0);
+
+/* FEAT_S2FWB (ID_AA64MMFR2_EL1.FWB): when present, guests run with
+ * HCR_EL2.FWB and stage-2 forces RAM Write-Back. */
+bool cpu_has_s2fwb(void);
 
 /* Run v on this pCPU until its VM stops. Returns the reason (enum vm_stop). */
 unsigned vcpu_run(struct vcpu *v);

@@ -207,10 +207,12 @@ static int alloc_ram(struct vm *vm, uint64_t want)
         }
         for (uint64_t i = 0; i < n; i++)
             frame_from_unused(pa_add(p, i * PAGE_SIZE), fm);
-        /* The frames are zero in the caches (free pages are zero); clean them
-         * to the point of coherency so that a guest mapping them
-         * non-cacheable does not read what DRAM held underneath. */
-        cache_clean_range(arch_phys_to_virt(p), size);
+        /* The frames were zeroed through the caches. Without FEAT_S2FWB a
+         * guest may map them non-cacheable and read what DRAM held
+         * underneath, so clean them to the point of coherency; with it,
+         * stage-2 forces Write-Back and the guest only ever sees the caches. */
+        if (!cpu_has_s2fwb())
+            cache_clean_range(arch_phys_to_virt(p), size);
         int err = pt_map_frames(&vm->s2, ipa, p, size, PT_R | PT_W | PT_X);
         /* The entry holds its own references now (or, on failure, nothing
          * does and the drop frees the frames). */
@@ -274,6 +276,7 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
         return ERR_RANGE;
     }
 
+    pt_set_stage2_fwb(cpu_has_s2fwb());
     err = aspace_init(&vm->s2, PT_STAGE2, VM_IPA_BITS, vm->vmid, vm->id);
     if (err != ERR_OK) {
         snprintf(msg, len, "no page for the stage-2 root: %s", tally_strerror(err));

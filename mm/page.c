@@ -46,9 +46,17 @@ struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta)
         panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
               (unsigned long long)pa_val(p), ref_state_name(expected),
               page_usage_name(page_slot_usage(s)), expected);
-    if (slot_flags(s) & (SLOT_F_FREE_HEAD | SLOT_F_PCP))
+    uint8_t flags = slot_flags(s);
+    if (flags & (SLOT_F_FREE_HEAD | SLOT_F_PCP))
         panic("from_unused: page %#llx is still in the allocator's free lists",
               (unsigned long long)pa_val(p));
+    /* A page is zeroed before its next use, not when its last reference
+     * goes: whatever a guest, a stack or firmware left there never reaches
+     * the new owner, and pages nobody uses again are never written. */
+    if (flags & SLOT_F_DIRTY) {
+        arch_page_zero(p, 1);
+        atomic_store_u8(&s->flags, 0, MO_RELAXED);
+    }
     s->m.word = meta;
     atomic_store_u8(&s->raw, 0, MO_RELAXED);
     atomic_store_u8(&s->usage, u, MO_RELAXED);
@@ -84,24 +92,23 @@ void page_drop_last(struct meta_slot *s)
     switch (u) {
     case PAGE_FRAME:
     case PAGE_KSTACK:
-        /* Whatever a guest or a stack left there never reaches the next user:
-         * every free page is zero (<tally/page_alloc.h>). */
-        arch_page_zero(p, 1);
         break;
     case PAGE_PT:
         pt_page_release(s);
-        arch_page_zero(p, 1);
         break;
     default:
         panic("last drop of page %#llx with untracked usage %s", (unsigned long long)pa_val(p),
               page_usage_name(u));
     }
+    /* Zeroed when next typed (page_from_unused). */
+    atomic_store_u8(&s->flags, SLOT_F_DIRTY, MO_RELAXED);
     s->m.word = 0;
     atomic_store_u8(&s->raw, 0, MO_RELAXED);
     atomic_store_u8(&s->usage, PAGE_UNUSED, MO_RELAXED);
     meta_census_move(u, PAGE_UNUSED, 1);
-    /* Release: the zeroed page and cleared slot are visible to the next
-     * from_unused(), whose acquire CAS pairs with this store. */
+    /* Release: the cleared slot (and everything the destructor and the
+     * holders did) is visible to the next from_unused(), whose acquire CAS
+     * pairs with this store. */
     atomic_store_u32(&s->ref_count, REF_UNUSED, MO_RELEASE);
     page_free(p, 0);
 }

@@ -40,7 +40,7 @@ static inline uint64_t slot_pfn(const struct meta_slot *s)
 static void list_push(unsigned order, uint32_t idx)
 {
     struct meta_slot *s = meta_slot_at(idx);
-    atomic_store_u8(&s->flags, SLOT_F_FREE_HEAD, MO_RELAXED);
+    slot_set_alloc_flags(s, SLOT_F_FREE_HEAD);
     s->order = (uint8_t)order;
     s->m.free.prev = NIL;
     s->m.free.next = free_head[order];
@@ -59,7 +59,7 @@ static void list_remove(unsigned order, uint32_t idx)
         free_head[order] = s->m.free.next;
     if (s->m.free.next != NIL)
         meta_slot_at(s->m.free.next)->m.free.prev = s->m.free.prev;
-    atomic_store_u8(&s->flags, 0, MO_RELAXED);
+    slot_set_alloc_flags(s, 0);
     s->order = 0;
     s->m.word = 0;
     free_blocks[order]--;
@@ -142,6 +142,8 @@ void page_alloc_add(paddr_t start, uint64_t npages)
                   (unsigned long long)(pa_val(start) + i * PAGE_SIZE), page_usage_name(old));
         atomic_store_u8(&s->usage, PAGE_UNUSED, MO_RELAXED);
         atomic_store_u32(&s->ref_count, REF_UNUSED, MO_RELAXED);
+        /* Whatever firmware or a boot loader left here is unknown. */
+        atomic_store_u8(&s->flags, SLOT_F_DIRTY, MO_RELAXED);
         meta_census_move(old, PAGE_UNUSED, 1);
     }
     spin_lock(&buddy_lock);
@@ -166,7 +168,7 @@ static int pcp_refill(struct pcp *c)
         if (buddy_alloc(0, &idx) != ERR_OK)
             break;
         struct meta_slot *s = meta_slot_at(idx);
-        atomic_store_u8(&s->flags, SLOT_F_PCP, MO_RELAXED);
+        slot_set_alloc_flags(s, SLOT_F_PCP);
         s->m.free.next = c->head;
         c->head = idx;
         got++;
@@ -185,7 +187,7 @@ static void pcp_spill(struct pcp *c, unsigned n)
         uint32_t idx = c->head;
         struct meta_slot *s = meta_slot_at(idx);
         c->head = s->m.free.next;
-        atomic_store_u8(&s->flags, 0, MO_RELAXED);
+        slot_set_alloc_flags(s, 0);
         count--;
         buddy_free(idx, 0);
     }
@@ -211,7 +213,7 @@ static inline paddr_t pcp_pop(struct pcp *c, uint32_t count)
     struct meta_slot *s = meta_slot_at(c->head);
     c->head = s->m.free.next;
     atomic_store_u32(&c->count, count - 1, MO_RELAXED);
-    atomic_store_u8(&s->flags, 0, MO_RELAXED);
+    slot_set_alloc_flags(s, 0);
     s->m.word = 0;
     return meta_slot_paddr(s);
 }
@@ -251,10 +253,11 @@ static noinline void free_check(paddr_t p, unsigned order)
     struct meta_slot *s = meta_slot(p);
     for (uint64_t i = 0; i < (1ull << order); i++) {
         struct meta_slot *t = s + i;
-        if (page_slot_ref_count(t) != REF_UNUSED || slot_flags(t))
+        bool free = slot_flags(t) & (SLOT_F_FREE_HEAD | SLOT_F_PCP);
+        if (page_slot_ref_count(t) != REF_UNUSED || free)
             panic("page_free: page %#llx is %s (usage %s), not an allocated unused page",
-                  (unsigned long long)(pa_val(p) + i * PAGE_SIZE),
-                  slot_flags(t) ? "already free" : "in use", page_usage_name(page_slot_usage(t)));
+                  (unsigned long long)(pa_val(p) + i * PAGE_SIZE), free ? "already free" : "in use",
+                  page_usage_name(page_slot_usage(t)));
     }
 }
 
@@ -273,7 +276,7 @@ void page_free(paddr_t p, unsigned order)
     struct meta_slot *s = meta_slot(p);
     struct pcp *c = &pcp[arch_cpu_id()];
     uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
-    atomic_store_u8(&s->flags, SLOT_F_PCP, MO_RELAXED);
+    slot_set_alloc_flags(s, SLOT_F_PCP);
     s->m.free.next = c->head;
     c->head = meta_slot_index(s);
     atomic_store_u32(&c->count, count + 1, MO_RELAXED);

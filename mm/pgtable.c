@@ -78,6 +78,14 @@ static inline bool covers_entry(uint64_t a, uint64_t next, unsigned level)
 
 /* --- attributes ------------------------------------------------------------ */
 
+/* Set once at boot, before any stage-2 exists (pt_set_stage2_fwb()). */
+static bool stage2_fwb;
+
+void pt_set_stage2_fwb(bool on)
+{
+    stage2_fwb = on;
+}
+
 pte_t pt_prot_to_attrs(enum pt_stage st, unsigned prot)
 {
     pte_t a = PTE_AF | PTE_SH_INNER;
@@ -90,6 +98,7 @@ pte_t pt_prot_to_attrs(enum pt_stage st, unsigned prot)
             a |= PTE_S1_AP_RO;
     } else {
         a |= PTE_S2_MEMATTR((prot & PT_DEVICE) ? PTE_S2_MEMATTR_DEVICE_nGnRE
+                            : stage2_fwb       ? PTE_S2_MEMATTR_FWB_FORCE_WB
                                                : PTE_S2_MEMATTR_NORMAL_WB);
         if (prot & PT_R)
             a |= PTE_S2_AP_R;

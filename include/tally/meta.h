@@ -111,10 +111,19 @@ struct meta_slot {
 
 #define SLOT_F_FREE_HEAD 0x1 /* head of a block on a buddy free list */
 #define SLOT_F_PCP       0x2 /* order-0 page in a per-CPU cache */
+#define SLOT_F_DIRTY     0x4 /* unused page with unknown contents: zeroed when next typed */
 
 static inline uint8_t slot_flags(const struct meta_slot *s)
 {
     return atomic_load_u8(&s->flags, MO_RELAXED);
+}
+
+/* Set the allocator's flags of a slot, keeping SLOT_F_DIRTY. Only the slot's
+ * owner (the buddy lock holder, or the CPU whose cache holds it) calls this,
+ * so load and store need not be one atomic step. */
+static inline void slot_set_alloc_flags(struct meta_slot *s, uint8_t f)
+{
+    atomic_store_u8(&s->flags, (uint8_t)((slot_flags(s) & SLOT_F_DIRTY) | f), MO_RELAXED);
 }
 
 _Static_assert(sizeof(struct meta_slot) == 16, "meta_slot must be 16 bytes");

@@ -8,7 +8,7 @@
  * physical address with *_into_raw (a page-table entry then owns that
  * reference) and back with *_from_raw, exactly once.
  *
- *   struct frame     PAGE_FRAME   data page (zeroed when its last ref goes)
+ *   struct frame     PAGE_FRAME   data page (zeroed before its next use)
  *   struct pt_page   PAGE_PT      page-table page (drops what its entries own)
  *   struct kstack    PAGE_KSTACK  kernel stack page
  *   struct dyn_page  any tracked usage; frame_from_dyn() etc. check the usage

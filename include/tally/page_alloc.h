@@ -14,11 +14,12 @@
  * caches to the buddy lists, after which blocks are fully merged again.
  * Pages handed out are UNUSED: type them with *_from_unused().
  *
- * Every free page is zero. The last drop of a tracked page zeroes it before
- * freeing it; whoever gives pages with page_alloc_add() or returns a block
- * with page_free() gives them zeroed (the hypervisor zeroes RAM at boot:
- * firmware and boot loaders leave data there). So a page from page_alloc()
- * never shows a new owner what an old one wrote.
+ * Free pages are not zeroed when freed. A page given with page_alloc_add()
+ * or freed by its last drop is marked SLOT_F_DIRTY, and *_from_unused()
+ * zeroes a dirty page before its new owner sees it: nothing an old owner
+ * (a guest, a stack, firmware) wrote reaches a new one, and memory nobody
+ * uses again is never written. Raw page_alloc() callers get the bytes as
+ * they are.
  */
 #ifndef TALLY_PAGE_ALLOC_H
 #define TALLY_PAGE_ALLOC_H

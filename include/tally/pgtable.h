@@ -85,6 +85,13 @@ struct aspace {
  */
 unsigned pt_start_level(unsigned ia_bits);
 
+/*
+ * Stage-2 Normal memory is encoded for HCR_EL2.FWB = 1 (forced Write-Back)
+ * when `on`. Call once at boot, before any stage-2 space exists, with
+ * whether the CPU has FEAT_S2FWB and the hypervisor sets HCR_EL2.FWB.
+ */
+void pt_set_stage2_fwb(bool on);
+
 /* ERR_OK, ERR_INVAL (stage, ia_bits), ERR_NOMEM. */
 int aspace_init(struct aspace *as, enum pt_stage st, unsigned ia_bits, uint16_t vmid,
                 uint32_t owner);

@@ -69,6 +69,9 @@ typedef uint64_t pte_t;
 #define PTE_S2_MEMATTR_MASK         (0xfull << 2)
 #define PTE_S2_MEMATTR_NORMAL_WB    0xfull
 #define PTE_S2_MEMATTR_DEVICE_nGnRE 0x1ull
+/* With HCR_EL2.FWB (FEAT_S2FWB): Normal Write-Back whatever stage 1 says,
+ * so a guest cannot see RAM non-cacheably (device encodings are unchanged). */
+#define PTE_S2_MEMATTR_FWB_FORCE_WB 0x6ull
 #define PTE_S2_AP_R                 (1ull << 6)
 #define PTE_S2_AP_W                 (1ull << 7)
 

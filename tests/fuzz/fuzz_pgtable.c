@@ -91,8 +91,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 /* The model's own loops run over up to 2^18 pages per call: keep coverage
- * instrumentation (which guides nothing there) out of them. */
-#define MODEL_LOOP __attribute__((no_sanitize("coverage")))
+ * instrumentation (which guides nothing there) out of them, and out of
+ * their callers by not inlining them. */
+#define MODEL_LOOP __attribute__((no_sanitize("coverage"))) noinline
 
 static unsigned long long ull(uint64_t v)
 {
@@ -402,7 +403,8 @@ static struct snapshot snap(void)
 
 /* A call's result: ERR_OK when `want` (a set of BIT(ERR_*)) is empty, else
  * one of it; a failure invalidated nothing and left the tree and the counts
- * as they were. */
+ * as they were (the snapshot is taken only when a failure is possible: the
+ * walk costs more than the call). */
 static void expect(const char *what, uint64_t ia, uint64_t size, int err, uint32_t want,
                    const struct snapshot *before)
 {
@@ -472,7 +474,7 @@ static void op_map(const struct op *o, bool frames)
         want |= BIT(ERR_STATE) | ((tp + n > (RAM_END >> PAGE_SHIFT)) ? BIT(ERR_RANGE) : 0);
     if (!frames && S.stage == PT_STAGE2 && ram)
         want |= BIT(ERR_STATE);
-    struct snapshot before = snap();
+    struct snapshot before = want ? snap() : (struct snapshot){0};
     fake_events_reset();
     int err =
         frames ? pt_map_frames(&S.as, pg << PAGE_SHIFT, pa(tp << PAGE_SHIFT), n << PAGE_SHIFT, prot)
@@ -506,7 +508,7 @@ static void op_change(const struct op *o, bool protect)
             fhi = f + 1 > fhi ? f + 1 : fhi;
         }
     collect_leaves(pg, n);
-    struct snapshot before = snap();
+    struct snapshot before = want ? snap() : (struct snapshot){0};
     fake_events_reset();
     int err = protect ? pt_protect(&S.as, pg << PAGE_SHIFT, n << PAGE_SHIFT, prot)
                       : pt_unmap(&S.as, pg << PAGE_SHIFT, n << PAGE_SHIFT);
@@ -668,6 +670,25 @@ static void op_bad(const struct op *o)
                lerr);
 }
 
+/* After aspace_destroy: every frame touched holds only the pool's reference;
+ * the model is emptied for the next input. */
+MODEL_LOOP static void model_reset(void)
+{
+    if (ftouch_lo != UINT64_MAX) {
+        for (uint64_t f = ftouch_lo; f < ftouch_hi; f++) {
+            FUZZ_CHECK(ref_of_frame(f) == 1, "frame %llu: ref %u after aspace_destroy", ull(f),
+                       ref_of_frame(f));
+            maps[f] = 0;
+        }
+    }
+    if (touch_lo != UINT64_MAX) {
+        memset(attr + touch_lo, 0, touch_hi - touch_lo);
+        memset(pfn + touch_lo, 0, (touch_hi - touch_lo) * sizeof(pfn[0]));
+    }
+    touch_lo = ftouch_lo = UINT64_MAX;
+    touch_hi = ftouch_hi = 0;
+}
+
 static const unsigned ia_bits_choice[] = {31, 32, 39, 48};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -787,18 +808,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(page_alloc_free_pages() == free_start,
                "free pages %llu after aspace_destroy, %llu before", ull(page_alloc_free_pages()),
                ull(free_start));
-    if (ftouch_lo != UINT64_MAX) {
-        for (uint64_t f = ftouch_lo; f < ftouch_hi; f++) {
-            FUZZ_CHECK(ref_of_frame(f) == 1, "frame %llu: ref %u after aspace_destroy", ull(f),
-                       ref_of_frame(f));
-            maps[f] = 0;
-        }
-    }
-    if (touch_lo != UINT64_MAX) {
-        memset(attr + touch_lo, 0, touch_hi - touch_lo);
-        memset(pfn + touch_lo, 0, (touch_hi - touch_lo) * sizeof(pfn[0]));
-    }
-    touch_lo = ftouch_lo = UINT64_MAX;
-    touch_hi = ftouch_hi = 0;
+    model_reset();
     return 0;
 }

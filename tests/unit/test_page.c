@@ -103,6 +103,27 @@ START_TEST(test_frame_is_zeroed_before_reuse)
 }
 END_TEST
 
+START_TEST(test_boot_garbage_and_old_data_never_reach_a_new_owner)
+{
+    /* What firmware left: every page starts dirty and full of it. */
+    memset(arch_phys_to_virt(pa(0x40000000)), 0x5a, RAM_PAGES * PAGE_SIZE);
+    ck_assert(slot_flags(meta_slot(pa(0x4001f000))) & SLOT_F_DIRTY);
+    struct frame f = new_frame(1);
+    ck_assert_uint_eq(pa_val(frame_paddr(f)), 0x4001f000);
+    ck_assert(!(slot_flags(f.slot) & SLOT_F_DIRTY));
+    const uint8_t *d = frame_data(f);
+    for (unsigned i = 0; i < PAGE_SIZE; i++)
+        ck_assert_uint_eq(d[i], 0);
+    /* A raw allocation gets the bytes as they are (and stays dirty). */
+    paddr_t raw;
+    ck_assert_int_eq(page_alloc(0, &raw), ERR_OK);
+    ck_assert_uint_eq(*(uint8_t *)arch_phys_to_virt(raw), 0x5a);
+    page_free(raw, 0);
+    frame_drop(f);
+    ck_assert(slot_flags(meta_slot(pa(0x4001f000))) & SLOT_F_DIRTY);
+}
+END_TEST
+
 START_TEST(test_into_raw_from_raw_moves_the_reference)
 {
     struct frame f = new_frame(1);
@@ -336,6 +357,7 @@ Suite *page_suite(void)
     tcase_add_test(tc, test_clone_and_drop_count_exactly);
     tcase_add_test(tc, test_drop_last_ref_returns_page_to_allocator);
     tcase_add_test(tc, test_frame_is_zeroed_before_reuse);
+    tcase_add_test(tc, test_boot_garbage_and_old_data_never_reach_a_new_owner);
     tcase_add_test(tc, test_into_raw_from_raw_moves_the_reference);
     tcase_add_test(tc, test_dyn_page_converts_only_to_its_usage);
     tcase_add_test(tc, test_typed_allocs_record_metadata_and_census);

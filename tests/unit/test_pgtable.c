@@ -364,6 +364,34 @@ START_TEST(test_s1_block_descriptors_at_level_1_and_2)
 }
 END_TEST
 
+START_TEST(test_s2_fwb_forces_write_back_for_normal_memory_only)
+{
+    pt_set_stage2_fwb(true);
+    struct aspace as = s2_40();
+    paddr_t f = frames(0);
+    ck_assert_int_eq(pt_map_frames(&as, 0x40000000, f, PAGE_SIZE, PT_R | PT_W), ERR_OK);
+    ck_assert_int_eq(
+        pt_map_phys(&as, 0x09000000, pa(0x09000000), PAGE_SIZE, PT_R | PT_W | PT_DEVICE), ERR_OK);
+    pte_t *l1 = expect_table(root_of(&as), 0, 1, 2);
+    pte_t *l3 = expect_table(expect_table(l1, 1, 2, 1), 0, 3, 1);
+    /* MemAttr 0110 (0x18): Normal Write-Back whatever the guest's stage 1 says. */
+    ck_assert_uint_eq(l3[0], pa_val(f) | 0x00c00000000007dbull);
+    pte_t *d3 = expect_table(expect_table(l1, 0, 2, 1), 72, 3, 1);
+    /* Device-nGnRE is encoded as without FWB: MemAttr 0001 (0x4). */
+    ck_assert_uint_eq(d3[0], 0x09000000ull | 0x00400000000007c7ull);
+    paddr_t got;
+    unsigned prot, level;
+    bool owned;
+    ck_assert_int_eq(pt_lookup(&as, 0x40000000, &got, &prot, &level, &owned), ERR_OK);
+    ck_assert_uint_eq(prot, PT_R | PT_W);
+    ck_assert_int_eq(pt_lookup(&as, 0x09000000, &got, &prot, &level, &owned), ERR_OK);
+    ck_assert_uint_eq(prot, PT_R | PT_W | PT_DEVICE);
+    pt_set_stage2_fwb(false);
+    aspace_destroy(&as);
+    drop_frames(f, 1);
+}
+END_TEST
+
 START_TEST(test_s2_2m_block_owns_one_ref_per_page)
 {
     struct aspace as = s2_40();
@@ -635,7 +663,13 @@ START_TEST(test_mapping_keeps_frame_alive_until_unmap_after_tlbi)
     ck_assert_uint_eq(hk.ref[0], 1); /* still held by the entry at TLBI time */
     ck_assert_uint_eq(page_alloc_free_pages(), free0 + 1);
     ck_assert_uint_eq(census_of(PAGE_FRAME), 2);
-    ck_assert_uint_eq(((uint8_t *)arch_phys_to_virt(f))[7], 0); /* zeroed before reuse */
+    /* Freed dirty, zeroed before reuse: the next frame is f again (the
+     * per-CPU cache is LIFO) and reads as zero. */
+    ck_assert(slot_flags(meta_slot(f)) & SLOT_F_DIRTY);
+    struct frame again = frame_alloc((struct frame_meta){.owner_vm = OWNER}, &err);
+    ck_assert_uint_eq(pa_val(frame_paddr(again)), pa_val(f));
+    ck_assert_uint_eq(((uint8_t *)arch_phys_to_virt(f))[7], 0);
+    frame_drop(again);
     aspace_destroy(&as);
     drop_frames(g, 2);
 }
@@ -1135,6 +1169,7 @@ Suite *pgtable_suite(void)
     tcase_add_test(tc, test_init_picks_start_level_and_register_fields);
     tcase_add_test(tc, test_init_rejects_bad_stage_and_input_size);
     tcase_add_test(tc, test_s2_page_descriptors_level_by_level);
+    tcase_add_test(tc, test_s2_fwb_forces_write_back_for_normal_memory_only);
     tcase_add_test(tc, test_s1_descriptors_encode_ap_xn_attrindx);
     tcase_add_test(tc, test_s1_block_descriptors_at_level_1_and_2);
     tcase_add_test(tc, test_s2_2m_block_owns_one_ref_per_page);
