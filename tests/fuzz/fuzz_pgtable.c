@@ -14,7 +14,7 @@
 // size 0, beyond the input range, bad prot, target beyond 48 bits; also
 // given to pt_walk), and "clear" (unmap every mapped run of the 2 MiB or
 // 1 GiB around the page). Successful calls stay in the model's [0, 2 GiB) of
-// input space; targets are a 1 GiB block of live frames, the RAM after it
+// input space; targets are a 128 MiB block of live frames, the RAM after it
 // (not frames), or MMIO above RAM.
 //
 // After every call: the result is the one the model predicts (when several
@@ -43,8 +43,9 @@
 #include <tally/pgtable.h>
 
 #define MODEL_PAGES (1ull << 19) /* 2 GiB of input space */
-#define FRAMES      (1ull << 18) /* one 1 GiB block of frames */
-#define RAM_MIB     2048
+#define GIB_PAGES   (1ull << 18)
+#define FRAMES      (1ull << 15) /* a 128 MiB block of live frames */
+#define RAM_MIB     512
 #define RAM_BASE    0x40000000ull
 #define RAM_END     (RAM_BASE + ((uint64_t)RAM_MIB << 20))
 #define MMIO_BASE   0x100000000ull /* above the simulated RAM */
@@ -80,7 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     atomics_init();
     sim_ram_setup_simple(RAM_MIB);
     paddr_t fb;
-    if (page_alloc(18, &fb) != ERR_OK)
+    if (page_alloc(15, &fb) != ERR_OK)
         abort();
     frame_base = pa_val(fb) >> PAGE_SHIFT;
     for (uint64_t i = 0; i < FRAMES; i++)
@@ -444,23 +445,24 @@ static unsigned pick_prot(const struct op *o)
 static void op_map(const struct op *o, bool frames)
 {
     unsigned prot = pick_prot(o);
-    uint64_t pg = o->pg, n = o->n, blk = (o->hint & 4) ? FRAMES : 512;
-    /* 1 GiB of frames is 2^18 references to take, check and drop: far too
-     * slow to fuzz with. Pass-through mappings make the 1 GiB blocks. */
-    frames &= n < FRAMES;
+    uint64_t pg = o->pg, n = o->n, blk = (o->hint & 4) ? GIB_PAGES : 512;
+    /* 1 GiB of frames is 2^18 references to take, check and drop (and more
+     * simulated RAM than the fuzzer should hold): pass-through mappings make
+     * the 1 GiB blocks. */
+    frames &= n < GIB_PAGES;
     uint64_t tp; /* target page number */
     bool ram_tail = false;
     if (frames || (o->target & 0x80000000u)) {
-        uint64_t off = o->target % FRAMES;
+        uint64_t off = o->target % FRAMES, fblk = frames ? 512 : blk;
         /* Congruent with the IA: blocks (always for 1 GiB: 2^18 4 KiB
          * entries are slow to fuzz with). */
-        if ((o->hint & 8) || n >= FRAMES)
-            off = ALIGN_DOWN(off, blk) + (pg & (blk - 1));
+        if ((o->hint & 8) || n >= GIB_PAGES)
+            off = ALIGN_DOWN(off, fblk) + (pg & (fblk - 1));
         tp = frame_base + off;
         ram_tail = off + n > FRAMES; /* runs into RAM that holds no frame */
     } else {
-        uint64_t off = o->target % FRAMES;
-        if ((o->hint & 8) || n >= FRAMES)
+        uint64_t off = o->target % GIB_PAGES;
+        if ((o->hint & 8) || n >= GIB_PAGES)
             off = ALIGN_DOWN(off, blk) + (pg & (blk - 1));
         tp = (MMIO_BASE >> PAGE_SHIFT) + off;
     }
@@ -528,7 +530,7 @@ static void op_change(const struct op *o, bool protect)
 /* Every mapped run of the 2 MiB (1 GiB) around pg, one unmap each. */
 static void op_clear(const struct op *o)
 {
-    uint64_t blk = (o->hint & 4) ? FRAMES : 512;
+    uint64_t blk = (o->hint & 4) ? GIB_PAGES : 512;
     uint64_t base = ALIGN_DOWN(o->pg, blk), end = base + blk;
     end = end > MODEL_PAGES ? MODEL_PAGES : end;
     for (uint64_t pg = base; pg < end;) {
@@ -741,14 +743,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             o.n = 512 * (1 + (sz & 7));
             break;
         default:
-            o.n = FRAMES * (1 + (sz & 1));
+            o.n = GIB_PAGES * (1 + (sz & 1));
             break;
         }
         o.pg = pgsel % MODEL_PAGES;
         if ((o.hint & 3) == 1)
             o.pg = ALIGN_DOWN(o.pg, 512);
         else if ((o.hint & 3) == 2)
-            o.pg = ALIGN_DOWN(o.pg, FRAMES);
+            o.pg = ALIGN_DOWN(o.pg, GIB_PAGES);
         if (o.pg + o.n > MODEL_PAGES)
             o.n = MODEL_PAGES - o.pg;
         switch (o.kind) {
