@@ -12,6 +12,7 @@
  * changes usage (built, released, marked, given to the allocator), never on
  * clone or drop.
  */
+#include <tally/arch.h>
 #include <tally/errno.h>
 #include <tally/meta.h>
 #include <tally/page_alloc.h>
@@ -32,8 +33,16 @@ static struct meta_slot *slots;
 static uint64_t nr_slots;
 struct meta_bank0 meta_bank0;
 
-/* Relaxed: statistics only; nothing is ordered by them. */
-static atomic_u64 usage_count[PAGE_USAGE_COUNT];
+/*
+ * Census counters, per CPU so that a page changing usage costs no atomic
+ * read-modify-write: only the owning CPU writes its row (relaxed load and
+ * store), page_census() sums the rows. A row may go negative (a page built
+ * on one CPU and released on another); the sums are exact whenever no
+ * transition is in flight. Statistics only: nothing is ordered by them.
+ */
+static struct {
+    atomic_u64 n[PAGE_USAGE_COUNT];
+} __attribute__((aligned(64))) usage_count[TALLY_MAX_CPUS];
 
 size_t meta_bytes_needed(const struct mem_bank *b, unsigned n)
 {
@@ -89,9 +98,10 @@ int meta_init(const struct mem_bank *b, unsigned n, void *slot_mem)
         atomic_store_u8(&s->raw, 0, MO_RELAXED);
         s->m.word = 0;
     }
-    for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++)
-        atomic_store_u64(&usage_count[u], 0, MO_RELAXED);
-    atomic_store_u64(&usage_count[PAGE_RESERVED], nr_slots, MO_RELAXED);
+    for (unsigned c = 0; c < TALLY_MAX_CPUS; c++)
+        for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++)
+            atomic_store_u64(&usage_count[c].n[u], 0, MO_RELAXED);
+    atomic_store_u64(&usage_count[arch_cpu_id()].n[PAGE_RESERVED], nr_slots, MO_RELAXED);
     return ERR_OK;
 }
 
@@ -148,8 +158,9 @@ int meta_bank_of(paddr_t p)
 
 void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n)
 {
-    atomic_fetch_sub_u64(&usage_count[from], n, MO_RELAXED);
-    atomic_fetch_add_u64(&usage_count[to], n, MO_RELAXED);
+    atomic_u64 *row = usage_count[arch_cpu_id()].n;
+    atomic_store_u64(&row[from], atomic_load_u64(&row[from], MO_RELAXED) - n, MO_RELAXED);
+    atomic_store_u64(&row[to], atomic_load_u64(&row[to], MO_RELAXED) + n, MO_RELAXED);
 }
 
 void meta_mark_fixed(paddr_t start, uint64_t npages, enum page_usage u)
@@ -181,8 +192,12 @@ const char *page_usage_name(enum page_usage u)
 void page_census(struct page_census *c)
 {
     c->total = nr_slots;
-    for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++)
-        c->by_usage[u] = atomic_load_u64(&usage_count[u], MO_RELAXED);
+    for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++) {
+        uint64_t sum = 0;
+        for (unsigned cpu = 0; cpu < TALLY_MAX_CPUS; cpu++)
+            sum += atomic_load_u64(&usage_count[cpu].n[u], MO_RELAXED);
+        c->by_usage[u] = sum;
+    }
     c->free = page_alloc_free_pages();
     c->unused = c->by_usage[PAGE_UNUSED] - c->free;
 }

@@ -85,10 +85,11 @@ void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
           why);
 }
 
-void page_drop_last(struct meta_slot *s)
+/* Run the usage's destructor and make the slot unused; the page is not yet
+ * back in the allocator. */
+static void page_release(struct meta_slot *s)
 {
     enum page_usage u = page_slot_usage(s);
-    paddr_t p = meta_slot_paddr(s);
     switch (u) {
     case PAGE_FRAME:
     case PAGE_KSTACK:
@@ -97,8 +98,8 @@ void page_drop_last(struct meta_slot *s)
         pt_page_release(s);
         break;
     default:
-        panic("last drop of page %#llx with untracked usage %s", (unsigned long long)pa_val(p),
-              page_usage_name(u));
+        panic("last drop of page %#llx with untracked usage %s",
+              (unsigned long long)pa_val(meta_slot_paddr(s)), page_usage_name(u));
     }
     /* Zeroed when next typed (page_from_unused). */
     atomic_store_u8(&s->flags, SLOT_F_DIRTY, MO_RELAXED);
@@ -110,7 +111,52 @@ void page_drop_last(struct meta_slot *s)
      * holders did) is visible to the next from_unused(), whose acquire CAS
      * pairs with this store. */
     atomic_store_u32(&s->ref_count, REF_UNUSED, MO_RELEASE);
-    page_free(p, 0);
+}
+
+void page_drop_last(struct meta_slot *s)
+{
+    page_release(s);
+    page_free(meta_slot_paddr(s), 0);
+}
+
+/* Free [p, p + n pages) in the largest naturally aligned blocks it holds. */
+static void free_run(paddr_t p, uint64_t n)
+{
+    while (n) {
+        unsigned k = 0;
+        while (k < PAGE_MAX_ORDER && IS_ALIGNED(pa_val(p), PAGE_SIZE << (k + 1)) &&
+               (2ull << k) <= n)
+            k++;
+        page_free(p, k);
+        p = pa_add(p, PAGE_SIZE << k);
+        n -= 1ull << k;
+    }
+}
+
+void page_drop_block(paddr_t p, unsigned order)
+{
+    uint64_t n = 1ull << order, run = 0;
+    paddr_t run_start = p;
+    for (uint64_t i = 0; i < n; i++) {
+        paddr_t q = pa_add(p, i << PAGE_SHIFT);
+        struct meta_slot *s = page_from_raw(q, PAGE_UNUSED);
+        /* Release, then acquire on the last reference: as page_slot_drop(). */
+        uint32_t old = atomic_fetch_sub_u32(&s->ref_count, 1, MO_RELEASE);
+        if (likely(old - 2 < REF_MAX - 1)) {
+            /* Still held elsewhere: the run of released pages ends here. */
+            free_run(run_start, run);
+            run = 0;
+            run_start = pa_add(q, PAGE_SIZE);
+            continue;
+        }
+        if (old != 1)
+            page_bad_ref(s, old, "drop");
+        atomic_fence(MO_ACQUIRE);
+        page_release(s);
+        run++;
+    }
+    /* A block whose every page went returns whole: one buddy operation. */
+    free_run(run_start, run);
 }
 
 void page_into_raw_debug(struct meta_slot *s)

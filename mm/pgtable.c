@@ -161,9 +161,12 @@ static void entry_release(pte_t e, unsigned level)
     }
     if (!(e & PTE_SW_OWNED))
         return;
-    uint64_t n = pte_level_size(level) >> PAGE_SHIFT;
-    for (uint64_t i = 0; i < n; i++)
-        dyn_page_drop(dyn_page_from_raw(pa(pte_oa(e) + (i << PAGE_SHIFT))));
+    if (level == 3) {
+        dyn_page_drop(dyn_page_from_raw(pa(pte_oa(e))));
+        return;
+    }
+    /* A block owns one reference per 4 KiB page. */
+    page_drop_block(pa(pte_oa(e)), (unsigned)__builtin_ctzll(pte_level_size(level) >> PAGE_SHIFT));
 }
 
 void pt_page_release(struct meta_slot *s)

@@ -46,6 +46,13 @@ struct dyn_page {
 struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta);
 __attribute__((noreturn)) void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op);
 void page_drop_last(struct meta_slot *s);
+/*
+ * Drop the reference that an entry mapping a naturally aligned block of
+ * 2^order tracked pages owns on each of them: what from_raw + drop would do
+ * page by page. Released pages return to the allocator in the largest
+ * blocks they form, so a block whose pages all go returns whole.
+ */
+void page_drop_block(paddr_t p, unsigned order);
 struct meta_slot *page_from_raw(paddr_t p, enum page_usage u);
 void page_into_raw_debug(struct meta_slot *s);
 /* Take a new reference to a page known only by address, if it is live and of

@@ -141,6 +141,64 @@ START_TEST(test_into_raw_from_raw_moves_the_reference)
 }
 END_TEST
 
+/* A 2 MiB block of frames whose references a block entry owns (as raw). */
+static paddr_t block_of_frames(struct frame keep[512])
+{
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(9, &p), ERR_OK);
+    for (unsigned i = 0; i < 512; i++) {
+        struct frame f = frame_from_unused(pa_add(p, i * PAGE_SIZE), (struct frame_meta){0});
+        keep[i] = frame_clone(f);
+        frame_into_raw(f);
+    }
+    return p;
+}
+
+START_TEST(test_drop_block_returns_a_wholly_released_block_whole)
+{
+    struct frame keep[512];
+    paddr_t p = block_of_frames(keep);
+    for (unsigned i = 0; i < 512; i++)
+        frame_drop(keep[i]); /* the entry's references remain */
+    page_alloc_drain();
+    uint64_t blocks9 = page_alloc_free_blocks(9), free0 = page_alloc_free_pages();
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 512);
+    page_drop_block(p, 9);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + 512);
+    /* One buddy free of order 9 (merging up from there), no order-0 pages. */
+    ck_assert_uint_eq(page_alloc_free_blocks(0), 0);
+    ck_assert_uint_eq(page_alloc_free_blocks(11), 1);
+    ck_assert_uint_le(page_alloc_free_blocks(9), blocks9);
+    for (unsigned i = 0; i < 512; i++)
+        ck_assert(slot_flags(meta_slot(pa_add(p, i * PAGE_SIZE))) & SLOT_F_DIRTY);
+}
+END_TEST
+
+START_TEST(test_drop_block_keeps_pages_still_held_elsewhere)
+{
+    struct frame keep[512];
+    paddr_t p = block_of_frames(keep);
+    for (unsigned i = 0; i < 512; i++)
+        if (i != 0 && i != 100 && i != 511)
+            frame_drop(keep[i]);
+    uint64_t free0 = page_alloc_free_pages();
+    page_drop_block(p, 9);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + 509);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 3);
+    ck_assert_uint_eq(frame_ref_count(keep[0]), 1);
+    ck_assert_uint_eq(frame_ref_count(keep[100]), 1);
+    ck_assert_uint_eq(frame_ref_count(keep[511]), 1);
+    ck_assert_uint_eq(page_slot_ref_count(meta_slot(pa_add(p, 99 * PAGE_SIZE))), REF_UNUSED);
+    frame_drop(keep[0]);
+    frame_drop(keep[100]);
+    frame_drop(keep[511]);
+    page_alloc_drain();
+    ck_assert_uint_eq(page_alloc_free_pages(), RAM_PAGES);
+    ck_assert_uint_eq(page_alloc_free_blocks(11), 1);
+}
+END_TEST
+
 START_TEST(test_dyn_page_converts_only_to_its_usage)
 {
     struct frame f = new_frame(1);
@@ -359,6 +417,8 @@ Suite *page_suite(void)
     tcase_add_test(tc, test_frame_is_zeroed_before_reuse);
     tcase_add_test(tc, test_boot_garbage_and_old_data_never_reach_a_new_owner);
     tcase_add_test(tc, test_into_raw_from_raw_moves_the_reference);
+    tcase_add_test(tc, test_drop_block_returns_a_wholly_released_block_whole);
+    tcase_add_test(tc, test_drop_block_keeps_pages_still_held_elsewhere);
     tcase_add_test(tc, test_dyn_page_converts_only_to_its_usage);
     tcase_add_test(tc, test_typed_allocs_record_metadata_and_census);
     tcase_add_test(tc, test_try_clone_refuses_at_saturation_and_changes_nothing);
