@@ -101,7 +101,8 @@ clean:
 	rm -rf $(BUILD)
 
 help:
-	@echo "make run      build everything and boot the default guest under QEMU"
+	@echo "make run      build everything and boot Tally with a Linux guest (a shell) under QEMU"
+	@echo "make run-tally  boot Tally alone: banner, accounting, power-off"
 	@echo "make test     the whole test suite (what CI runs)"
 	@echo "make check    host unit tests only (fast)"
 	@echo "make bench    benchmarks: each figure beside a baseline measured in the same run"

@@ -69,13 +69,19 @@ $(HYP_BIN): $(HYP_ELF)
 
 ALL_TARGETS += $(HYP_BIN)
 
-.PHONY: hyp run debug
+.PHONY: hyp run run-tally debug
 hyp: $(HYP_BIN)
 
-# `make run`: boot Tally under QEMU (4 CPUs, GICv3, -cpu max, 1 GiB; the
-# console is the terminal, Ctrl-A X quits). RUN_ARGS go to scripts/run-qemu,
-# e.g. make run RUN_ARGS="--cpu cortex-a72 --gic 2 --smp 1".
-run: $(HYP_BIN)
+# `make run`: Tally with Debian's Linux as VM 0, a shell on the console
+# (`poweroff -f` in the guest ends the run with Tally's accounting line;
+# Ctrl-A X quits QEMU). The kernel and busybox are fetched on first use
+# (mk/guest.mk, run-linux). RUN_ARGS go to scripts/run-qemu, e.g.
+# make run RUN_ARGS="--cpu cortex-a72 --gic 2".
+run: run-linux
+
+# `make run-tally`: Tally alone (4 CPUs, GICv3, -cpu max, 1 GiB): it boots,
+# reports and powers off.
+run-tally: $(HYP_BIN)
 	$(Q)scripts/run-qemu --image $(HYP_BIN) $(RUN_ARGS)
 
 # `make debug`: QEMU halted at the first instruction, gdb-multiarch attached
