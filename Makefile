@@ -70,7 +70,8 @@ check-asan: $(BUILD)/asan/unit-tests
 check-tsan: $(BUILD)/tsan/unit-tests
 	$(Q)$(SAN_ENV) TSAN_OPTIONS=halt_on_error=1 $< $(CHECK_ARGS)
 
-TEST_TARGETS += check check-asan check-tsan
+# Formatting first: clang-format decides, CI checks (.clang-format).
+TEST_TARGETS += format-check check check-asan check-tsan
 BENCH_TARGETS += bench-core
 ALL_TARGETS += $(BUILD)/host/unit-tests
 
@@ -94,8 +95,9 @@ bench:
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
-format-check:
-	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+format-check: | $(DEPS_STAMP)
+	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && \
+	    echo "format-check: $$(git ls-files '*.c' '*.h' | wc -l) files clang-formatted"
 
 clean:
 	rm -rf $(BUILD)

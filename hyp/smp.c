@@ -82,8 +82,8 @@ void smp_init(const void *fdt)
  * waits for needs (under -icount that spinning showed up as millions of
  * instructions per boot).
  */
-#define CNTHCTL_EVNTEN   (1ull << 2)
-#define CNTHCTL_EVNTI(n) ((uint64_t)(n) << 4)
+#define CNTHCTL_EVNTEN     (1ull << 2)
+#define CNTHCTL_EVNTI(n)   ((uint64_t)(n) << 4)
 #define CNTHCTL_EVNTI_MASK (0xfull << 4)
 
 void smp_cpu_event_stream_init(void)
