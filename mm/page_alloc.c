@@ -159,7 +159,7 @@ void page_alloc_add(paddr_t start, uint64_t npages)
     spin_unlock(&buddy_lock);
 }
 
-static int pcp_refill(struct pcp *c)
+static noinline int pcp_refill(struct pcp *c)
 {
     unsigned got = 0;
     spin_lock(&buddy_lock);
@@ -179,7 +179,7 @@ static int pcp_refill(struct pcp *c)
 }
 
 /* Return `n` pages from the cache to the buddy lists. */
-static void pcp_spill(struct pcp *c, unsigned n)
+static noinline void pcp_spill(struct pcp *c, unsigned n)
 {
     uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
     spin_lock(&buddy_lock);
@@ -210,12 +210,16 @@ static noinline int alloc_block(unsigned order, paddr_t *out)
 
 static inline paddr_t pcp_pop(struct pcp *c, uint32_t count)
 {
-    struct meta_slot *s = meta_slot_at(c->head);
+    uint32_t idx = c->head;
+    struct meta_slot *s = meta_slot_at(idx);
     c->head = s->m.free.next;
     atomic_store_u32(&c->count, count - 1, MO_RELAXED);
+    /* The link stays in m.free: from_unused() writes the metadata. */
     slot_set_alloc_flags(s, 0);
-    s->m.word = 0;
-    return meta_slot_paddr(s);
+    /* In bank 0 a slot's index is its page's offset in the bank. */
+    if (likely(idx < meta_bank0.npages))
+        return pa((meta_bank0.base_pfn + idx) << PAGE_SHIFT);
+    return meta_slot_paddr_slow(s);
 }
 
 static noinline int alloc_refill(struct pcp *c, paddr_t *out)
@@ -250,6 +254,7 @@ static noinline void free_check(paddr_t p, unsigned order)
 {
     if (order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order))
         panic("page_free: bad block %#llx order %u", (unsigned long long)pa_val(p), order);
+#ifdef TALLY_DEBUG
     struct meta_slot *s = meta_slot(p);
     for (uint64_t i = 0; i < (1ull << order); i++) {
         struct meta_slot *t = s + i;
@@ -259,29 +264,45 @@ static noinline void free_check(paddr_t p, unsigned order)
                   (unsigned long long)(pa_val(p) + i * PAGE_SIZE), free ? "already free" : "in use",
                   page_usage_name(page_slot_usage(t)));
     }
+#endif
+}
+
+static inline void pcp_push(struct meta_slot *s, uint32_t idx)
+{
+    struct pcp *c = &pcp[arch_cpu_id()];
+    uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
+    slot_set_alloc_flags(s, SLOT_F_PCP);
+    s->m.free.next = c->head;
+    c->head = idx;
+    atomic_store_u32(&c->count, count + 1, MO_RELAXED);
+    if (unlikely(count + 1 > PCP_HIGH))
+        pcp_spill(c, PCP_BATCH);
+}
+
+static noinline void free_slow(paddr_t p, unsigned order)
+{
+    free_check(p, order);
+    if (order != 0) {
+        free_block(p, order);
+        return;
+    }
+    struct meta_slot *s = meta_slot(p);
+    pcp_push(s, meta_slot_index(s));
 }
 
 void page_free(paddr_t p, unsigned order)
 {
 #ifdef TALLY_DEBUG
     free_check(p, order);
-#else
-    if (unlikely(order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order)))
-        free_check(p, order);
 #endif
-    if (unlikely(order != 0)) {
-        free_block(p, order);
+    /* Order 0 in bank 0 is the hot path: the page's offset in the bank is
+     * its slot index. Everything else, and bad arguments, go the long way. */
+    uint64_t off = (pa_val(p) >> PAGE_SHIFT) - meta_bank0.base_pfn;
+    if (likely(order == 0 && IS_ALIGNED(pa_val(p), PAGE_SIZE) && off < meta_bank0.npages)) {
+        pcp_push(meta_bank0.slots + off, (uint32_t)off);
         return;
     }
-    struct meta_slot *s = meta_slot(p);
-    struct pcp *c = &pcp[arch_cpu_id()];
-    uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
-    slot_set_alloc_flags(s, SLOT_F_PCP);
-    s->m.free.next = c->head;
-    c->head = meta_slot_index(s);
-    atomic_store_u32(&c->count, count + 1, MO_RELAXED);
-    if (unlikely(count + 1 > PCP_HIGH))
-        pcp_spill(c, PCP_BATCH);
+    free_slow(p, order);
 }
 
 void page_alloc_drain(void)
