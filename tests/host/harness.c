@@ -150,3 +150,25 @@ void thread_checks_passed(void)
     uint32_t n = atomic_load_u32(&thread_failures, MO_RELAXED);
     ck_assert_msg(n == 0, "%u check(s) failed in worker threads, first: %s", n, thread_failure);
 }
+
+/* --- device-tree blobs ----------------------------------------------------- */
+
+void *harness_load_dtb(const char *name, size_t *size)
+{
+    const char *dir = getenv("TALLY_DT_DIR");
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s.dtb", dir && *dir ? dir : "build/dt", name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f, "cannot open %s (make dt-blobs builds it)", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ck_assert_int_gt(n, 0);
+    rewind(f);
+    void *blob = malloc((size_t)n);
+    ck_assert_ptr_nonnull(blob);
+    ck_assert_uint_eq(fread(blob, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    if (size)
+        *size = (size_t)n;
+    return blob;
+}

@@ -63,6 +63,13 @@ uint64_t fake_seq(void);
 /* Called by the fake arch on every event if set (e.g. to snapshot a PTE). */
 extern void (*fake_event_hook)(const struct fake_event *ev);
 
+/*
+ * Read build/dt/NAME.dtb (or $TALLY_DT_DIR/NAME.dtb; make dt-blobs builds
+ * them) into a malloc'd buffer of exactly its size, asserting on any error.
+ * The caller frees it.
+ */
+void *harness_load_dtb(const char *name, size_t *size);
+
 /* Seed for randomised tests: $TALLY_SEED if set, else time-based; printed. */
 uint64_t test_seed(const char *what);
 /* Iterations for randomised tests: $name if set, else dflt. */

@@ -157,20 +157,8 @@ static void *blob;
 
 static void load(const char *name)
 {
-    const char *dir = getenv("TALLY_DT_DIR");
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.dtb", dir && *dir ? dir : "build/dt", name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f, "cannot open %s (make dt-blobs builds it)", path);
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_gt(n, 0);
-    rewind(f);
     free(blob);
-    blob = malloc((size_t)n);
-    ck_assert_ptr_nonnull(blob);
-    ck_assert_uint_eq(fread(blob, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
+    blob = harness_load_dtb(name, NULL);
 }
 
 static void teardown(void)
