@@ -87,6 +87,9 @@ static bool decode_writeback(struct vcpu *v, uint64_t esr, uint64_t ipa, uint64_
                              unsigned *rn, uint64_t *rn_val)
 {
     uint32_t insn;
+    /* Only A64 is decoded: an AArch32 EL0 task's access gets an abort. */
+    if (v->ctx.pstate & (1u << 4))
+        return false;
     if (!fetch_insn(v, &insn) || (insn & 0x3f200400u) != 0x38000400u)
         return false;
     unsigned size = insn >> 30, opc = (insn >> 22) & 3, n = (insn >> 5) & 31, t = insn & 31;
@@ -149,6 +152,6 @@ bool mmio_handle_abort(struct vcpu *v, uint64_t esr, uint64_t ipa)
     }
     if (wb_reg != 31)
         v->ctx.x[wb_reg] = wb_val;
-    vcpu_skip_insn(v);
+    vcpu_skip_insn(v, esr);
     return true;
 }

@@ -13,7 +13,8 @@
 //                     mapped), a write to a read-only mapping
 //   instruction abort an injected instruction abort
 //   MSR/MRS           the vGIC's registers (ICC_SGI1R_EL1, ...), else undef
-//   WFI/WFE           not trapped (TWI = TWE = 0); skipped if ever seen
+//   WFI               trapped (TWI): the pCPU idles in EL2 until an interrupt
+//   WFE/WFIT/WFET     skipped (an early wake-up is allowed)
 //   anything else     an undefined-instruction exception injected
 #include <stdio.h>
 #include <tally/sysreg.h>
@@ -72,7 +73,7 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
         break;
     case EC_SMC64:
         /* A trapped SMC leaves ELR at the SMC itself. */
-        vcpu_skip_insn(v);
+        vcpu_skip_insn(v, esr);
         smccc_call(v);
         break;
     case EC_DABT_LOW:
@@ -84,16 +85,18 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
         break;
     case EC_SYS64:
         if (vgic_handle_sysreg(v, esr))
-            vcpu_skip_insn(v);
+            vcpu_skip_insn(v, esr);
         else
             inject_undef(v);
         break;
     case EC_WFX:
-        vcpu_skip_insn(v);
+        vcpu_skip_insn(v, esr);
         /* WFI (ISS.TI = 0): idle this pCPU in EL2 until a physical
          * interrupt (the vtimer, a kick, the UART) unless the vCPU already
-         * has a virtual interrupt to take. WFE: a hint, just go on. */
-        if (!(esr & 1) && !vgic_vcpu_pending(v)) {
+         * has a virtual interrupt to take. WFE, WFIT, WFET (TI = 1, 2, 3):
+         * go straight back; an early wake-up is architecturally allowed,
+         * and sleeping here would ignore WFIT's deadline. */
+        if ((esr & 3) == 0 && !vgic_vcpu_pending(v)) {
             /* QEMU's GICv2 does not re-evaluate the physical CPU interface
              * when a guest's EOI deactivates a hardware-linked interrupt:
              * a level PPI still asserted (the virtual timer) then stays

@@ -92,6 +92,24 @@ static uint64_t hcr_for_cpu(void)
     return h;
 }
 
+/*
+ * MDCR_EL2 resets to an UNKNOWN value on real hardware: set it. The guest
+ * gets every PMU counter (HPMN = PMCR_EL0.N) and its debug registers
+ * untrapped, and with PMUv3.1 or later (HPMD) nothing counts while Tally
+ * runs at EL2, so the counters are no window into the hypervisor.
+ */
+#define MDCR_HPMD (1ull << 17)
+static uint64_t mdcr_for_cpu(void)
+{
+    uint64_t pmuver = (read_sysreg(id_aa64dfr0_el1) >> 8) & 0xf;
+    if (pmuver == 0 || pmuver == 0xf) /* no PMU, or IMPLEMENTATION DEFINED */
+        return 0;
+    uint64_t m = (read_sysreg(pmcr_el0) >> 11) & 0x1f;
+    if (pmuver >= 4)
+        m |= MDCR_HPMD;
+    return m;
+}
+
 static uint64_t cptr_for_cpu(void)
 {
     uint64_t pfr0 = read_sysreg(id_aa64pfr0_el1), pfr1 = read_sysreg(id_aa64pfr1_el1);
@@ -181,6 +199,7 @@ static void vcpu_load(struct vcpu *v)
     write_sysreg(vtcr_el2, vm->vtcr);
     write_sysreg(vttbr_el2, aspace_vttbr(&vm->s2));
     write_sysreg(hcr_el2, hcr_for_cpu());
+    write_sysreg(mdcr_el2, mdcr_for_cpu());
     isb();
     /* Nothing this CPU cached for the VMID may survive from an earlier VM
      * with the same VMID (a reset rebuilds VM 0 with VMID 1). */

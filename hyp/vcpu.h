@@ -113,9 +113,14 @@ bool cpu_has_s2fwb(void);
 unsigned vcpu_run(struct vcpu *v);
 
 /* Advance the guest PC past the trapped instruction (ESR.IL: 4 bytes). */
-static inline void vcpu_skip_insn(struct vcpu *v)
+/* Step over the trapped instruction: A64 instructions are 4 bytes; for an
+ * AArch32 EL0 task (PSTATE.nRW) ESR.IL tells a 16-bit Thumb one apart. Not
+ * trusted for A64: some syndromes (e.g. data aborts without ISS) leave IL
+ * clear there. */
+static inline void vcpu_skip_insn(struct vcpu *v, uint64_t esr)
 {
-    v->ctx.pc += 4;
+    bool aarch32 = v->ctx.pstate & (1u << 4);
+    v->ctx.pc += (aarch32 && !(esr & (1ull << 25))) ? 2 : 4;
 }
 
 /* hyp/guest_entry.S */
