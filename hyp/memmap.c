@@ -138,7 +138,8 @@ static int scan_memory(struct parse *p, const void *fdt)
     for (unsigned i = 0; i < m->nr_banks; i++) {
         uint64_t b = ALIGN_UP(pa_val(m->banks[i].base), PAGE_SIZE);
         uint64_t e = ALIGN_DOWN(p->bank_end[i], PAGE_SIZE);
-        if (e <= b)
+        /* b < base: rounding up wrapped past 2^64 (a bank in the last page). */
+        if (e <= b || b < pa_val(m->banks[i].base))
             FAIL(p, ERR_ALIGN, "memory bank [0x%llx, 0x%llx) in /%s holds no whole page",
                  ull(pa_val(m->banks[i].base)), ull(p->bank_end[i]), p->bank_node[i]);
         m->banks[i] = (struct mem_bank){pa(b), e - b};
@@ -170,7 +171,10 @@ static int add_reserved(struct parse *p, uint64_t base, uint64_t size, enum page
 {
     if (size == 0)
         return ERR_OK;
-    if (base + size < base || ALIGN_UP(base + size, PAGE_SIZE) < base)
+    /* The end, rounded up to a page, must not wrap: base + size < base, or a
+     * rounded end of 0 (exactly 2^64, which a base of 0 would not reveal). */
+    if (base + size < base || ALIGN_UP(base + size, PAGE_SIZE) <= base ||
+        ALIGN_UP(base + size, PAGE_SIZE) == 0)
         FAIL(p, ERR_RANGE, "reserved range [0x%llx, +0x%llx) (%s) wraps past 2^64", ull(base),
              ull(size), what);
     uint64_t b = ALIGN_DOWN(base, PAGE_SIZE), e = ALIGN_UP(base + size, PAGE_SIZE);
@@ -308,6 +312,12 @@ static int check_blob(struct parse *p, const void *fdt, paddr_t fdt_pa)
     int err = fdt_check_header(fdt);
     if (err)
         FAIL(p, ERR_INVAL, "bad DTB at 0x%llx: %s", ull(pa_val(fdt_pa)), fdt_strerror(err));
+    /* libfdt 1.6.1's fdt_check_full() reads through NULL on blobs of
+     * version < 16 (found by tests/fuzz/fuzz_memmap.c); every producer
+     * Tally meets (QEMU, U-Boot, firmware, dtc) writes version 17. */
+    if (fdt_version(fdt) < 16)
+        FAIL(p, ERR_INVAL, "bad DTB at 0x%llx: version %u, Tally reads version 16 and later",
+             ull(pa_val(fdt_pa)), fdt_version(fdt));
     if (fdt_totalsize(fdt) > MEMMAP_FDT_MAX_SIZE)
         FAIL(p, ERR_INVAL, "bad DTB at 0x%llx: totalsize 0x%x is more than 0x%llx",
              ull(pa_val(fdt_pa)), fdt_totalsize(fdt), ull(MEMMAP_FDT_MAX_SIZE));

@@ -199,6 +199,23 @@ START_TEST(test_no_memory_node_is_refused)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_memmap.c: rounding that wraps past 2^64. */
+START_TEST(test_bank_in_the_last_page_is_refused_not_wrapped)
+{
+    parse_fails("bank-rounds-up-past-2-64", ERR_ALIGN,
+                "memory bank [0xfffffffffffff001, 0xffffffffffffffff) in /memory@fffffffffffff001 "
+                "holds no whole page");
+}
+END_TEST
+
+START_TEST(test_reserved_range_ending_at_2_64_is_refused_not_dropped)
+{
+    parse_fails("reserved-end-rounds-to-2-64", ERR_RANGE,
+                "reserved range [0x0, +0xffffffffffffff00) (all@0) wraps past "
+                "2^64");
+}
+END_TEST
+
 START_TEST(test_overlapping_banks_are_refused_naming_both)
 {
     parse_fails("overlap", ERR_INVAL,
@@ -502,6 +519,8 @@ Suite *memmap_suite(void)
     tcase_add_test(tc, test_boot_modules_and_initrd_are_reserved);
     tcase_add_test(tc, test_no_memory_node_is_refused);
     tcase_add_test(tc, test_overlapping_banks_are_refused_naming_both);
+    tcase_add_test(tc, test_bank_in_the_last_page_is_refused_not_wrapped);
+    tcase_add_test(tc, test_reserved_range_ending_at_2_64_is_refused_not_dropped);
     tcase_add_test(tc, test_too_many_banks_are_refused);
     tcase_add_test(tc, test_too_many_reserved_ranges_are_refused);
     tcase_add_test(tc, test_zero_size_bank_is_refused);
