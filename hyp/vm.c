@@ -253,6 +253,13 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     if (err != ERR_OK)
         return err;
 
+    /* Bounded before any sum below can wrap (the image size is bounded in
+     * parse_image()); the fit check then gives the real answer. */
+    if (m->initrd_size >= (1ull << 40)) {
+        snprintf(msg, len, "initrd of %lu bytes does not fit in any guest RAM", m->initrd_size);
+        return ERR_RANGE;
+    }
+
     memset(vm, 0, sizeof(*vm));
     vm->id = 0;
     vm->vmid = 1;
