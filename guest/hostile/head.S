@@ -5,17 +5,7 @@
  * guest/testguest it runs with the MMU off and is position independent.
  */
 
-    .section .text.head, "ax"
-    .global _text
-_text:
-    b       primary_entry           /* code0 */
-    .word   0                       /* code1 */
-    .quad   0                       /* text_offset */
-    .quad   __image_size            /* image_size: file + bss */
-    .quad   0xa                     /* flags: LE, 4 KiB pages, anywhere */
-    .quad   0, 0, 0                 /* res2..res4 */
-    .ascii  "ARM\x64"               /* magic */
-    .word   0                       /* res5 */
+#include "../image-header.S"
 
 primary_entry:
     msr     daifset, #0xf

@@ -10,17 +10,7 @@
  * -mstrict-align and uses no exclusive or LSE atomics.
  */
 
-    .section .text.head, "ax"
-    .global _text
-_text:
-    b       primary_entry           /* code0 */
-    .word   0                       /* code1 */
-    .quad   0                       /* text_offset */
-    .quad   __image_size            /* image_size: file + bss */
-    .quad   0xa                     /* flags: LE, 4 KiB pages, anywhere */
-    .quad   0, 0, 0                 /* res2..res4 */
-    .ascii  "ARM\x64"               /* magic */
-    .word   0                       /* res5: no PE header */
+#include "../image-header.S"
 
 /* x0 = physical address of the DTB (arm64 boot protocol). */
 primary_entry:
