@@ -307,12 +307,14 @@ static void op_unmap(void)
         ck_abort_msg("op %llu: unmap ia %#llx pages %llu: %d, model %d", (unsigned long long)M.ops,
                      (unsigned long long)(pg << 12), (unsigned long long)n, err, want);
     if (err == ERR_OK) {
+        /* Count every dropped mapping first: the range may map one frame
+         * more than once, and the engine dropped all of them already. */
+        for (uint64_t i = 0; i < n; i++)
+            if (M.attr[pg + i] & M_OWNED)
+                M.maps[M.pfn[pg + i] - M.frame_base]--;
         for (uint64_t i = 0; i < n; i++) {
-            if (M.attr[pg + i] & M_OWNED) {
-                uint64_t f = M.pfn[pg + i] - M.frame_base;
-                M.maps[f]--;
-                check_frame(f);
-            }
+            if (M.attr[pg + i] & M_OWNED)
+                check_frame(M.pfn[pg + i] - M.frame_base);
             M.attr[pg + i] = 0;
         }
         M.mapped -= n;
