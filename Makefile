@@ -23,6 +23,9 @@ deps: $(DEPS_STAMP)
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter
 COMMON_CFLAGS := -std=gnu11 $(WARN) -Iinclude -MMD -MP
+# hyp/'s rooms include each other as "room/file.h" (docs/architecture.md).
+# Everything but mm/ gets -Ihyp: mm/ cannot include hyp/ even by mistake.
+ROOM_INC = $(if $(filter mm/%,$<),,-Ihyp)
 
 MM_SRCS := $(sort $(wildcard mm/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
@@ -39,7 +42,7 @@ define host_variant
 $(BUILD)/$(1)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC[$(1)]  $$<"
-	$(Q)$(2) $(COMMON_CFLAGS) $(3) -c $$< -o $$@
+	$(Q)$(2) $(COMMON_CFLAGS) $$(ROOM_INC) $(3) -c $$< -o $$@
 $(BUILD)/$(1)/unit-tests: $(patsubst %.c,$(BUILD)/$(1)/%.o,$(MM_SRCS) $(HOSTLIB_SRCS) $(UNIT_SRCS))
 	@echo "  LD[$(1)]  $$@"
 	$(Q)$(2) $(3) -o $$@ $$^ $(4)

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Device-tree blobs for the memory-map tests, and hyp/memmap.c in the host
+# Device-tree blobs for the memory-map tests, and hyp/core/memmap.c in the host
 # unit-test binaries.
 #
 # build/dt/*.dtb: every tests/dt/*.dts compiled by dtc, plus QEMU's own
@@ -40,10 +40,10 @@ $(DT_DIR)/qemu-raspi4b.dtb: $(DT_DIR)/rpi4-firmware.dtb | $(DEPS_STAMP)
 .PHONY: dt-blobs
 dt-blobs: $(DT_BLOBS)
 
-# hyp/memmap.c is portable C over libfdt: link it into every host unit-test
+# hyp/core/memmap.c is portable C over libfdt: link it into every host unit-test
 # binary (added prerequisites land in the link line's $^), and build the
 # blobs first (order-only: they are data, not link inputs).
 MEMMAP_UNIT_VARIANTS := host asan tsan $(CROSS_UNIT_VARIANTS)
 $(foreach v,$(MEMMAP_UNIT_VARIANTS),$(eval \
-  $(BUILD)/$(v)/unit-tests: $(BUILD)/$(v)/hyp/memmap.o | $(DT_BLOBS)))
--include $(foreach v,$(MEMMAP_UNIT_VARIANTS),$(BUILD)/$(v)/hyp/memmap.d)
+  $(BUILD)/$(v)/unit-tests: $(BUILD)/$(v)/hyp/core/memmap.o | $(DT_BLOBS)))
+-include $(foreach v,$(MEMMAP_UNIT_VARIANTS),$(BUILD)/$(v)/hyp/core/memmap.d)

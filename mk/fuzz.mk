@@ -3,8 +3,8 @@
 #
 #   build/fuzz/fuzz_memmap   bytes as a device-tree blob -> memmap_from_fdt_at()
 #   build/fuzz/fuzz_pgtable  bytes as map/unmap/protect/lookup sequences -> mm/pgtable.c
-#   build/fuzz/fuzz_vgic     bytes as MMIO accesses, injections, flush/fold -> hyp/vgic_dist.c
-#   build/fuzz/fuzz_hypercall  bytes as HVC/SMC calls -> hyp/vpsci.c, hyp/hypercall.c
+#   build/fuzz/fuzz_vgic     bytes as MMIO accesses, injections, flush/fold -> hyp/irq/vgic_dist.c
+#   build/fuzz/fuzz_hypercall  bytes as HVC/SMC calls -> hyp/vm/vpsci.c, hyp/vm/hypercall.c
 #
 # Built with clang -fsanitize=fuzzer,address,undefined (the code under test
 # with fuzzer-no-link: coverage and sanitizers everywhere). Seed corpora are
@@ -34,20 +34,20 @@ FUZZ_SMOKE_SECONDS ?= 15
 FUZZ_TARGETS := memmap pgtable vgic hypercall
 FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FUZZ_memmap_SRCS := tests/fuzz/fuzz_memmap.c hyp/memmap.c
+FUZZ_memmap_SRCS := tests/fuzz/fuzz_memmap.c hyp/core/memmap.c
 FUZZ_memmap_LIBS := -lfdt
 FUZZ_pgtable_SRCS := tests/fuzz/fuzz_pgtable.c $(MM_SRCS) $(HOSTLIB_SRCS)
 FUZZ_pgtable_LIBS := -lcheck -lsubunit -lrt -lm -pthread
-FUZZ_vgic_SRCS := tests/fuzz/fuzz_vgic.c hyp/vgic_dist.c
+FUZZ_vgic_SRCS := tests/fuzz/fuzz_vgic.c hyp/irq/vgic_dist.c
 FUZZ_vgic_LIBS :=
-FUZZ_hypercall_SRCS := tests/fuzz/fuzz_hypercall.c hyp/hypercall.c hyp/vpsci.c $(MM_SRCS) \
+FUZZ_hypercall_SRCS := tests/fuzz/fuzz_hypercall.c hyp/vm/hypercall.c hyp/vm/vpsci.c $(MM_SRCS) \
                        $(HOSTLIB_SRCS)
 FUZZ_hypercall_LIBS := $(FUZZ_pgtable_LIBS)
 
 $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC[fuzz] $<"
-	$(Q)$(FUZZ_CC) $(COMMON_CFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+	$(Q)$(FUZZ_CC) $(COMMON_CFLAGS) $(ROOM_INC) $(FUZZ_CFLAGS) -c $< -o $@
 
 define fuzz_target
 $(FUZZ_DIR)/fuzz_$(1): $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_$(1)_SRCS))

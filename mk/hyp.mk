@@ -33,16 +33,18 @@ HYP_CFLAGS = -std=gnu11 $(WARN) -O2 -g -nostdinc -Iinclude -Ihyp/include \
     -MMD -MP $(HYP_PLATFORM_DEFS_$(HYP_PLATFORM)) $(if $(HYP_DEBUG),-DTALLY_DEBUG)
 HYP_ASFLAGS = -Iinclude -Ihyp -MMD -MP -D__ASSEMBLER__ $(HYP_PLATFORM_DEFS_$(HYP_PLATFORM))
 
-HYP_C_SRCS := $(sort $(wildcard hyp/*.c hyp/console/*.c hyp/lib/*.c)) \
+# Every room of hyp/ (docs/architecture.md) but platform/, whose one file for
+# HYP_PLATFORM is added by name.
+HYP_C_SRCS := $(sort $(filter-out hyp/platform/%,$(wildcard hyp/*/*.c))) \
               hyp/platform/$(HYP_PLATFORM).c $(MM_SRCS)
-HYP_S_SRCS := $(sort $(wildcard hyp/*.S))
+HYP_S_SRCS := $(sort $(wildcard hyp/*/*.S))
 HYP_OBJS := $(patsubst %.c,$(HYP_OUT)/obj/%.o,$(HYP_C_SRCS)) \
             $(patsubst %.S,$(HYP_OUT)/obj/%.o,$(HYP_S_SRCS))
 
 $(HYP_OUT)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC[el2]  $<"
-	$(Q)$(HYP_CC) $(HYP_CFLAGS) -c $< -o $@
+	$(Q)$(HYP_CC) $(HYP_CFLAGS) $(ROOM_INC) -c $< -o $@
 
 $(HYP_OUT)/obj/%.o: %.S | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -91,7 +93,7 @@ debug: $(HYP_BIN)
 
 # The portable parts of hyp/ (no console, no system registers, no libc names)
 # also run in every host unit-test binary: tests/unit/test_hyp_runtime.c.
-HYP_UNIT_SRCS := hyp/format.c hyp/bootargs.c hyp/dt.c
+HYP_UNIT_SRCS := hyp/lib/format.c hyp/core/bootargs.c hyp/core/dt.c
 HYP_UNIT_VARIANTS := host asan tsan $(CROSS_UNIT_VARIANTS)
 $(foreach v,$(HYP_UNIT_VARIANTS),$(eval \
   $(BUILD)/$(v)/unit-tests: $(patsubst %.c,$(BUILD)/$(v)/%.o,$(HYP_UNIT_SRCS)) | $(DT_BLOBS)))

@@ -32,7 +32,7 @@ test-qemu: $(GUEST_BUILD)/hostile.bin
 
 # The guest device tree writer is portable: it also runs in every host
 # unit-test binary (tests/unit/test_guest_fdt.c).
-VM_UNIT_SRCS := hyp/guest_fdt.c
+VM_UNIT_SRCS := hyp/vm/guest_fdt.c
 VM_UNIT_VARIANTS := host asan tsan $(CROSS_UNIT_VARIANTS)
 $(foreach v,$(VM_UNIT_VARIANTS),$(eval \
   $(BUILD)/$(v)/unit-tests: $(patsubst %.c,$(BUILD)/$(v)/%.o,$(VM_UNIT_SRCS))))

@@ -7,7 +7,7 @@
 // no set-up, and on boards the boot loader has already programmed it.
 #include <tally/spinlock.h>
 
-#include "../hyp.h"
+#include "core/hyp.h"
 
 #define UARTDR      0x00
 #define UARTFR      0x18

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Formatted output of the EL2 image (hyp/printf.c): printf writes to the
+ * Formatted output of the EL2 image (hyp/lib/printf.c): printf writes to the
  * console, one call = one uninterrupted line group; snprintf/vsnprintf as in
  * C11 (always NUL-terminated, return the length the full output would have).
  * Conversions: %d %i %u %x %X %p %s %c %%, flags '-' '0', a width, a

@@ -6,7 +6,7 @@
 #include <tally/panic.h>
 #include <tally/sysreg.h>
 
-#include "../hyp.h"
+#include "core/hyp.h"
 
 uintptr_t __stack_chk_guard = 0x5a11ab1e0ddba11ull;
 

@@ -3,7 +3,7 @@
 // GIC, the console UART, PSCI) comes from the device tree QEMU passes; the
 // platform only says where to print before the device tree is read and how
 // the EL2 address space is laid out.
-#include "../hyp.h"
+#include "core/hyp.h"
 
 const struct platform hyp_platform = {
     .name = "qemu-virt",

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target: the guest-facing HVC/SMC ABI. Bytes become calls from a
-// VM's vCPUs, dispatched as hyp/traps.c does (PSCI first, hyp/vpsci.c, then
-// Tally's calls, hyp/hypercall.c), and every result is compared with a model
+// VM's vCPUs, dispatched as hyp/vm/traps.c does (PSCI first, hyp/vm/vpsci.c, then
+// Tally's calls, hyp/vm/hypercall.c), and every result is compared with a model
 // written from docs/hypercalls.md and the PSCI specification (DEN0022).
 //
 // Input: one byte of set-up (bits 0-2: vCPUs - 1; bits 3-4: VM id; bits
@@ -25,9 +25,9 @@
 
 #include <tally/page_alloc.h>
 
-#include "../../hyp/gic.h"
-#include "../../hyp/vcpu.h"
-#include "../../hyp/vm.h"
+#include "irq/gic.h"
+#include "vm/vcpu.h"
+#include "vm/vm.h"
 
 /* --- the hypervisor around the dispatchers ------------------------------------ */
 
@@ -301,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(saved, v->ctx.x, sizeof(saved));
         struct expect e;
         model(c, fid, &e);
-        /* hyp/traps.c's HVC/SMC exit. */
+        /* hyp/vm/traps.c's HVC/SMC exit. */
         if (!vpsci_handle(v, (uint32_t)v->ctx.x[0]))
             hypercall_handle(v, (uint32_t)v->ctx.x[0]);
         check(c, fid, &e, saved);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target: arbitrary bytes as a device-tree blob into
-// memmap_from_fdt_at() and memmap_from_fdt() (hyp/memmap.c over the host's
+// memmap_from_fdt_at() and memmap_from_fdt() (hyp/core/memmap.c over the host's
 // libfdt).
 //
 // Input: the blob, then an optional trailer of parameters (little-endian;

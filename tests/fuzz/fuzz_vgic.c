@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target: bytes as guest accesses to the portable vGIC model
-// (hyp/vgic_dist.c), GICv2 and GICv3, interleaved with injections, SGIs,
+// (hyp/irq/vgic_dist.c), GICv2 and GICv3, interleaved with injections, SGIs,
 // list-register flush / guest progress / fold, and vCPU release.
 //
 // Input: one byte of set-up (bit 0: GICv3, bits 1-3: vCPUs - 1, bits 4-7:
 // list registers - 1; the virtual timer PPI 27 of every vCPU and SPI 33 are
-// hardware-linked, as hyp/vgic.c does), then operations of 12 bytes:
+// hardware-linked, as hyp/irq/vgic.c does), then operations of 12 bytes:
 //   u8 kind, u8 vcpu, u16 offset/INTID, u64 value
 // kinds: GICD read / write, GICR read / write (GICv3; the GICD on GICv2),
 // inject, SGI (ICC_SGI1R_EL1 or GICD_SGIR), enter / exit a vCPU, pending
@@ -36,7 +36,7 @@
 
 #include <tally/errno.h>
 
-#include "../../hyp/vgic_dist.h"
+#include "irq/vgic_dist.h"
 
 #define PPI_VTIMER 27
 #define SPI_UART   33

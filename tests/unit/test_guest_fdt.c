@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The guest's device tree (hyp/guest_fdt.c), built on the host for a VM
+// The guest's device tree (hyp/vm/guest_fdt.c), built on the host for a VM
 // described by hand and read back with libfdt: every node and property a
 // guest relies on (docs/guests.md, "Device tree"), for GICv3 and GICv2, and
 // the errors for a buffer that is too small.
@@ -9,10 +9,10 @@
 #include <string.h>
 #include <tally/errno.h>
 
-#include "../../hyp/gic.h"
-#include "../../hyp/vm.h"
+#include "irq/gic.h"
+#include "vm/vm.h"
 
-/* The physical GIC's version, as hyp/gic.c would report it. */
+/* The physical GIC's version, as hyp/irq/gic.c would report it. */
 static unsigned fake_gic_version = 3;
 unsigned gic_version(void)
 {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The portable parts of the EL2 runtime, run on the host exactly as the
-// image runs them: the printf formatter (hyp/format.c), Tally's boot
-// arguments (hyp/bootargs.c) and the device-tree lookups for the console
-// and the GIC (hyp/dt.c). Device trees are QEMU's own (dumped by mk/dt.mk,
+// image runs them: the printf formatter (hyp/lib/format.c), Tally's boot
+// arguments (hyp/core/bootargs.c) and the device-tree lookups for the console
+// and the GIC (hyp/core/dt.c). Device trees are QEMU's own (dumped by mk/dt.mk,
 // read from $TALLY_DT_DIR) or built in memory with libfdt's writer.
 #include "../host/harness.h"
 
@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../hyp/bootargs.h"
-#include "../../hyp/dt.h"
-#include "../../hyp/format.h"
+#include "core/bootargs.h"
+#include "core/dt.h"
+#include "lib/format.h"
 
 static char out[64];
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Device tree -> boot memory map (hyp/memmap.c). Blobs are made by dtc from
+// Device tree -> boot memory map (hyp/core/memmap.c). Blobs are made by dtc from
 // tests/dt/*.dts, and QEMU's own virt and raspi4b trees are dumped with
 // dumpdtb=, at build time (mk/dt.mk); they are read from $TALLY_DT_DIR.
 // Each test asserts the exact banks, reserved ranges and message.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The vGIC model (hyp/vgic_dist.c) on the host: list-register encodings,
+// The vGIC model (hyp/irq/vgic_dist.c) on the host: list-register encodings,
 // the GICv2 and GICv3 distributor register maps, the GICv3 redistributors,
 // injection and kicks, list-register selection with priorities and the
 // underflow request, the fold of finished list registers, SGIs (ICC_SGI1R
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <tally/errno.h>
 
-#include "../../hyp/vgic_dist.h"
+#include "irq/vgic_dist.h"
 
 #define NR_VCPUS 2
 #define NR_LRS   4

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * MMIO emulation for guests (hyp/mmio.c). A stage-2 data abort on an IPA
+ * MMIO emulation for guests (hyp/vm/mmio.c). A stage-2 data abort on an IPA
  * that no mapping covers is matched against the VM's regions; the access is
  * decoded from the ESR's instruction syndrome (ISV = 1: size, register,
  * sign extension, write) and handed to the region's callback. No region, an

@@ -33,13 +33,13 @@
 #include <tally/panic.h>
 #include <tally/sysreg.h>
 
-#include "accounting.h"
-#include "bootargs.h"
-#include "gic.h"
-#include "hyp.h"
-#include "percpu.h"
-#include "smp.h"
-#include "vgic.h"
+#include "core/accounting.h"
+#include "core/bootargs.h"
+#include "irq/gic.h"
+#include "core/hyp.h"
+#include "core/percpu.h"
+#include "core/smp.h"
+#include "irq/vgic.h"
 #include "vm.h"
 
 /* Pages Tally keeps free for itself when VM 0 takes "the rest": one

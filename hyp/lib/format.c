@@ -2,7 +2,7 @@
 // The one formatter of the EL2 image (hyp/include/stdio.h lists what it
 // understands). Portable C with no console and no libc names, so the host
 // unit tests run exactly this code (tests/unit/test_hyp_runtime.c); the EL2
-// image's vsnprintf/snprintf/printf (hyp/printf.c) are wrappers.
+// image's vsnprintf/snprintf/printf (hyp/lib/printf.c) are wrappers.
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Virtual CPUs (hyp/vcpu.c, hyp/guest_entry.S). One vCPU per physical CPU:
+ * Virtual CPUs (hyp/vm/vcpu.c, hyp/vm/guest_entry.S). One vCPU per physical CPU:
  * vCPU i of VM 0 always runs on pCPU i (static partitioning), so a vCPU is
  * "loaded" on its pCPU from its first entry until the VM stops: the EL1
  * system registers, the FP/SIMD registers and the timer live in the CPU
@@ -52,7 +52,7 @@
 #include <tally/atomic.h>
 #include <tally/types.h>
 
-#include "vgic.h"
+#include "irq/vgic.h"
 
 struct vm;
 
@@ -123,22 +123,22 @@ static inline void vcpu_skip_insn(struct vcpu *v, uint64_t esr)
     v->ctx.pc += (aarch32 && !(esr & (1ull << 25))) ? 2 : 4;
 }
 
-/* hyp/guest_entry.S */
+/* hyp/vm/guest_entry.S */
 unsigned guest_enter(struct vcpu_ctx *ctx);
 void fp_save(struct vcpu_fp *fp);
 void fp_load(const struct vcpu_fp *fp);
 
-/* hyp/traps.c: handle one exit (guest_enter's code). */
+/* hyp/vm/traps.c: handle one exit (guest_enter's code). */
 void traps_handle_exit(struct vcpu *v, unsigned exit);
 
-/* hyp/inject.c: exceptions delivered to the guest's EL1. */
+/* hyp/vm/inject.c: exceptions delivered to the guest's EL1. */
 void inject_dabt(struct vcpu *v, uint64_t far, bool write);
 void inject_iabt(struct vcpu *v, uint64_t far);
 void inject_undef(struct vcpu *v);
 
-/* hyp/vpsci.c: PSCI over HVC/SMC for guests. True if fid was PSCI's. */
+/* hyp/vm/vpsci.c: PSCI over HVC/SMC for guests. True if fid was PSCI's. */
 bool vpsci_handle(struct vcpu *v, uint32_t fid);
-/* hyp/hypercall.c: Tally's vendor hypercalls; everything else is
+/* hyp/vm/hypercall.c: Tally's vendor hypercalls; everything else is
  * SMCCC NOT_SUPPORTED. */
 void hypercall_handle(struct vcpu *v, uint32_t fid);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The physical GIC as Tally drives it at EL2 (hyp/gic.c, gic_v3.c, gic_v2.c).
+ * The physical GIC as Tally drives it at EL2 (hyp/irq/gic.c, gic_v3.c, gic_v2.c).
  *
  * Tally owns the physical GIC: every interrupt is group 1 non-secure, taken
  * at EL2 (HCR_EL2.IMO routes IRQs there while a guest runs) and handled by

@@ -7,7 +7,7 @@
 #include <tally/spinlock.h>
 #include <tally/sysreg.h>
 
-#include "gic.h"
+#include "irq/gic.h"
 
 #include "vcpu.h"
 #include "vm.h"

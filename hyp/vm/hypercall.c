@@ -6,7 +6,7 @@
 // returns SMCCC NOT_SUPPORTED (-1) in x0 and changes nothing else.
 #include <tally/page_alloc.h>
 
-#include "hyp.h"
+#include "core/hyp.h"
 #include "vcpu.h"
 #include "vm.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* PSCI client of the EL2 runtime (hyp/psci.c). */
+/* PSCI client of the EL2 runtime (hyp/core/psci.c). */
 #ifndef TALLY_HYP_PSCI_H
 #define TALLY_HYP_PSCI_H
 

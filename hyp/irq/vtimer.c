@@ -10,9 +10,9 @@
 #include <tally/sysreg.h>
 
 #include "gic.h"
-#include "vcpu.h"
+#include "vm/vcpu.h"
 #include "vgic.h"
-#include "vm.h"
+#include "vm/vm.h"
 
 #define CNTHCTL_EL1PCTEN (1u << 0) /* EL1/EL0 read CNTPCT_EL0 */
 #define CNTV_CTL_IMASK   (1u << 1)

@@ -2,7 +2,7 @@
 /*
  * The hardware halves of the vGIC: load a vCPU's list registers and
  * interface state into this CPU (vgic_v3.c: ICH_*_EL2 system registers;
- * vgic_v2.c: the GICH frame) and read them back. Only hyp/vgic.c calls them.
+ * vgic_v2.c: the GICH frame) and read them back. Only hyp/irq/vgic.c calls them.
  */
 #ifndef TALLY_HYP_VGIC_HW_H
 #define TALLY_HYP_VGIC_HW_H

@@ -3,7 +3,7 @@
  * Per-CPU data of the EL2 runtime. TPIDR_EL2 of each CPU points to its own
  * entry, so arch_cpu_id() and this_cpu() are one system-register read.
  *
- * The first fields are read by hyp/head.S on a secondary CPU before its MMU
+ * The first fields are read by hyp/core/head.S on a secondary CPU before its MMU
  * is on (the boot CPU cleans the entry to the point of coherency before
  * PSCI CPU_ON); their offsets are the PERCPU_* constants below, checked
  * against the struct at build time in smp.c.

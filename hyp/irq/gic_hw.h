@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Between hyp/gic.c (common part: device tree, dispatch) and the two
- * physical GIC back ends, hyp/gic_v3.c and hyp/gic_v2.c, and the vGIC's
+ * Between hyp/irq/gic.c (common part: device tree, dispatch) and the two
+ * physical GIC back ends, hyp/irq/gic_v3.c and hyp/irq/gic_v2.c, and the vGIC's
  * hardware halves (vgic_v3.c, vgic_v2.c).
  */
 #ifndef TALLY_HYP_GIC_HW_H
@@ -9,7 +9,7 @@
 
 #include <tally/types.h>
 
-#include "dt.h"
+#include "core/dt.h"
 
 /* Default priority of every physical interrupt Tally enables. */
 #define GIC_PRIO_DEFAULT 0xa0

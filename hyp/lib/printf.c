@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "format.h"
-#include "hyp.h"
+#include "core/hyp.h"
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tally's own address space (hyp/mmu.c): an EL2 stage-1 tree built by the
+ * Tally's own address space (hyp/core/mmu.c): an EL2 stage-1 tree built by the
  * page-table engine, every table page tracked.
  *
  *   identity   RAM, read-write, never executable (pass-through: no refs)

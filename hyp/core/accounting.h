@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The page accounting line (hyp/accounting.c). */
+/* The page accounting line (hyp/core/accounting.c). */
 #ifndef TALLY_HYP_ACCOUNTING_H
 #define TALLY_HYP_ACCOUNTING_H
 

@@ -17,10 +17,10 @@
 #include <string.h>
 #include <tally/errno.h>
 
-#include "dt.h"
+#include "core/dt.h"
 #include "gic.h"
 #include "gic_hw.h"
-#include "hyp.h"
+#include "core/hyp.h"
 #include "vgic.h"
 
 static const struct gic_ops *ops;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The vGIC of a VM (hyp/vgic.c, vgic_v3.c, vgic_v2.c) and its virtual timer
- * (hyp/vtimer.c): the interface between VM-core (hyp/vm.c, vcpu.c, traps.c)
+ * The vGIC of a VM (hyp/irq/vgic.c, vgic_v3.c, vgic_v2.c) and its virtual timer
+ * (hyp/irq/vtimer.c): the interface between VM-core (hyp/vm/vm.c, vcpu.c, traps.c)
  * and the interrupt side.
  *
  * Guest view (QEMU virt's): GICv3 GICD at 0x08000000 (64 KiB) and one
@@ -61,7 +61,7 @@ void vgic_vcpu_put(struct vcpu *v);
  * disables and deactivates it). */
 bool vgic_forward_spi(uint32_t hw_intid);
 
-/* hyp/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter, the EL1
+/* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter, the EL1
  * physical timer traps), CNTVOFF_EL2 = 0, the vCPU's PPI 27 linked to the
  * physical PPI 27. put: the virtual timer disabled. */
 void vtimer_vcpu_load(struct vcpu *v);

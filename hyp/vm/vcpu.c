@@ -27,11 +27,11 @@
 #include <tally/arch.h>
 #include <tally/sysreg.h>
 
-#include "gic.h"
-#include "hyp.h"
-#include "percpu.h"
+#include "irq/gic.h"
+#include "core/hyp.h"
+#include "core/percpu.h"
 #include "vcpu.h"
-#include "vgic.h"
+#include "irq/vgic.h"
 #include "vm.h"
 
 _Static_assert(offsetof(struct vcpu_ctx, sp_el0) == VCPU_CTX_SP_EL0, "guest_entry.S offset");

@@ -19,9 +19,9 @@
 #include <stdio.h>
 #include <tally/sysreg.h>
 
-#include "gic.h"
+#include "irq/gic.h"
 #include "vcpu.h"
-#include "vgic.h"
+#include "irq/vgic.h"
 #include "vm.h"
 
 #define ISS_S1PTW (1ull << 7)

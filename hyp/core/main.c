@@ -29,7 +29,7 @@
 #include "psci.h"
 #include "selftest.h"
 #include "smp.h"
-#include "vm.h"
+#include "vm/vm.h"
 
 bool hyp_panic_wait;
 

@@ -15,10 +15,10 @@
 #include <tally/sysreg.h>
 
 #include "gic.h"
-#include "vcpu.h"
+#include "vm/vcpu.h"
 #include "vgic.h"
 #include "vgic_hw.h"
-#include "vm.h"
+#include "vm/vm.h"
 
 #define VGIC_MAX_VMS 4
 

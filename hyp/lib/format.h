@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The formatter behind the EL2 image's printf family (hyp/format.c). */
+/* The formatter behind the EL2 image's printf family (hyp/lib/format.c). */
 #ifndef TALLY_HYP_FORMAT_H
 #define TALLY_HYP_FORMAT_H
 

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The portable half of the vGIC (hyp/vgic_dist.c): the model of a VM's
+ * The portable half of the vGIC (hyp/irq/vgic_dist.c): the model of a VM's
  * virtual interrupts, the emulated distributor (GICv2 and GICv3 register
  * maps) and GICv3 redistributors, the list-register encodings and the
  * choice of what goes into the list registers. No system register and no
  * device access: it builds for the host and is unit-tested there
- * (tests/unit/test_vgic.c). hyp/vgic.c glues it to VMs, vCPUs and the
+ * (tests/unit/test_vgic.c). hyp/irq/vgic.c glues it to VMs, vCPUs and the
  * hardware (vgic_v3.c: ICH_* registers, vgic_v2.c: GICH MMIO).
  *
  * The model, per interrupt (struct vgic_irq): enabled, group, priority,
@@ -64,7 +64,7 @@ struct vgic_irq {
 #define VGIC_LR_PENDING 1u
 #define VGIC_LR_ACTIVE  2u
 
-/* Per vCPU: embedded in struct vcpu (VM-core's hyp/vcpu.h) as `vgic`. */
+/* Per vCPU: embedded in struct vcpu (VM-core's hyp/vm/vcpu.h) as `vgic`. */
 struct vgic_cpu_state {
     unsigned id;
     struct vgic_irq priv[VGIC_NR_PRIVATE];
@@ -104,7 +104,7 @@ struct vgic_dist {
     struct vgic_irq spi[VGIC_NR_SPIS];
     struct vgic_cpu_state *cpu[VGIC_MAX_VCPUS];
     const struct vgic_dist_ops *ops;
-    void *owner; /* hyp/vgic.c: the struct vm */
+    void *owner; /* hyp/irq/vgic.c: the struct vm */
 };
 
 /* A fresh model: every interrupt disabled, inactive, priority 0, group 0

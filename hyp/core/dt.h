@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Device-tree lookups of the EL2 runtime beyond the memory map (which is
- * hyp/memmap.c): the console UART, the GIC, a node's reg. Addresses are
+ * hyp/core/memmap.c): the console UART, the GIC, a node's reg. Addresses are
  * taken as the parent's #address-cells/#size-cells say; `ranges`
  * translation is not applied (QEMU virt puts its devices at the root).
  */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Secondary CPUs of the EL2 runtime (hyp/smp.c). */
+/* Secondary CPUs of the EL2 runtime (hyp/core/smp.c). */
 #ifndef TALLY_HYP_SMP_H
 #define TALLY_HYP_SMP_H
 

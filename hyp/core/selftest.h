@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The tally.test=NAME switch (hyp/selftest.c, docs/boot.md). */
+/* The tally.test=NAME switch (hyp/core/selftest.c, docs/boot.md). */
 #ifndef TALLY_HYP_SELFTEST_H
 #define TALLY_HYP_SELFTEST_H
 

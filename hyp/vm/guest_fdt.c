@@ -19,7 +19,7 @@
 #include <string.h>
 #include <tally/errno.h>
 
-#include "gic.h"
+#include "irq/gic.h"
 #include "vm.h"
 
 #define PHANDLE_GIC 1

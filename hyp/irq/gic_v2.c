@@ -10,7 +10,7 @@
 
 #include "gic.h"
 #include "gic_hw.h"
-#include "percpu.h"
+#include "core/percpu.h"
 
 #define GICD_CTLR       0x000
 #define GICD_TYPER      0x004

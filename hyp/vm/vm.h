@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Virtual machines (hyp/vm.c). VM 0 is defined by the boot modules QEMU's
+ * Virtual machines (hyp/vm/vm.c). VM 0 is defined by the boot modules QEMU's
  * guest-loader (or a boot loader) writes into /chosen (multiboot,kernel,
  * multiboot,ramdisk, bootargs): it gets every CPU (one vCPU per physical
  * CPU, statically) and the RAM Tally does not need, as tracked frames
@@ -118,7 +118,7 @@ void vm_boot_from_fdt(const void *fdt);
 /* The VM the guest runs (VM 0), or NULL while there is none. */
 struct vm *vm_current(void);
 
-/* hyp/guest_fdt.c: write the guest's device tree into buf. ERR_NOMEM if it
+/* hyp/vm/guest_fdt.c: write the guest's device tree into buf. ERR_NOMEM if it
  * does not fit, ERR_INVAL on a libfdt error. */
 int guest_fdt_build(const struct vm *vm, const char *bootargs, void *buf, size_t len);
 
