@@ -16,8 +16,8 @@
 
 struct usage_desc {
     const char *name;
-    bool tracked;                          /* references counted in ref_count */
-    void (*destroy)(struct meta_slot *s);  /* NULL: nothing to undo */
+    bool tracked;                         /* references counted in ref_count */
+    void (*destroy)(struct meta_slot *s); /* NULL: nothing to undo */
 };
 
 static const struct usage_desc usages[PAGE_USAGE_COUNT] = {
