@@ -23,8 +23,8 @@ void test_vm_create(struct test_vm *t, uint16_t id, uint64_t pages, bool blocks)
         BUG_ON(page_alloc(blocks ? 9 : 0, &p) != ERR_OK);
         for (uint64_t k = 0; k < step; k++)
             frame_from_unused(pa_add(p, k << PAGE_SHIFT), (struct frame_meta){.owner_vm = id});
-        BUG_ON(pt_map_frames(&t->s2, TVM_RAM_IPA + (i << PAGE_SHIFT), p, step << PAGE_SHIFT,
-                             RWX) != ERR_OK);
+        BUG_ON(pt_map_frames(&t->s2, TVM_RAM_IPA + (i << PAGE_SHIFT), p, step << PAGE_SHIFT, RWX) !=
+               ERR_OK);
         for (uint64_t k = 0; k < step; k++)
             frame_drop((struct frame){meta_slot(pa_add(p, k << PAGE_SHIFT))});
     }
@@ -57,7 +57,7 @@ void test_hyp_destroy(struct aspace *hyp)
 
 /* --- invariants ------------------------------------------------------------------ */
 
-#define WHO_HYP 0xff
+#define WHO_HYP  0xff
 #define MAX_MAPS 4
 
 struct map_rec {
@@ -143,8 +143,7 @@ static bool check_frame(struct test_vm *const *vms, unsigned n, uint64_t idx,
     uint64_t ia;
     if (fm->owner_vm != FRAME_NO_VM) {
         if (o < 0)
-            return fail(msg, len, "frame %#lx: owner %u is not a live VM", pa_val(p),
-                        fm->owner_vm);
+            return fail(msg, len, "frame %#lx: owner %u is not a live VM", pa_val(p), fm->owner_vm);
         if (!find_map(r, (uint8_t)o, &prot, &ia))
             return fail(msg, len, "frame %#lx: owner %u does not map it", pa_val(p), fm->owner_vm);
         unsigned want_prot = fm->share == FRAME_LENT ? 0 : RWX;
@@ -169,7 +168,7 @@ static bool check_frame(struct test_vm *const *vms, unsigned n, uint64_t idx,
             if (b < 0 || b == o || !find_map(r, (uint8_t)b, &prot, &ia))
                 return fail(msg, len, "frame %#lx: borrower %u does not map it", pa_val(p),
                             fm->borrower);
-            unsigned want_prot = fm->share == FRAME_LENT             ? (PT_R | PT_W)
+            unsigned want_prot = fm->share == FRAME_LENT    ? (PT_R | PT_W)
                                  : (fm->flags & FRAME_F_RO) ? PT_R
                                                             : (PT_R | PT_W);
             if (prot != want_prot || ia < TVM_BORROW_IPA)
@@ -186,8 +185,8 @@ static bool check_frame(struct test_vm *const *vms, unsigned n, uint64_t idx,
             want[o].lent++;
     }
     if (expect_maps != r->n)
-        return fail(msg, len, "frame %#lx: %u mappings, its state accounts for %u", pa_val(p),
-                    r->n, expect_maps);
+        return fail(msg, len, "frame %#lx: %u mappings, its state accounts for %u", pa_val(p), r->n,
+                    expect_maps);
     return true;
 }
 
@@ -298,12 +297,55 @@ void share_snapshot(struct test_vm *const *vms, unsigned n, struct aspace *hyp,
         struct meta_slot *sl = meta_slot_at((uint32_t)idx);
         if (page_slot_usage(sl) != PAGE_FRAME)
             continue;
-        s->frames_hash =
-            mix(mix(mix(s->frames_hash, idx), page_slot_ref_count(sl)), sl->m.word);
+        s->frames_hash = mix(mix(mix(s->frames_hash, idx), page_slot_ref_count(sl)), sl->m.word);
     }
 }
 
 bool share_snapshot_eq(const struct share_snapshot *a, const struct share_snapshot *b)
 {
     return !memcmp(a, b, sizeof(*a));
+}
+
+/* --- driving calls ------------------------------------------------------------------ */
+
+int share_apply(struct test_vm *const *vms, unsigned n, const struct share_op *op)
+{
+    struct test_vm *f = vms[op->from % n];
+    struct test_vm *t = op->to < n && vms[op->to]->live ? vms[op->to] : NULL;
+    struct share_vm *to = t ? &t->sh : NULL;
+    uint64_t ipa = (op->page & 0x8000) ? TVM_BORROW_IPA + ((uint64_t)(op->page & 0xff) << 12)
+                                       : TVM_RAM_IPA + ((uint64_t)(op->page & 0xff) << 12);
+    uint64_t to_ipa = TVM_BORROW_IPA + ((uint64_t)(op->to_page & 0xff) << 12);
+    if (op->kind % SOP_COUNT == SOP_REBUILD) {
+        uint16_t id = f->sh.id;
+        uint64_t pages = f->pages;
+        if (f->live)
+            test_vm_destroy(f);
+        test_vm_create(f, id, pages, false);
+        return ERR_OK;
+    }
+    if (!f->live)
+        return ERR_NOVM;
+    switch (op->kind % SOP_COUNT) {
+    case SOP_SHARE:
+        return share_share(&f->sh, ipa, op->nr, to, to_ipa, 0);
+    case SOP_SHARE_RO:
+        return share_share(&f->sh, ipa, op->nr, to, to_ipa, SHARE_RO);
+    case SOP_UNSHARE:
+        return share_unshare(&f->sh, ipa, op->nr, to, to_ipa);
+    case SOP_LEND:
+        return share_lend(&f->sh, ipa, op->nr, to, to_ipa);
+    case SOP_RECLAIM:
+        return share_reclaim(&f->sh, ipa, op->nr, to, to_ipa);
+    case SOP_RECLAIM_GONE:
+        return share_reclaim(&f->sh, ipa, op->nr, NULL, 0);
+    case SOP_DONATE:
+        return share_donate(&f->sh, ipa, op->nr, to, to_ipa);
+    case SOP_RELINQUISH:
+        return share_relinquish(&f->sh, ipa, op->nr);
+    case SOP_SHARE_HYP:
+        return share_with_hyp(&f->sh, ipa, op->nr);
+    default:
+        return share_unshare_hyp(&f->sh, ipa, op->nr);
+    }
 }

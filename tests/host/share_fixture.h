@@ -63,4 +63,33 @@ void share_snapshot(struct test_vm *const *vms, unsigned n, struct aspace *hyp,
                     struct share_snapshot *s);
 bool share_snapshot_eq(const struct share_snapshot *a, const struct share_snapshot *b);
 
+/*
+ * One sharing call chosen by a few numbers, as the model test and the fuzz
+ * target drive them: kind picks the call (or a teardown and rebuild of VM
+ * `from`), from/to index vms[] (to == n: no VM), page/to_page pick IPAs
+ * (bit 15 of page: the borrow window instead of RAM; pages past the VM's
+ * RAM are unmapped), nr the page count.
+ */
+enum share_op_kind {
+    SOP_SHARE,
+    SOP_SHARE_RO,
+    SOP_UNSHARE,
+    SOP_LEND,
+    SOP_RECLAIM,
+    SOP_RECLAIM_GONE,
+    SOP_DONATE,
+    SOP_RELINQUISH,
+    SOP_SHARE_HYP,
+    SOP_UNSHARE_HYP,
+    SOP_REBUILD,
+    SOP_COUNT
+};
+struct share_op {
+    uint8_t kind, from, to;
+    uint16_t page, to_page;
+    uint64_t nr;
+};
+/* Apply op; returns the call's result (ERR_OK for a rebuild). */
+int share_apply(struct test_vm *const *vms, unsigned n, const struct share_op *op);
+
 #endif

@@ -16,8 +16,8 @@
 
 TALLY_SUITE(share)
 
-#define PAGES 64
-#define RWX   (PT_R | PT_W | PT_X)
+#define PAGES  64
+#define RWX    (PT_R | PT_W | PT_X)
 #define IPA(i) (TVM_RAM_IPA + ((uint64_t)(i) << PAGE_SHIFT))
 #define WIN(i) (TVM_BORROW_IPA + ((uint64_t)(i) << PAGE_SHIFT))
 
@@ -410,8 +410,7 @@ END_TEST
 
 START_TEST(test_hostile_range_wraps_past_end)
 {
-    REFUSED(share_share(&a.sh, (1ull << TVM_IA_BITS) - PAGE_SIZE, 2, &b.sh, WIN(0), 0),
-            ERR_RANGE);
+    REFUSED(share_share(&a.sh, (1ull << TVM_IA_BITS) - PAGE_SIZE, 2, &b.sh, WIN(0), 0), ERR_RANGE);
 }
 END_TEST
 
@@ -649,9 +648,9 @@ END_TEST
 
 START_TEST(test_hostile_every_code_distinct)
 {
-    static const int codes[] = {ERR_NOMEM, ERR_INVAL,  ERR_ALIGN,     ERR_RANGE,  ERR_EXIST,
-                                ERR_NOENT, ERR_BUSY,   ERR_STATE,     ERR_PERM,   ERR_NOTSUP,
-                                ERR_NOVM,  ERR_SELF,   ERR_SHARED,    ERR_LENT,   ERR_NOTSHARED,
+    static const int codes[] = {ERR_NOMEM,  ERR_INVAL,  ERR_ALIGN,  ERR_RANGE, ERR_EXIST,
+                                ERR_NOENT,  ERR_BUSY,   ERR_STATE,  ERR_PERM,  ERR_NOTSUP,
+                                ERR_NOVM,   ERR_SELF,   ERR_SHARED, ERR_LENT,  ERR_NOTSHARED,
                                 ERR_DEVICE, ERR_TOOBIG, ERR_DYING};
     for (unsigned i = 0; i < ARRAY_SIZE(codes); i++) {
         ck_assert_int_eq(codes[i], -(int)i - 1);
