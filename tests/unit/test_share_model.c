@@ -17,7 +17,7 @@
 
 TALLY_SUITE(share_model)
 
-#define PAGES 32
+#define PAGES  32
 #define WIN(i) (TVM_BORROW_IPA + ((uint64_t)(i) << PAGE_SHIFT))
 #define IPA(i) (TVM_RAM_IPA + ((uint64_t)(i) << PAGE_SHIFT))
 
@@ -99,8 +99,9 @@ static void *hammer(void *arg)
     fake_set_cpu(w->cpu);
     for (uint64_t i = 0; i < w->iters; i++) {
         bool lend = i & 1;
-        int err = lend ? share_lend(&a.sh, IPA(w->first), 4, &w->to->sh, WIN(0))
-                       : share_share(&a.sh, IPA(w->first), 4, &w->to->sh, WIN(0), (i & 2) ? SHARE_RO : 0);
+        int err =
+            lend ? share_lend(&a.sh, IPA(w->first), 4, &w->to->sh, WIN(0))
+                 : share_share(&a.sh, IPA(w->first), 4, &w->to->sh, WIN(0), (i & 2) ? SHARE_RO : 0);
         /* The other thread holds the overlapping pages or it does not. */
         thread_check(err == ERR_OK || err == ERR_SHARED || err == ERR_LENT);
         if (err != ERR_OK)
