@@ -201,8 +201,7 @@ static int check_borrower_maps(struct share_vm *to, uint64_t ia, paddr_t p)
 {
     paddr_t q;
     bool owned;
-    if (pt_lookup(to->s2, ia, &q, NULL, NULL, &owned) != ERR_OK || !owned ||
-        pa_val(q) != pa_val(p))
+    if (pt_lookup(to->s2, ia, &q, NULL, NULL, &owned) != ERR_OK || !owned || pa_val(q) != pa_val(p))
         return ERR_NOTSHARED;
     return ERR_OK;
 }
@@ -221,7 +220,8 @@ static int check_pages(enum op op, struct share_vm *from, uint64_t ipa, uint64_t
         int err = leaf_frame(from->s2, page_ia(ipa, i), &p, &fm);
         if (err == ERR_OK)
             err = check_state(op, from, fm, to_id);
-        if (err == ERR_OK && (op == OP_UNSHARE || (op == OP_RECLAIM && fm->borrower != FRAME_NO_VM)))
+        if (err == ERR_OK &&
+            (op == OP_UNSHARE || (op == OP_RECLAIM && fm->borrower != FRAME_NO_VM)))
             err = check_borrower_maps(to, page_ia(to_ipa, i), p);
         if (err != ERR_OK)
             return err;
@@ -318,8 +318,8 @@ int share_unshare(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share
         err = check_pages(OP_UNSHARE, from, ipa, nr, to, to->id, to_ipa);
     if (err == ERR_OK) {
         for (uint64_t i = 0; i < nr; i++)
-            frame_set(frame_at(from->s2, page_ia(ipa, i), NULL), from->id, FRAME_OWNED,
-                      FRAME_NO_VM, 0);
+            frame_set(frame_at(from->s2, page_ia(ipa, i), NULL), from->id, FRAME_OWNED, FRAME_NO_VM,
+                      0);
         unmap_pages(to->s2, to_ipa, nr);
         from->counts.shared -= nr;
         to->counts.borrowed -= nr;
@@ -406,8 +406,8 @@ int share_donate(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share_
     }
     if (err == ERR_OK) {
         for (uint64_t i = 0; i < nr; i++)
-            frame_set(frame_at(to->s2, page_ia(to_ipa, i), NULL), to->id, FRAME_OWNED,
-                      FRAME_NO_VM, 0);
+            frame_set(frame_at(to->s2, page_ia(to_ipa, i), NULL), to->id, FRAME_OWNED, FRAME_NO_VM,
+                      0);
         from->counts.owned -= nr;
         to->counts.owned += nr;
     }
