@@ -60,8 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         share_snapshot(all, 3, &hyp, &s0);
         int err = share_apply(all, 3, &op);
         FUZZ_CHECK(share_invariants(all, 3, &hyp, msg, sizeof(msg)),
-                   "kind %u from %u to %u page %#x to_page %u nr %lu -> %d: %s", op.kind % SOP_COUNT,
-                   op.from, op.to, op.page, op.to_page, op.nr, err, msg);
+                   "kind %u from %u to %u page %#x to_page %u nr %lu -> %d: %s",
+                   op.kind % SOP_COUNT, op.from, op.to, op.page, op.to_page, op.nr, err, msg);
         FUZZ_CHECK(err <= 0 && err >= ERR_DYING, "result %d is no error code", err);
         if (err != ERR_OK) {
             share_snapshot(all, 3, &hyp, &s1);
