@@ -279,6 +279,31 @@ static int check_args(struct share_vm *from, uint64_t ipa, uint64_t nr)
     return err != ERR_OK ? err : check_range(from->s2, ipa, nr);
 }
 
+/*
+ * Share, lend and donate, under the lock: the whole request is checked, the
+ * other side maps the pages (step 1), then a lend or a donation changes the
+ * caller's entries (step 2, undoing step 1 if that fails). Only the
+ * metadata is left to the caller.
+ */
+static int give(enum op op, struct share_vm *from, uint64_t ipa, uint64_t nr, struct share_vm *to,
+                uint64_t to_ipa, unsigned prot)
+{
+    int err = check_target(from, to, to_ipa, nr);
+    if (err == ERR_OK)
+        err = check_pages(op, from, ipa, nr, to, to->id, to_ipa);
+    if (err == ERR_OK)
+        err = map_borrower(from, ipa, nr, to, to_ipa, prot);
+    if (err != ERR_OK || op == OP_SHARE)
+        return err;
+    /* A lent page's entry stays, holding the owner's reference, with no
+     * access; a donated one goes. */
+    err = op == OP_LEND ? pt_protect_none(from->s2, ipa, nr << PAGE_SHIFT)
+                        : pt_unmap(from->s2, ipa, nr << PAGE_SHIFT);
+    if (err != ERR_OK)
+        unmap_pages(to->s2, to_ipa, nr);
+    return err;
+}
+
 int share_share(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share_vm *to,
                 uint64_t to_ipa, uint64_t flags)
 {
@@ -288,11 +313,7 @@ int share_share(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share_v
     if (err != ERR_OK)
         return err;
     spin_lock(&share_lock);
-    err = check_target(from, to, to_ipa, nr);
-    if (err == ERR_OK)
-        err = check_pages(OP_SHARE, from, ipa, nr, to, to->id, to_ipa);
-    if (err == ERR_OK)
-        err = map_borrower(from, ipa, nr, to, to_ipa, (flags & SHARE_RO) ? PT_R : PT_R | PT_W);
+    err = give(OP_SHARE, from, ipa, nr, to, to_ipa, (flags & SHARE_RO) ? PT_R : PT_R | PT_W);
     if (err == ERR_OK) {
         for (uint64_t i = 0; i < nr; i++)
             frame_set(frame_at(from->s2, page_ia(ipa, i), NULL), from->id, FRAME_SHARED_OWNED,
@@ -311,9 +332,7 @@ int share_unshare(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share
     if (err != ERR_OK)
         return err;
     spin_lock(&share_lock);
-    err = to ? check_range(to->s2, to_ipa, nr) : ERR_NOVM;
-    if (err == ERR_OK && to == from)
-        err = ERR_SELF;
+    err = !to ? ERR_NOVM : to == from ? ERR_SELF : check_range(to->s2, to_ipa, nr);
     if (err == ERR_OK)
         err = check_pages(OP_UNSHARE, from, ipa, nr, to, to->id, to_ipa);
     if (err == ERR_OK) {
@@ -335,17 +354,7 @@ int share_lend(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share_vm
     if (err != ERR_OK)
         return err;
     spin_lock(&share_lock);
-    err = check_target(from, to, to_ipa, nr);
-    if (err == ERR_OK)
-        err = check_pages(OP_LEND, from, ipa, nr, to, to->id, to_ipa);
-    if (err == ERR_OK)
-        err = map_borrower(from, ipa, nr, to, to_ipa, PROT_LENT);
-    if (err == ERR_OK) {
-        /* The owner's entries stay, holding its reference, with no access. */
-        err = pt_protect_none(from->s2, ipa, nr << PAGE_SHIFT);
-        if (err != ERR_OK)
-            unmap_pages(to->s2, to_ipa, nr);
-    }
+    err = give(OP_LEND, from, ipa, nr, to, to_ipa, PROT_LENT);
     if (err == ERR_OK) {
         for (uint64_t i = 0; i < nr; i++)
             frame_set(frame_at(from->s2, page_ia(ipa, i), NULL), from->id, FRAME_LENT, to->id, 0);
@@ -394,16 +403,7 @@ int share_donate(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share_
     if (err != ERR_OK)
         return err;
     spin_lock(&share_lock);
-    err = check_target(from, to, to_ipa, nr);
-    if (err == ERR_OK)
-        err = check_pages(OP_DONATE, from, ipa, nr, to, to->id, to_ipa);
-    if (err == ERR_OK)
-        err = map_borrower(from, ipa, nr, to, to_ipa, PROT_OWNER);
-    if (err == ERR_OK) {
-        err = pt_unmap(from->s2, ipa, nr << PAGE_SHIFT);
-        if (err != ERR_OK)
-            unmap_pages(to->s2, to_ipa, nr);
-    }
+    err = give(OP_DONATE, from, ipa, nr, to, to_ipa, PROT_OWNER);
     if (err == ERR_OK) {
         for (uint64_t i = 0; i < nr; i++)
             frame_set(frame_at(to->s2, page_ia(to_ipa, i), NULL), to->id, FRAME_OWNED, FRAME_NO_VM,

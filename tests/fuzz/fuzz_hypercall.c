@@ -143,12 +143,11 @@ static bool psci_supported(uint32_t fid)
  * docs/hypercalls.md's checking order for a VM with no RAM mapped (every
  * page of any range is unmapped) and no window for Tally: page count,
  * alignment and range of the caller's IPA, flags; then the other VM (by id:
- * missing, self; unshare checks the other range before self); then the
- * pages (ERR_NOENT).
+ * missing, self); then the pages (ERR_NOENT).
  */
 static int share_model(uint32_t fid, const uint64_t *x)
 {
-    uint64_t ipa = x[1], nr = x[2], id = x[3], to_ipa = x[4], lim = 1ull << VM_IPA_BITS;
+    uint64_t ipa = x[1], nr = x[2], id = x[3], lim = 1ull << VM_IPA_BITS;
     if (nr == 0)
         return ERR_INVAL;
     if (nr > SHARE_MAX_PAGES)
@@ -168,10 +167,6 @@ static int share_model(uint32_t fid, const uint64_t *x)
         return ERR_NOENT; /* reclaim: no borrower named is allowed */
     if (!self)
         return ERR_NOVM;
-    if (fid == 0x86000004 && (to_ipa & 0xfff))
-        return ERR_ALIGN;
-    if (fid == 0x86000004 && (to_ipa >= lim || nr > (lim - to_ipa) >> PAGE_SHIFT))
-        return ERR_RANGE;
     return ERR_SELF;
 }
 

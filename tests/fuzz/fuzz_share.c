@@ -41,9 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_in in = {data, size};
-    for (unsigned i = 0; i < 3; i++)
-        test_vm_create(&vm[i], (uint16_t)i, PAGES, false);
-    test_hyp_create(&hyp);
+    test_world_create(all, 3, PAGES, &hyp);
     char msg[256];
     unsigned steps = 0;
     while (in.left && steps++ < 256) {
@@ -69,13 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                        op.kind % SOP_COUNT);
         }
     }
-    for (unsigned i = 0; i < 3; i++)
-        test_vm_destroy(&vm[i]);
-    test_hyp_destroy(&hyp);
-    struct page_census c;
-    page_census(&c);
-    FUZZ_CHECK(c.by_usage[PAGE_FRAME] == 0 && c.by_usage[PAGE_PT] == 0,
-               "after teardown: %lu frames, %lu tables left", c.by_usage[PAGE_FRAME],
-               c.by_usage[PAGE_PT]);
+    uint64_t left = test_world_destroy(all, 3, &hyp);
+    FUZZ_CHECK(left == 0, "after teardown: %lu frames and tables left", left);
     return 0;
 }

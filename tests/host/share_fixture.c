@@ -55,6 +55,24 @@ void test_hyp_destroy(struct aspace *hyp)
     aspace_destroy(hyp);
 }
 
+void test_world_create(struct test_vm *const *vms, unsigned n, uint64_t pages, struct aspace *hyp)
+{
+    for (unsigned i = 0; i < n; i++)
+        test_vm_create(vms[i], (uint16_t)i, pages, false);
+    test_hyp_create(hyp);
+}
+
+uint64_t test_world_destroy(struct test_vm *const *vms, unsigned n, struct aspace *hyp)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (vms[i]->live)
+            test_vm_destroy(vms[i]);
+    test_hyp_destroy(hyp);
+    struct page_census c;
+    page_census(&c);
+    return c.by_usage[PAGE_FRAME] + c.by_usage[PAGE_PT];
+}
+
 /* --- invariants ------------------------------------------------------------------ */
 
 #define WHO_HYP  0xff

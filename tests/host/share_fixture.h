@@ -42,6 +42,12 @@ void test_vm_create(struct test_vm *t, uint16_t id, uint64_t pages, bool blocks)
 /* share_vm_teardown, then aspace_destroy. */
 void test_vm_destroy(struct test_vm *t);
 
+/* VMs 0 .. n-1 of `pages` pages each (one at a time), and Tally's stage-1. */
+void test_world_create(struct test_vm *const *vms, unsigned n, uint64_t pages, struct aspace *hyp);
+/* Tear down every live VM and Tally's stage-1; returns the frames and
+ * table pages still in use (0: every page came back). */
+uint64_t test_world_destroy(struct test_vm *const *vms, unsigned n, struct aspace *hyp);
+
 /* Tally's stage-1 for the tests, with the window share_hyp_va() uses. */
 void test_hyp_create(struct aspace *hyp);
 void test_hyp_destroy(struct aspace *hyp);

@@ -28,21 +28,13 @@ static struct aspace hyp;
 static void setup(void)
 {
     sim_ram_setup_simple(64);
-    test_vm_create(&a, 0, PAGES, false);
-    test_vm_create(&b, 1, PAGES, false);
-    test_vm_create(&c, 2, PAGES, false);
-    test_hyp_create(&hyp);
+    test_world_create(all, 3, PAGES, &hyp);
 }
 
 static void teardown(void)
 {
-    for (unsigned i = 0; i < 3; i++)
-        if (all[i]->live)
-            test_vm_destroy(all[i]);
-    test_hyp_destroy(&hyp);
-    struct page_census cs;
-    page_census(&cs);
-    ck_assert_uint_eq(cs.by_usage[PAGE_FRAME], 0);
+    /* Every frame and table came back. */
+    ck_assert_uint_eq(test_world_destroy(all, 3, &hyp), 0);
     sim_ram_teardown();
 }
 
