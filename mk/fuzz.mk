@@ -5,6 +5,7 @@
 #   build/fuzz/fuzz_pgtable  bytes as map/unmap/protect/lookup sequences -> mm/pgtable.c
 #   build/fuzz/fuzz_vgic     bytes as MMIO accesses, injections, flush/fold -> hyp/irq/vgic_dist.c
 #   build/fuzz/fuzz_hypercall  bytes as HVC/SMC calls -> hyp/vm/vpsci.c, hyp/vm/hypercall.c
+#   build/fuzz/fuzz_share     bytes as sharing calls and VM rebuilds -> mm/share.c
 #
 # Built with clang -fsanitize=fuzzer,address,undefined (the code under test
 # with fuzzer-no-link: coverage and sanitizers everywhere). Seed corpora are
@@ -31,7 +32,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
 FUZZ_SMOKE_RUNS ?= 20000
 FUZZ_SMOKE_SECONDS ?= 15
-FUZZ_TARGETS := memmap pgtable vgic hypercall
+FUZZ_TARGETS := memmap pgtable vgic hypercall share
 FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 FUZZ_memmap_SRCS := tests/fuzz/fuzz_memmap.c hyp/core/memmap.c
@@ -43,6 +44,8 @@ FUZZ_vgic_LIBS :=
 FUZZ_hypercall_SRCS := tests/fuzz/fuzz_hypercall.c hyp/vm/hypercall.c hyp/vm/vpsci.c $(MM_SRCS) \
                        $(HOSTLIB_SRCS)
 FUZZ_hypercall_LIBS := $(FUZZ_pgtable_LIBS)
+FUZZ_share_SRCS := tests/fuzz/fuzz_share.c $(MM_SRCS) $(HOSTLIB_SRCS)
+FUZZ_share_LIBS := $(FUZZ_pgtable_LIBS)
 
 $(FUZZ_DIR)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -27,6 +27,22 @@ const char *tally_strerror(int err)
         return "not permitted";
     case ERR_NOTSUP:
         return "not supported";
+    case ERR_NOVM:
+        return "no such VM";
+    case ERR_SELF:
+        return "target is the caller";
+    case ERR_SHARED:
+        return "already shared";
+    case ERR_LENT:
+        return "lent out";
+    case ERR_NOTSHARED:
+        return "not shared";
+    case ERR_DEVICE:
+        return "not RAM";
+    case ERR_TOOBIG:
+        return "request too large";
+    case ERR_DYING:
+        return "VM being torn down";
     }
     return "unknown error";
 }

@@ -710,9 +710,7 @@ static void protect_commit(struct pt_op *op, struct pt_page t, unsigned level, u
 
 static int change_range(struct aspace *as, uint64_t ia, uint64_t size, bool protect, unsigned prot)
 {
-    int err = protect ? check_prot(prot) : ERR_OK;
-    if (err == ERR_OK)
-        err = check_range(as, ia, size);
+    int err = check_range(as, ia, size);
     if (err != ERR_OK)
         return err;
 
@@ -751,7 +749,15 @@ int pt_unmap(struct aspace *as, uint64_t ia, uint64_t size)
 
 int pt_protect(struct aspace *as, uint64_t ia, uint64_t size, unsigned prot)
 {
-    return change_range(as, ia, size, true, prot);
+    int err = check_prot(prot);
+    return err != ERR_OK ? err : change_range(as, ia, size, true, prot);
+}
+
+int pt_protect_none(struct aspace *as, uint64_t ia, uint64_t size)
+{
+    if (as->stage != PT_STAGE2)
+        return ERR_INVAL;
+    return change_range(as, ia, size, true, 0);
 }
 
 /* --- lookup and walk ------------------------------------------------------------------ */

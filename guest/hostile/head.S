@@ -84,6 +84,15 @@ hg_load_pair:
     ret
 
 /*
+ * long hg_hvc6(u64 fid, u64 a1, u64 a2, u64 a3, u64 a4, u64 a5): HVC #0 with
+ * x0-x5 as given (the sharing calls take five arguments); returns x0.
+ */
+    .global hg_hvc6
+hg_hvc6:
+    hvc     #0
+    ret
+
+/*
  * u64 hg_call(int smc, u64 fid, u64 a1, u64 a2, u64 a3, u64 out[4]):
  * an SMCCC call through HVC #0 (smc == 0) or SMC #0 with x4-x17 set to
  * known values; returns x0 and writes x0-x3 to out[0..3]. out[4] is set to

@@ -21,6 +21,16 @@
 //                          CPU_ON of itself, unsupported functions
 //   cpu-on-bad-entry       CPU 1 started at an unmapped address: it loops on
 //                          injected instruction aborts; Tally still answers
+//   hc-features            TALLY_HC_FEATURES: 0 for Tally's ids, -1 past them
+//   share-bad-requests     sharing calls with a missing VM, itself, unaligned,
+//                          out-of-range and wrapping IPAs, 0 and 513 pages,
+//                          bad flags, an MMIO page, IPAs above its RAM (where
+//                          Tally's memory is), pages it does not share, lend
+//                          or borrow: each its own error code, and the
+//                          accounting call's counts unchanged
+//   share-with-tally       share 2 pages with Tally, again (ERR_SHARED),
+//                          unshare, again (ERR_NOTSHARED), with exact counts;
+//                          one page is left shared through SYSTEM_OFF
 //   still-answering        TALLY_HC_VERSION after all of the above
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,13 +49,36 @@ typedef uint32_t u32;
 #define PSCI_FEATURES         0x8400000aull
 #define TALLY_HC_VERSION      0x86000000ull
 #define TALLY_HC_ACCOUNTING   0x86000001ull
+#define TALLY_HC_FEATURES     0x86000002ull
+#define TALLY_HC_SHARE        0x86000003ull
+#define TALLY_HC_UNSHARE      0x86000004ull
+#define TALLY_HC_LEND         0x86000005ull
+#define TALLY_HC_RECLAIM      0x86000006ull
+#define TALLY_HC_DONATE       0x86000007ull
+#define TALLY_HC_RELINQUISH   0x86000008ull
+#define TALLY_HC_SHARE_HYP    0x86000009ull
+#define TALLY_HC_UNSHARE_HYP  0x8600000aull
 #define TALLY_MAGIC           0x54414c4c59ull
+#define BORROW_IPA            0x8000000000ull
+
+/* include/tally/errno.h */
+#define ERR_INVAL     (-2L)
+#define ERR_ALIGN     (-3L)
+#define ERR_RANGE     (-4L)
+#define ERR_NOENT     (-6L)
+#define ERR_NOVM      (-11L)
+#define ERR_SELF      (-12L)
+#define ERR_SHARED    (-13L)
+#define ERR_NOTSHARED (-15L)
+#define ERR_DEVICE    (-16L)
+#define ERR_TOOBIG    (-17L)
 
 #define NOT_SUPPORTED      (-1L)
 #define INVALID_PARAMETERS (-2L)
 #define ALREADY_ON         (-4L)
 
 u64 hg_call(int smc, u64 fid, u64 a1, u64 a2, u64 a3, u64 out[5]);
+long hg_hvc6(u64 fid, u64 a1, u64 a2, u64 a3, u64 a4, u64 a5);
 void hg_load(u64 addr);
 void hg_store(u64 addr);
 void hg_load_pair(u64 addr);
@@ -198,7 +231,7 @@ static void check_above_ram(u64 ram_pages)
 
 static void check_smccc_undefined(void)
 {
-    static const u64 ids[] = {0x86000002, 0x8600fffe, 0x8600ffff, 0xc6000000,       0xc600ffff,
+    static const u64 ids[] = {0x8600000b, 0x8600fffe, 0x8600ffff, 0xc6000000,       0xc600ffff,
                               0x87000000, 0x12345678, 0xffffffff, 0xc4000000 | 0x1f};
     for (unsigned i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         u64 out[5];
@@ -256,6 +289,109 @@ static void check_cpu_on_bad_entry(u64 nr_vcpus)
     result("cpu-on-bad-entry", st == 0 && r == ALREADY_ON, "AFFINITY_INFO/CPU_ON", (u64)st);
 }
 
+static void check_features(void)
+{
+    for (u64 id = 0x86000000; id <= 0x8600000a; id++)
+        if (call(TALLY_HC_FEATURES, id, 0, 0) != 0) {
+            result("hc-features", false, "not reported:", id);
+            return;
+        }
+    long r = call(TALLY_HC_FEATURES, 0x8600000b, 0, 0);
+    result("hc-features", r == NOT_SUPPORTED, "0x8600000b reported", (u64)r);
+}
+
+/* TALLY_HC_ACCOUNTING's x1..x6 (x2, the table count, left out: a share
+ * with Tally does not change the VM's stage-2). */
+static void counts(u64 c[6])
+{
+    u64 out[5];
+    hg_call(0, TALLY_HC_ACCOUNTING, 0, 0, 0, out);
+    c[0] = out[1];
+    c[1] = out[3];
+    /* x4-x6 are not in out[]: read them through a second, raw call. */
+    register u64 x0 __asm__("x0") = TALLY_HC_ACCOUNTING;
+    register u64 x4 __asm__("x4"), x5 __asm__("x5"), x6 __asm__("x6");
+    __asm__ volatile("hvc #0"
+                     : "+r"(x0), "=r"(x4), "=r"(x5), "=r"(x6)
+                     :
+                     : "x1", "x2", "x3", "memory");
+    c[2] = x4;
+    c[3] = x5;
+    c[4] = x6;
+    c[5] = x0;
+}
+
+static bool same(const u64 *a, const u64 *b)
+{
+    for (int i = 0; i < 6; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
+static void check_share_bad_requests(u64 vm_id, u64 ram_pages)
+{
+    u64 page = 0x40000000ull + (ram_pages - 256) * 4096; /* its own RAM, unused */
+    u64 above = 0x40000000ull + ram_pages * 4096, end = 1ull << 40, other = vm_id + 7;
+    const struct {
+        char what[28];
+        u64 fid, a1, a2, a3, a4, a5;
+        long want;
+    } cases[] = {
+        {"share with missing VM", TALLY_HC_SHARE, page, 1, other, BORROW_IPA, 0, ERR_NOVM},
+        {"share with itself", TALLY_HC_SHARE, page, 1, vm_id, BORROW_IPA, 0, ERR_SELF},
+        {"lend to itself", TALLY_HC_LEND, page, 1, vm_id, BORROW_IPA, 0, ERR_SELF},
+        {"donate to missing VM", TALLY_HC_DONATE, page, 1, other, BORROW_IPA, 0, ERR_NOVM},
+        {"share unaligned IPA", TALLY_HC_SHARE, page + 8, 1, other, BORROW_IPA, 0, ERR_ALIGN},
+        {"share IPA past 2^40", TALLY_HC_SHARE, end, 1, other, BORROW_IPA, 0, ERR_RANGE},
+        {"share wrapping range", TALLY_HC_SHARE, end - 4096, 2, other, BORROW_IPA, 0, ERR_RANGE},
+        {"share 0 pages", TALLY_HC_SHARE, page, 0, other, BORROW_IPA, 0, ERR_INVAL},
+        {"share 513 pages", TALLY_HC_SHARE, page, 513, other, BORROW_IPA, 0, ERR_TOOBIG},
+        {"share bad flags", TALLY_HC_SHARE, page, 1, other, BORROW_IPA, 2, ERR_INVAL},
+        {"unshare with itself", TALLY_HC_UNSHARE, page, 1, vm_id, BORROW_IPA, 0, ERR_SELF},
+        {"unshare with missing VM", TALLY_HC_UNSHARE, page, 1, other, 8, 0, ERR_NOVM},
+        {"share with Tally: MMIO", TALLY_HC_SHARE_HYP, UART, 1, 0, 0, 0, ERR_DEVICE},
+        {"share with Tally: above RAM", TALLY_HC_SHARE_HYP, above, 1, 0, 0, 0, ERR_NOENT},
+        {"share with Tally: past RAM", TALLY_HC_SHARE_HYP, page, 300, 0, 0, 0, ERR_NOENT},
+        {"unshare from Tally: unshared", TALLY_HC_UNSHARE_HYP, page, 1, 0, 0, 0, ERR_NOTSHARED},
+        {"reclaim: not lent", TALLY_HC_RECLAIM, page, 1, other, BORROW_IPA, 0, ERR_NOTSHARED},
+        {"relinquish own page", TALLY_HC_RELINQUISH, page, 1, 0, 0, 0, ERR_NOTSHARED},
+        {"relinquish unmapped", TALLY_HC_RELINQUISH, BORROW_IPA, 1, 0, 0, 0, ERR_NOENT},
+    };
+    u64 before[6], after[6];
+    counts(before);
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long r =
+            hg_hvc6(cases[i].fid, cases[i].a1, cases[i].a2, cases[i].a3, cases[i].a4, cases[i].a5);
+        counts(after);
+        if (r != cases[i].want || !same(before, after)) {
+            result("share-bad-requests", false, cases[i].what, (u64)r);
+            return;
+        }
+    }
+    result("share-bad-requests", before[0] == ram_pages, "pages owned", before[0]);
+}
+
+static void check_share_with_tally(u64 ram_pages)
+{
+    u64 page = 0x40000000ull + (ram_pages - 256) * 4096, c[6];
+    long r1 = hg_hvc6(TALLY_HC_SHARE_HYP, page, 2, 0, 0, 0);
+    counts(c);
+    bool shared = r1 == 0 && c[4] == 2 && c[0] == ram_pages && c[5] == 0;
+    long r2 = hg_hvc6(TALLY_HC_SHARE_HYP, page + 4096, 1, 0, 0, 0);
+    long r3 = hg_hvc6(TALLY_HC_UNSHARE_HYP, page, 2, 0, 0, 0);
+    long r4 = hg_hvc6(TALLY_HC_UNSHARE_HYP, page, 1, 0, 0, 0);
+    counts(c);
+    bool ok = shared && r2 == ERR_SHARED && r3 == 0 && r4 == ERR_NOTSHARED && c[4] == 0;
+    /* One page stays shared through SYSTEM_OFF: the teardown takes it back
+     * from Tally (the scenario checks leaked=0). */
+    long r5 = hg_hvc6(TALLY_HC_SHARE_HYP, page, 1, 0, 0, 0);
+    counts(c);
+    ok = ok && r5 == 0 && c[4] == 1;
+    result("share-with-tally", ok, "share/again/unshare/again",
+           (u64)((r1 & 0xff) << 24 | (r2 & 0xff) << 16 | (r3 & 0xff) << 8 | (r4 & 0xff)));
+}
+
 void hg_main(const void *fdt)
 {
     u64 out[5];
@@ -266,7 +402,7 @@ void hg_main(const void *fdt)
         puts_("hostile: FAIL not running under Tally\n");
         hg_call(0, PSCI_SYSTEM_OFF, 0, 0, 0, out);
     }
-    u64 nr_vcpus = out[3];
+    u64 nr_vcpus = out[3], vm_id = out[2];
     hg_call(0, TALLY_HC_ACCOUNTING, 0, 0, 0, out);
     u64 ram_pages = out[1];
     puts_("hostile: ");
@@ -288,9 +424,12 @@ void hg_main(const void *fdt)
     u64 v_smc = hg_call(1, PSCI_VERSION, 0, 0, 0, out);
     result("psci-over-smc", v_smc == v_hvc && v_smc == 0x10000, "SMC PSCI_VERSION", v_smc);
     check_psci_bad_arguments();
+    check_features();
+    check_share_bad_requests(vm_id, ram_pages);
+    check_share_with_tally(ram_pages);
     check_cpu_on_bad_entry(nr_vcpus);
     hg_call(0, TALLY_HC_VERSION, 0, 0, 0, out);
-    result("still-answering", out[0] == 0x10000 && out[1] == TALLY_MAGIC && out[4], "x0", out[0]);
+    result("still-answering", out[0] == 0x10001 && out[1] == TALLY_MAGIC && out[4], "x0", out[0]);
 
     puts_("hostile: ");
     putu(passed);

@@ -4,41 +4,105 @@
 // 0xc6000000-0xc600ffff for SMC64/HVC64), documented in docs/hypercalls.md.
 // Any other function id, in that range or outside every range Tally serves,
 // returns SMCCC NOT_SUPPORTED (-1) in x0 and changes nothing else.
-#include <tally/page_alloc.h>
+//
+// The sharing calls hand their arguments to the sharing core (mm/share.c),
+// which checks every page before changing any; the other VM is named by id
+// and found with vm_lookup(). Their result is x0 only: 0 or a negative
+// Tally error code (include/tally/errno.h), each with one meaning.
+#include <tally/errno.h>
+#include <tally/share.h>
 
 #include "core/hyp.h"
 #include "vcpu.h"
 #include "vm.h"
 
-#define TALLY_HC_VERSION    0x86000000u
-#define TALLY_HC_ACCOUNTING 0x86000001u
+#define TALLY_HC_VERSION     0x86000000u
+#define TALLY_HC_ACCOUNTING  0x86000001u
+#define TALLY_HC_FEATURES    0x86000002u
+#define TALLY_HC_SHARE       0x86000003u
+#define TALLY_HC_UNSHARE     0x86000004u
+#define TALLY_HC_LEND        0x86000005u
+#define TALLY_HC_RECLAIM     0x86000006u
+#define TALLY_HC_DONATE      0x86000007u
+#define TALLY_HC_RELINQUISH  0x86000008u
+#define TALLY_HC_SHARE_HYP   0x86000009u
+#define TALLY_HC_UNSHARE_HYP 0x8600000au
+#define TALLY_HC_LAST        TALLY_HC_UNSHARE_HYP
 
 #define TALLY_ABI_MAJOR 1
-#define TALLY_ABI_MINOR 0
+#define TALLY_ABI_MINOR 1
 #define TALLY_MAGIC     0x54414c4c59ull /* "TALLY" */
 
 #define SMCCC_NOT_SUPPORTED (-1)
+
+/* The VM a call names in x3, as the sharing core sees it (NULL: none). */
+static struct share_vm *target(uint64_t id)
+{
+    struct vm *vm = id <= 0xffffffffu ? vm_lookup((unsigned)id) : NULL;
+    return vm ? &vm->share : NULL;
+}
+
+static void accounting(struct vm *vm, uint64_t *x)
+{
+    struct share_counts c;
+    share_vm_counts(&vm->share, &c);
+    x[0] = 0;
+    x[1] = c.owned;
+    /* A racy snapshot: another vCPU of the VM may be sharing meanwhile. */
+    x[2] = vm->s2.nr_tables;
+    x[3] = c.shared;
+    x[4] = c.lent;
+    x[5] = c.borrowed;
+    x[6] = c.hyp_shared;
+}
 
 void hypercall_handle(struct vcpu *v, uint32_t fid)
 {
     uint64_t *x = v->ctx.x;
     struct vm *vm = v->vm;
+    struct share_vm *me = &vm->share;
+    int err;
     switch (fid) {
     case TALLY_HC_VERSION:
         x[0] = (TALLY_ABI_MAJOR << 16) | TALLY_ABI_MINOR;
         x[1] = TALLY_MAGIC;
         x[2] = vm->id;
         x[3] = vm->nr_vcpus;
-        break;
+        return;
     case TALLY_HC_ACCOUNTING:
-        x[0] = 0;
-        x[1] = vm->ram_size / PAGE_SIZE;
-        /* Racy snapshots, as any census read while others run. */
-        x[2] = vm->s2.nr_tables;
-        x[3] = page_alloc_free_pages();
+        accounting(vm, x);
+        return;
+    case TALLY_HC_FEATURES:
+        x[0] =
+            x[1] >= TALLY_HC_VERSION && x[1] <= TALLY_HC_LAST ? 0 : (uint64_t)SMCCC_NOT_SUPPORTED;
+        return;
+    case TALLY_HC_SHARE:
+        err = share_share(me, x[1], x[2], target(x[3]), x[4], x[5]);
+        break;
+    case TALLY_HC_UNSHARE:
+        err = share_unshare(me, x[1], x[2], target(x[3]), x[4]);
+        break;
+    case TALLY_HC_LEND:
+        err = share_lend(me, x[1], x[2], target(x[3]), x[4]);
+        break;
+    case TALLY_HC_RECLAIM:
+        err = share_reclaim(me, x[1], x[2], target(x[3]), x[4]);
+        break;
+    case TALLY_HC_DONATE:
+        err = share_donate(me, x[1], x[2], target(x[3]), x[4]);
+        break;
+    case TALLY_HC_RELINQUISH:
+        err = share_relinquish(me, x[1], x[2]);
+        break;
+    case TALLY_HC_SHARE_HYP:
+        err = share_with_hyp(me, x[1], x[2]);
+        break;
+    case TALLY_HC_UNSHARE_HYP:
+        err = share_unshare_hyp(me, x[1], x[2]);
         break;
     default:
         x[0] = (uint64_t)(int64_t)SMCCC_NOT_SUPPORTED;
-        break;
+        return;
     }
+    x[0] = (uint64_t)(int64_t)err;
 }

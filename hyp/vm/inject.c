@@ -22,7 +22,8 @@
 #define SCTLR_SPAN    (1ull << 23)
 #define SCTLR_DSSBS   (1ull << 44)
 
-#define ISS_SEA 0x10 /* synchronous external abort, not on a table walk */
+#define ISS_SEA     0x10            /* synchronous external abort, not on a table walk */
+#define ISS_PERM(l) (0x0cull | (l)) /* permission fault at level l */
 
 static void inject(struct vcpu *v, uint64_t esr, uint64_t far, bool set_far)
 {
@@ -56,11 +57,21 @@ static bool from_el0(const struct vcpu *v)
     return (v->ctx.pstate & PSTATE_nRW) || (v->ctx.pstate & PSTATE_M_MASK) == PSTATE_EL0t;
 }
 
-void inject_dabt(struct vcpu *v, uint64_t far, bool write)
+static void dabt(struct vcpu *v, uint64_t far, bool write, uint64_t fsc)
 {
     uint64_t ec = from_el0(v) ? EC_DABT_LOW : EC_DABT_CUR;
-    uint64_t esr = (ec << 26) | ESR_IL | ISS_SEA | (write ? ESR_WNR : 0);
+    uint64_t esr = (ec << 26) | ESR_IL | fsc | (write ? ESR_WNR : 0);
     inject(v, esr, far, true);
+}
+
+void inject_dabt(struct vcpu *v, uint64_t far, bool write)
+{
+    dabt(v, far, write, ISS_SEA);
+}
+
+void inject_dabt_perm(struct vcpu *v, uint64_t far, bool write, unsigned level)
+{
+    dabt(v, far, write, ISS_PERM(level & 3));
 }
 
 void inject_iabt(struct vcpu *v, uint64_t far)

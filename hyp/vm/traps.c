@@ -8,9 +8,11 @@
 //   SError            the VM is stopped (VM_STOP_FATAL) with a report
 //   HVC64, SMC64      PSCI (vpsci.c), else Tally's hypercalls (hypercall.c),
 //                     which answer NOT_SUPPORTED to anything unknown
-//   data abort        MMIO emulation (mmio.c), else a synchronous external
-//                     abort injected: unmapped IPA, Tally's memory (never
-//                     mapped), a write to a read-only mapping
+//   data abort        MMIO emulation (mmio.c); a stage-2 permission fault (a
+//                     write to a page shared read-only, an access to a page
+//                     lent out) becomes a permission-fault data abort; else
+//                     a synchronous external abort injected: unmapped IPA,
+//                     Tally's memory (never mapped)
 //   instruction abort an injected instruction abort
 //   MSR/MRS           the vGIC's registers (ICC_SGI1R_EL1, ...), else undef
 //   WFI               trapped (TWI): the pCPU idles in EL2 until an interrupt
@@ -41,6 +43,14 @@ static void data_abort(struct vcpu *v, uint64_t esr)
         return;
     }
     v->exits_abort++;
+    /* A stage-2 permission fault: a write to a page shared read-only with
+     * this VM, or an access to a page it has lent out. The writer gets a
+     * permission fault at the same level; everything else an external
+     * abort. */
+    if (!(esr & ISS_S1PTW) && (ESR_DFSC(esr) & 0x3c) == 0x0c) {
+        inject_dabt_perm(v, v->ctx.far, esr & ESR_WNR, ESR_DFSC(esr) & 3);
+        return;
+    }
     inject_dabt(v, v->ctx.far, (esr & ESR_WNR) && !(esr & ISS_S1PTW));
 }
 

@@ -133,6 +133,9 @@ void traps_handle_exit(struct vcpu *v, unsigned exit);
 
 /* hyp/vm/inject.c: exceptions delivered to the guest's EL1. */
 void inject_dabt(struct vcpu *v, uint64_t far, bool write);
+/* A permission-fault data abort (DFSC 0b0011ll, level l): for a stage-2
+ * permission fault, such as a write to a page shared read-only. */
+void inject_dabt_perm(struct vcpu *v, uint64_t far, bool write, unsigned level);
 void inject_iabt(struct vcpu *v, uint64_t far);
 void inject_undef(struct vcpu *v);
 

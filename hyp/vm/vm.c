@@ -37,6 +37,7 @@
 #include "core/bootargs.h"
 #include "irq/gic.h"
 #include "core/hyp.h"
+#include "core/mmu.h"
 #include "core/percpu.h"
 #include "core/smp.h"
 #include "irq/vgic.h"
@@ -69,6 +70,14 @@ static uint8_t dtb_buf[GUEST_DTB_MAX] __attribute__((aligned(8)));
 struct vm *vm_current(void)
 {
     return current_vm;
+}
+
+/* Only VM 0 exists today; it exists while it runs (sharing calls come from
+ * running vCPUs). */
+struct vm *vm_lookup(unsigned id)
+{
+    struct vm *vm = current_vm;
+    return vm && vm->id == id ? vm : NULL;
 }
 
 /* reg of a /chosen child: /chosen's cells if it has them, else the root's
@@ -299,6 +308,8 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
         vm_destroy(vm);
         return err;
     }
+    share_vm_init(&vm->share, (uint16_t)vm->id, &vm->s2, vm->ram_size / PAGE_SIZE, VM_BORROW_IPA,
+                  VM_BORROW_SIZE);
 
     for (unsigned i = 0; i < nr_vcpus; i++) {
         struct vcpu *v = &vcpu_pool[i];
@@ -346,6 +357,11 @@ void vm_destroy(struct vm *vm)
 {
     if (vm->vgic)
         vgic_vm_destroy(vm);
+    /* Settle what it shares and borrows first: pages another VM still maps
+     * survive the stage-2's destruction, and their counts say so. */
+    if (vm->share.s2)
+        share_vm_teardown(&vm->share);
+    vm->share.s2 = NULL;
     aspace_destroy(&vm->s2);
     for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
         vm->vcpus[i] = NULL;
@@ -452,6 +468,26 @@ static void print_free(const char *when)
     printf("tally: VM 0: free pages %s: %lu\n", when, page_alloc_free_pages());
 }
 
+/* Pages a VM shares with Tally appear in Tally's stage-1 in a window of one
+ * page per RAM page just below the kernel stacks (mm/share.c places them). */
+static void share_window_init(void)
+{
+    uint64_t size = ALIGN_UP(meta_nr_slots() << PAGE_SHIFT, 1ull << 30);
+    uint64_t base = hyp_platform.stack_va_base - size;
+    int err = size < hyp_platform.stack_va_base ? ERR_OK : ERR_RANGE;
+    for (unsigned i = 0; i < meta_nr_banks() && err == ERR_OK; i++) {
+        const struct mem_bank *b = meta_bank(i);
+        if (pa_val(b->base) + b->size > base)
+            err = ERR_RANGE;
+    }
+    if (err == ERR_OK)
+        err = share_hyp_init(&hyp_aspace, base, size);
+    if (err != ERR_OK)
+        printf("tally: no VA window below 0x%lx for pages shared with Tally (%s): "
+               "TALLY_HC_SHARE_HYP answers ERR_NOTSUP\n",
+               hyp_platform.stack_va_base, tally_strerror(err));
+}
+
 void vm_boot_from_fdt(const void *fdt)
 {
     struct vm_modules m;
@@ -471,6 +507,7 @@ void vm_boot_from_fdt(const void *fdt)
     /* The timer first: gic_handle_irq finds handlers in this order. */
     BUG_ON(vtimer_init() != ERR_OK || vgic_init() != ERR_OK);
     unsigned nr = online_cpus();
+    share_window_init();
     gic_cpu_init();
     for (unsigned i = 1; i < nr; i++)
         BUG_ON(smp_call_async(i, secondary_loop) != ERR_OK);

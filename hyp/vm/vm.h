@@ -17,6 +17,7 @@
 #include <tally/arch.h>
 #include <tally/atomic.h>
 #include <tally/pgtable.h>
+#include <tally/share.h>
 #include <tally/spinlock.h>
 
 #include "mmio.h"
@@ -26,6 +27,10 @@
 #define VM_RAM_IPA        0x40000000ull
 #define VM_IPA_BITS       40
 #define VM_MAX_RAM_BLOCKS 64
+/* Where other VMs' shared, lent and donated pages appear in a VM's IPA
+ * space (docs/hypercalls.md): the top half of the 40-bit IPA space. */
+#define VM_BORROW_IPA  0x8000000000ull
+#define VM_BORROW_SIZE 0x8000000000ull
 
 /* The guest's view of the machine: QEMU virt's addresses. */
 #define VM_GICD_IPA    0x08000000ull
@@ -71,6 +76,9 @@ struct vm {
     struct mmio_region mmio[VM_MAX_MMIO];
     unsigned nr_mmio;
     struct vgic_dist *vgic; /* the VGIC's; opaque here */
+    /* The sharing core's view (mm/share.c): ownership counts, borrow
+     * window. s2 is NULL until the VM's RAM is mapped. */
+    struct share_vm share;
     /* enum vm_stop: set once by the first vCPU that stops the VM
      * (compare-and-swap from VM_RUNNING), read by every pCPU's loop. */
     atomic_u32 stop;
@@ -117,6 +125,10 @@ void vm_boot_from_fdt(const void *fdt);
 
 /* The VM the guest runs (VM 0), or NULL while there is none. */
 struct vm *vm_current(void);
+
+/* The VM with this id while it exists (built, not yet torn down), else
+ * NULL. Hypercalls name other VMs by id through this one function. */
+struct vm *vm_lookup(unsigned id);
 
 /* hyp/vm/guest_fdt.c: write the guest's device tree into buf. ERR_NOMEM if it
  * does not fit, ERR_INVAL on a libfdt error. */

@@ -19,6 +19,15 @@ enum tally_err {
     ERR_STATE = -8,   /* the object is in the wrong state for this operation */
     ERR_PERM = -9,    /* the caller does not own what it asked to change */
     ERR_NOTSUP = -10, /* operation or function id not supported */
+    /* Sharing (mm/share.c, docs/hypercalls.md). */
+    ERR_NOVM = -11,      /* the target VM does not exist */
+    ERR_SELF = -12,      /* the target VM is the caller itself */
+    ERR_SHARED = -13,    /* a page is already shared (with a VM or with Tally) */
+    ERR_LENT = -14,      /* a page is lent out: its owner has no access */
+    ERR_NOTSHARED = -15, /* a page is not shared/lent/borrowed as the call says */
+    ERR_DEVICE = -16,    /* an IPA maps a device or memory no VM owns, not RAM */
+    ERR_TOOBIG = -17,    /* more pages than one call may move (SHARE_MAX_PAGES) */
+    ERR_DYING = -18,     /* the target VM is being torn down */
 };
 
 const char *tally_strerror(int err);

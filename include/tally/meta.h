@@ -55,20 +55,44 @@ enum page_usage {
  * sentinels, so even racing clones past the limit cannot reach them. */
 #define REF_MAX (1u << 30)
 
-/* Frame ownership (pKVM-style). */
+/*
+ * Frame ownership and sharing (pKVM's page states, kept in the frame's slot
+ * instead of software bits of each stage-2 entry). The slot records the
+ * owner's side; the borrower's side follows from it:
+ *
+ *   share        owner's view        borrower's view     who maps it
+ *   OWNED        owned               -                   owner (RWX)
+ *   SHARED_OWNED shared-owned        shared-borrowed     owner (RWX), borrower
+ *                                                        (R, or RW without
+ *                                                        FRAME_F_RO)
+ *   LENT         lent                borrowed            borrower (RW); the
+ *                                                        owner keeps a no-access
+ *                                                        entry (its reference)
+ *
+ * A borrower is a VM or OWNER_HYP (Tally's own stage-1). FRAME_NO_VM as the
+ * owner: the owner was torn down while a borrower still mapped the page (it
+ * is freed when the borrower lets go); as the borrower of a LENT frame: the
+ * borrower let go or went away and the owner may reclaim it.
+ *
+ * Guarded by the sharing lock (mm/share.c) once a frame is mapped in a
+ * stage-2: only the sharing core changes these fields after creation.
+ */
 enum frame_share {
-    FRAME_OWNED = 0,        /* owned exclusively by owner_vm */
-    FRAME_SHARED_OWNED = 1, /* owned by owner_vm, shared with another VM */
-    FRAME_SHARED_BORROWED = 2,
+    FRAME_OWNED = 0,
+    FRAME_SHARED_OWNED = 1,
+    FRAME_LENT = 2,
 };
 
-#define OWNER_HYP 0xffffu /* owner_vm of frames the hypervisor itself uses */
+#define FRAME_F_RO  0x1     /* the borrower's mapping is read-only */
+#define OWNER_HYP   0xffffu /* owner_vm of frames the hypervisor itself uses */
+#define FRAME_NO_VM 0xfffeu /* no owner (owner gone) or no borrower */
 
 struct frame_meta {
     uint16_t owner_vm;
-    uint8_t share; /* enum frame_share */
-    uint8_t flags;
-    uint32_t borrower_vm; /* valid when shared */
+    uint8_t share;     /* enum frame_share */
+    uint8_t flags;     /* FRAME_F_* */
+    uint16_t borrower; /* VM id or OWNER_HYP; valid unless share == FRAME_OWNED */
+    uint16_t reserved;
 };
 
 struct pt_meta {

@@ -144,6 +144,15 @@ int pt_unmap(struct aspace *as, uint64_t ia, uint64_t size);
  * which must be mapped. Splits blocks partly inside whose attributes change. */
 int pt_protect(struct aspace *as, uint64_t ia, uint64_t size, unsigned prot);
 /*
+ * Stage-2 only (else ERR_INVAL): [ia, ia+size), all mapped, stays mapped and
+ * keeps the references its entries own, but grants no access (S2AP = 00,
+ * XN): any guest access faults. pt_lookup then reports prot 0; pt_protect
+ * gives the access back. The sharing core keeps a lent page this way in its
+ * owner's stage-2, so the owner's tree still holds (and at teardown drops)
+ * the owner's reference.
+ */
+int pt_protect_none(struct aspace *as, uint64_t ia, uint64_t size);
+/*
  * Translate one address: *pa (exact, offset included), *prot, *level (of the
  * leaf: 1, 2 or 3) and *owned (the leaf owns references). Any out-pointer may
  * be NULL. ERR_NOENT if not mapped, ERR_RANGE outside the input range.

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include <tally/page_alloc.h>
+#include <tally/share.h>
 
 #include "irq/gic.h"
 #include "vm/vcpu.h"
@@ -48,10 +49,24 @@ bool vm_request_stop(struct vm *vm, enum vm_stop why)
     return atomic_cas_u32(&vm->stop, &expected, why, MO_RELAXED);
 }
 
+/* The VM's stage-2 as the sharing core sees it: a real, empty one (the
+ * fuzzed VM has no RAM mapped), so every sharing call ends in an argument
+ * or ownership error the model can name. vm.s2 itself only carries the
+ * table count ACCOUNTING reports. */
+static struct aspace share_s2;
+static struct vm vm;
+
+struct vm *vm_lookup(unsigned id)
+{
+    return id == vm.id ? &vm : NULL;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     atomics_init();
-    sim_ram_setup_simple(64); /* page_alloc_free_pages() for ACCOUNTING */
+    sim_ram_setup_simple(64);
+    if (aspace_init(&share_s2, PT_STAGE2, VM_IPA_BITS, 1, 0) != ERR_OK)
+        abort();
     return 0;
 }
 
@@ -73,14 +88,22 @@ static const uint32_t known_ids[] = {
     0x84000020, /* first past it */
     0x86000000, /* TALLY_HC_VERSION */
     0x86000001, /* TALLY_HC_ACCOUNTING */
-    0x86000002, /* first unassigned */
+    0x86000002, /* TALLY_HC_FEATURES */
+    0x86000003, /* TALLY_HC_SHARE */
+    0x86000004, /* TALLY_HC_UNSHARE */
+    0x86000005, /* TALLY_HC_LEND */
+    0x86000006, /* TALLY_HC_RECLAIM */
+    0x86000007, /* TALLY_HC_DONATE */
+    0x86000008, /* TALLY_HC_RELINQUISH */
+    0x86000009, /* TALLY_HC_SHARE_HYP */
+    0x8600000a, /* TALLY_HC_UNSHARE_HYP */
+    0x8600000b, /* first unassigned */
     0x8600ffff, /* reserved */
     0x80000000, /* SMCCC_VERSION: not implemented */
     0x80000001, /* SMCCC_ARCH_FEATURES */
     0x00000000, 0xffffffff,
 };
 
-static struct vm vm;
 static struct vcpu vcpus[TALLY_MAX_CPUS];
 
 /* vCPU whose MPIDR matches (Aff3..Aff0), or -1. */
@@ -116,8 +139,39 @@ static bool psci_supported(uint32_t fid)
     }
 }
 
+/*
+ * docs/hypercalls.md's checking order for a VM with no RAM mapped (every
+ * page of any range is unmapped) and no window for Tally: page count,
+ * alignment and range of the caller's IPA, flags; then the other VM (by id:
+ * missing, self); then the pages (ERR_NOENT).
+ */
+static int share_model(uint32_t fid, const uint64_t *x)
+{
+    uint64_t ipa = x[1], nr = x[2], id = x[3], lim = 1ull << VM_IPA_BITS;
+    if (nr == 0)
+        return ERR_INVAL;
+    if (nr > SHARE_MAX_PAGES)
+        return ERR_TOOBIG;
+    if (ipa & 0xfff)
+        return ERR_ALIGN;
+    if (ipa >= lim || nr > (lim - ipa) >> PAGE_SHIFT)
+        return ERR_RANGE;
+    if (fid == 0x86000003 && (x[5] & ~(uint64_t)SHARE_RO))
+        return ERR_INVAL;
+    if (fid == 0x86000009 || fid == 0x8600000a)
+        return ERR_NOTSUP;
+    if (fid == 0x86000008)
+        return ERR_NOENT;
+    bool self = id == vm.id;
+    if (fid == 0x86000006 && !self)
+        return ERR_NOENT; /* reclaim: no borrower named is allowed */
+    if (!self)
+        return ERR_NOVM;
+    return ERR_SELF;
+}
+
 struct expect {
-    uint64_t x[4];
+    uint64_t x[7];
     unsigned power[TALLY_MAX_CPUS];
     uint64_t on_entry[TALLY_MAX_CPUS], on_context[TALLY_MAX_CPUS];
     unsigned ipis[TALLY_MAX_CPUS], stops[4];
@@ -196,16 +250,22 @@ static void model(unsigned c, uint32_t fid, struct expect *e)
     }
     switch (fid) {
     case 0x86000000:
-        e->x[0] = 0x10000;
+        e->x[0] = 0x10001;
         e->x[1] = 0x54414c4c59ull;
         e->x[2] = vm.id;
         e->x[3] = vm.nr_vcpus;
         break;
     case 0x86000001:
         e->x[0] = 0;
-        e->x[1] = vm.ram_size / PAGE_SIZE;
+        e->x[1] = vm.ram_size / PAGE_SIZE; /* owned: its RAM, nothing shared */
         e->x[2] = vm.s2.nr_tables;
-        e->x[3] = page_alloc_free_pages();
+        e->x[3] = e->x[4] = e->x[5] = e->x[6] = 0;
+        break;
+    case 0x86000002:
+        e->x[0] = v->ctx.x[1] >= 0x86000000u && v->ctx.x[1] <= 0x8600000au ? 0 : (uint64_t)-1;
+        break;
+    case 0x86000003 ... 0x8600000a:
+        e->x[0] = (uint64_t)(int64_t)share_model(fid, v->ctx.x);
         break;
     default:
         e->x[0] = (uint64_t)-1; /* SMCCC NOT_SUPPORTED */
@@ -216,10 +276,12 @@ static void model(unsigned c, uint32_t fid, struct expect *e)
 static void check(unsigned c, uint32_t fid, const struct expect *e, const uint64_t *saved)
 {
     const uint64_t *x = vcpus[c].ctx.x;
-    for (unsigned i = 0; i < 4; i++)
+    /* ACCOUNTING writes x0-x6, every other call at most x0-x3. */
+    unsigned nres = fid == 0x86000001 ? 7 : 4;
+    for (unsigned i = 0; i < nres; i++)
         FUZZ_CHECK(x[i] == e->x[i], "vCPU %u fid %#x: x%u = %#llx, model %#llx", c, fid, i,
                    (unsigned long long)x[i], (unsigned long long)e->x[i]);
-    for (unsigned i = 4; i < 31; i++)
+    for (unsigned i = nres; i < 31; i++)
         FUZZ_CHECK(x[i] == saved[i], "vCPU %u fid %#x: x%u changed", c, fid, i);
     for (unsigned i = 0; i < vm.nr_vcpus; i++) {
         FUZZ_CHECK(power(i) == e->power[i], "fid %#x from vCPU %u: vCPU %u power %u, model %u", fid,
@@ -245,6 +307,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm.vmid = (uint16_t)(vm.id + 1);
     vm.ram_size = (uint64_t)fuzz_u32(&in) * PAGE_SIZE;
     vm.s2.nr_tables = fuzz_u16(&in);
+    share_vm_init(&vm.share, (uint16_t)vm.id, &share_s2, vm.ram_size / PAGE_SIZE, VM_BORROW_IPA,
+                  VM_BORROW_SIZE);
     for (unsigned i = 0; i < vm.nr_vcpus; i++) {
         struct vcpu *v = &vcpus[i];
         v->vm = &vm;
@@ -306,5 +370,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             hypercall_handle(v, (uint32_t)v->ctx.x[0]);
         check(c, fid, &e, saved);
     }
+    share_vm_teardown(&vm.share);
     return 0;
 }
