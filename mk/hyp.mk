@@ -20,6 +20,7 @@ HYP_CC := $(HYP_CROSS)gcc
 
 # Platform constants the assembly needs before any C runs.
 HYP_PLATFORM_DEFS_qemu-virt := -DTALLY_EARLY_UART=0x09000000
+HYP_PLATFORM_DEFS_rpi4 := -DTALLY_EARLY_UART=0xfe201000
 
 # Evaluated once, on first use (so `make check` never fetches arm64 packages).
 HYP_SYSROOT = $(eval HYP_SYSROOT := $$(shell bash scripts/fetch-arm64-libs.sh))$(HYP_SYSROOT)

@@ -23,6 +23,7 @@ SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
 say() { echo "fetch-linux: $*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/debian-archive.sh"
 
 ensure_arm64_lists() {
     if ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -36,29 +37,11 @@ ensure_arm64_lists() {
     fi
 }
 
-# unpack PKG: download PKG:arm64 (unless cached) and unpack it into
-# $root/PKG; prints that directory.
-unpack() {
-    local pkg=$1 dir=$root/$1 deb
-    if [ -f "$dir/.unpacked" ]; then
-        echo "$dir"
-        return
-    fi
-    ensure_arm64_lists "$pkg"
-    mkdir -p "$debs"
-    deb=$(ls "$debs/${pkg}"_*_arm64.deb 2>/dev/null | head -n1 || true)
-    if [ -z "$deb" ]; then
-        say "downloading $pkg:arm64"
-        (cd "$debs" && apt-get download -q "$pkg:arm64" >&2)
-        deb=$(ls "$debs/${pkg}"_*_arm64.deb | head -n1)
-    fi
-    say "unpacking $(basename "$deb")"
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    dpkg -x "$deb" "$dir"
-    touch "$dir/.unpacked"
-    echo "$dir"
+download() {
+    ensure_arm64_lists "$1"
+    (cd "$debs" && apt-get download -q "$1:arm64" >&2)
 }
+unpack() { deb_unpack "$1" "$root/$1" download; }
 
 # The kernel package linux-image-arm64 currently points at, e.g.
 # linux-image-6.1.0-56-arm64. Resolved once and remembered, so later runs

@@ -173,6 +173,26 @@ secondary_entry:
     bl      smp_secondary_main
     b       park
 
+// Spin-table CPUs: firmware's loop jumps here at EL2, MMU off, with nothing
+// in x0; the boot CPU left the CPU's struct percpu in spin_table_context
+// (cleaned to the point of coherency) before writing cpu-release-addr.
+    .global spin_table_entry
+spin_table_entry:
+    adr_l   x0, spin_table_context
+    ldr     x0, [x0]
+    b       secondary_entry
+
+// smp_park(flag): store-release 1 to *flag, then wait for ever touching no
+// memory (a spin-table CPU cannot be turned off; its stack is freed once the
+// boot CPU sees the flag).
+    .global smp_park
+smp_park:
+    mov     w1, #1
+    stlr    w1, [x0]
+    sev
+1:  wfe
+    b       1b
+
 // Not at EL2: say so on the platform's early PL011 (MMU off, so its physical
 // address works at any EL) and park.
 not_at_el2:

@@ -6,6 +6,7 @@
 #ifndef TALLY_HYP_H
 #define TALLY_HYP_H
 
+#include <tally/atomic.h>
 #include <tally/types.h>
 
 #define TALLY_VERSION "0.1.0"
@@ -13,6 +14,7 @@
 /* Platform description: data, not #ifdefs (hyp/platform/<name>.c). */
 struct platform {
     const char *name;
+    const char *compatible; /* the root node's, checked at boot (a warning if absent) */
     uint64_t early_uart;    /* PL011 used before /chosen/stdout-path is read */
     uint64_t stack_va_base; /* start of the kernel-stack VA region (unmapped in RAM's range) */
     unsigned va_bits;       /* input size of the EL2 stage-1 */
@@ -25,9 +27,15 @@ extern const struct platform hyp_platform;
 /* Image layout (tally.lds). */
 extern char _start[], __text_end[], __rodata_start[], __rodata_end[], __data_start[], _end[];
 
-/* console/pl011.c */
-void console_init(uint64_t pl011_base);
+/* console/console.c */
+enum console_kind { CONSOLE_PL011, CONSOLE_MINI_UART };
+void console_init(enum console_kind kind, uint64_t base);
 uint64_t console_base(void);
+const char *console_name(void); /* "PL011" or "mini-UART" */
+/* The PL011 a guest gets at its 0x09000000: the console if it is a PL011,
+ * else the device tree's first PL011 (the Pi's UART0); 0 if none. */
+void console_set_guest_uart(uint64_t pl011_base);
+uint64_t console_guest_uart(void);
 void console_write(const char *s, size_t n);
 /* From now on console output ignores the console lock (a fatal error may be
  * reported while another CPU, or this one, holds it). */
@@ -48,6 +56,9 @@ void stack_chk_init(void);
 void mmu_switch(uint64_t ttbr0, uint64_t tcr, uint64_t sctlr);
 __attribute__((noreturn)) void call_on_stack(uint64_t top, void (*fn)(void));
 extern char secondary_entry[];
+extern char spin_table_entry[]; /* reads spin_table_context (smp.c) */
+extern uint64_t spin_table_context;
+__attribute__((noreturn)) void smp_park(atomic_u32 *flag);
 extern char hyp_vectors[];
 
 /* Clean a range to the point of coherency (a CPU with its MMU off reads it). */

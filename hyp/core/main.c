@@ -26,6 +26,7 @@
 #include "hyp.h"
 #include "mmu.h"
 #include "percpu.h"
+#include "power.h"
 #include "psci.h"
 #include "selftest.h"
 #include "smp.h"
@@ -67,6 +68,21 @@ static void pages_init(struct memmap *m)
      * never reaches a guest. */
     for (unsigned i = 0; i < nr; i++)
         page_alloc_add(free[i].base, free[i].size / PAGE_SIZE);
+}
+
+/* The console /chosen/stdout-path names (the early PL011 stays if it names
+ * none Tally drives), and the PL011 guests get at their 0x09000000. */
+static void console_from_fdt(const void *fdt)
+{
+    struct dt_uart u;
+    uint64_t base, size;
+    bool found = dt_stdout_uart(fdt, &u);
+    if (found)
+        console_init(u.kind == DT_UART_MINI ? CONSOLE_MINI_UART : CONSOLE_PL011, u.base);
+    if (found && u.kind == DT_UART_PL011)
+        console_set_guest_uart(u.base);
+    else if (dt_find_compatible(fdt, "arm,pl011", &base, &size) >= 0)
+        console_set_guest_uart(base);
 }
 
 static uint64_t ram_mib(const struct memmap *m)
@@ -113,9 +129,13 @@ static __attribute__((noreturn)) void hyp_main_on_stack(void)
     page_alloc_drain();
     accounting_take(&a);
     accounting_print(&a);
-    printf("tally: powering off\n");
-    psci_system_off();
-    panic("PSCI SYSTEM_OFF returned");
+    /* PSCI is the norm (and what the virt tests match); others are named. */
+    if (psci_available())
+        printf("tally: powering off\n");
+    else
+        printf("tally: powering off (%s)\n", power_method());
+    power_off();
+    panic("power-off (%s) returned", power_method());
 }
 
 void hyp_main(uint64_t fdt_pa);
@@ -123,21 +143,24 @@ void hyp_main(uint64_t fdt_pa)
 {
     const void *fdt = (const void *)fdt_pa;
     char msg[160];
-    uint64_t uart, size;
 
-    console_init(hyp_platform.early_uart);
+    console_init(CONSOLE_PL011, hyp_platform.early_uart);
     atomics_init();
     stack_chk_init();
     if (fdt_check_header(fdt) == 0) {
-        if (dt_stdout_pl011(fdt, &uart, &size))
-            console_init(uart);
+        console_from_fdt(fdt);
         read_bootargs(fdt);
         psci_init(fdt);
+        power_init(fdt);
     } else if (hyp_platform.psci_smc_default) {
         psci_init_default();
     }
-    printf("\ntally: Tally %s at EL2, image 0x%lx-0x%lx, DTB at 0x%lx, console PL011 at 0x%lx\n",
-           TALLY_VERSION, (uint64_t)_start, (uint64_t)_end, fdt_pa, console_base());
+    printf("\ntally: Tally %s at EL2, image 0x%lx-0x%lx, DTB at 0x%lx, console %s at 0x%lx\n",
+           TALLY_VERSION, (uint64_t)_start, (uint64_t)_end, fdt_pa, console_name(), console_base());
+    if (fdt_check_header(fdt) == 0 &&
+        fdt_node_check_compatible(fdt, 0, hyp_platform.compatible) != 0)
+        printf("tally: warning: this image is for %s (\"%s\"), the DT's root is not compatible\n",
+               hyp_platform.name, hyp_platform.compatible);
 
     int err = memmap_from_fdt(fdt, pa((uint64_t)_start), pa((uint64_t)_end), &boot_memmap, msg,
                               sizeof(msg));

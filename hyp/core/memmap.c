@@ -15,6 +15,9 @@ struct parse {
     struct memmap *m;
     const char *bank_node[META_MAX_BANKS];
     uint64_t bank_end[META_MAX_BANKS]; /* raw (unrounded) end, for overlap checks */
+    /* Reserved ranges Tally reads after its MMU is on (the DTB, the initrd,
+     * boot modules), beside m->reserved: these must not be no-map. */
+    bool rsv_read[MEMMAP_MAX_RESERVED];
     char *msg;
     size_t msglen;
 };
@@ -147,17 +150,24 @@ static int scan_memory(struct parse *p, const void *fdt)
     return ERR_OK;
 }
 
+/* How a reserved range is used: RSV_NOMAP never mapped, RSV_READ read by
+ * Tally (so never no-map). */
+enum { RSV_NOMAP = 1, RSV_READ = 2 };
+
 static int insert_reserved(struct parse *p, uint64_t base, uint64_t end, enum page_usage usage,
-                           const char *what)
+                           unsigned flags, const char *what)
 {
     struct memmap *m = p->m;
     if (m->nr_reserved == MEMMAP_MAX_RESERVED)
         FAIL(p, ERR_NOMEM, "more than %u reserved ranges (at 0x%llx: %s)", MEMMAP_MAX_RESERVED,
              ull(base), what);
     unsigned i = m->nr_reserved++;
-    for (; i > 0 && pa_val(m->reserved[i - 1].base) > base; i--)
+    for (; i > 0 && pa_val(m->reserved[i - 1].base) > base; i--) {
         m->reserved[i] = m->reserved[i - 1];
-    m->reserved[i] = (struct memmap_range){pa(base), end - base, usage, what};
+        p->rsv_read[i] = p->rsv_read[i - 1];
+    }
+    m->reserved[i] = (struct memmap_range){pa(base), end - base, usage, flags & RSV_NOMAP, what};
+    p->rsv_read[i] = flags & RSV_READ;
     return ERR_OK;
 }
 
@@ -167,7 +177,7 @@ static int insert_reserved(struct parse *p, uint64_t base, uint64_t end, enum pa
  * Tally never maps what is not in a bank.
  */
 static int add_reserved(struct parse *p, uint64_t base, uint64_t size, enum page_usage usage,
-                        const char *what)
+                        unsigned flags, const char *what)
 {
     if (size == 0)
         return ERR_OK;
@@ -183,7 +193,7 @@ static int add_reserved(struct parse *p, uint64_t base, uint64_t size, enum page
         uint64_t bb = pa_val(m->banks[i].base), be = bb + m->banks[i].size;
         uint64_t cb = b > bb ? b : bb, ce = e < be ? e : be;
         if (cb < ce) {
-            int err = insert_reserved(p, cb, ce, usage, what);
+            int err = insert_reserved(p, cb, ce, usage, flags, what);
             if (err)
                 return err;
         }
@@ -203,14 +213,17 @@ static int scan_reserved_memory(struct parse *p, const void *fdt)
         if (!node_available(fdt, node))
             continue;
         /* Children with only size/alloc-ranges are for the OS to place:
-         * nothing is there yet, so nothing is reserved. */
+         * nothing is there yet, so nothing is reserved. no-map ones must
+         * not even be mapped (firmware may use them with other attributes,
+         * and a speculative fetch through a cacheable alias corrupts them). */
+        unsigned nomap = fdt_getprop(fdt, node, "no-map", NULL) ? RSV_NOMAP : 0;
         const fdt32_t *reg;
         int n = reg_entries(p, fdt, node, ac, sc, &reg);
         if (n < 0)
             return n;
         for (int i = 0; i < n; i++, reg += ac + sc) {
             int err = add_reserved(p, read_cells(reg, ac), read_cells(reg + ac, sc), PAGE_RESERVED,
-                                   fdt_get_name(fdt, node, NULL));
+                                   nomap, fdt_get_name(fdt, node, NULL));
             if (err)
                 return err;
         }
@@ -239,7 +252,7 @@ static int scan_initrd(struct parse *p, const void *fdt, int chosen)
     if (en < b)
         FAIL(p, ERR_INVAL, "bad DTB: initrd ends (0x%llx) before it starts (0x%llx)", ull(en),
              ull(b));
-    return add_reserved(p, b, en - b, PAGE_RESERVED, "initrd");
+    return add_reserved(p, b, en - b, PAGE_RESERVED, RSV_READ, "initrd");
 }
 
 /*
@@ -271,7 +284,7 @@ static int scan_modules(struct parse *p, const void *fdt)
                  fdt_get_name(fdt, node, NULL));
         for (int i = 0; i < n; i++, reg += ac + sc) {
             err = add_reserved(p, read_cells(reg, ac), read_cells(reg + ac, sc), PAGE_RESERVED,
-                               fdt_get_name(fdt, node, NULL));
+                               RSV_READ, fdt_get_name(fdt, node, NULL));
             if (err)
                 return err;
         }
@@ -289,8 +302,17 @@ static int merge_reserved(struct parse *p)
         struct memmap_range *last = out ? &m->reserved[out - 1] : NULL;
         uint64_t lend = last ? pa_val(last->base) + last->size : 0;
         if (!last || pa_val(r->base) >= lend) {
+            p->rsv_read[out] = p->rsv_read[i];
             m->reserved[out++] = *r;
             continue;
+        }
+        bool r_read = p->rsv_read[i], last_read = p->rsv_read[out - 1];
+        if ((last->nomap && r_read) || (r->nomap && last_read)) {
+            const struct memmap_range *nm = last->nomap ? last : r;
+            const struct memmap_range *other = nm == last ? r : last;
+            FAIL(p, ERR_EXIST, "%s [0x%llx, 0x%llx) overlaps no-map reserved %s [0x%llx, 0x%llx)",
+                 other->what, ull(pa_val(other->base)), ull(pa_val(other->base) + other->size),
+                 nm->what, ull(pa_val(nm->base)), ull(pa_val(nm->base) + nm->size));
         }
         if (last->usage != r->usage) {
             const struct memmap_range *hyp = last->usage == PAGE_HYP ? last : r;
@@ -300,6 +322,8 @@ static int merge_reserved(struct parse *p)
                  ull(pa_val(other->base)), ull(pa_val(other->base) + other->size));
         }
         uint64_t rend = pa_val(r->base) + r->size;
+        last->nomap |= r->nomap;
+        p->rsv_read[out - 1] = last_read || r_read;
         if (rend > lend)
             last->size = rend - pa_val(last->base);
     }
@@ -346,17 +370,17 @@ int memmap_from_fdt_at(const void *fdt, paddr_t fdt_pa, paddr_t image_start, pad
     for (int i = 0, n = err ? 0 : fdt_num_mem_rsv(fdt); !err && i < n; i++) {
         uint64_t base, size;
         fdt_get_mem_rsv(fdt, i, &base, &size);
-        err = add_reserved(&p, base, size, PAGE_RESERVED, "memreserve");
+        err = add_reserved(&p, base, size, PAGE_RESERVED, 0, "memreserve");
     }
     if (!err)
         err = scan_reserved_memory(&p, fdt);
     if (!err)
         err = scan_modules(&p, fdt);
     if (!err)
-        err = add_reserved(&p, pa_val(fdt_pa), fdt_totalsize(fdt), PAGE_RESERVED, "dtb");
+        err = add_reserved(&p, pa_val(fdt_pa), fdt_totalsize(fdt), PAGE_RESERVED, RSV_READ, "dtb");
     if (!err && pa_val(image_end) > pa_val(image_start))
         err = add_reserved(&p, pa_val(image_start), pa_val(image_end) - pa_val(image_start),
-                           PAGE_HYP, "tally image");
+                           PAGE_HYP, RSV_READ, "tally image");
     if (!err)
         err = merge_reserved(&p);
     if (!err)
@@ -414,7 +438,7 @@ int memmap_carve(struct memmap *m, uint64_t size, uint64_t align, enum page_usag
          * merging would lose `what`: insert a range of its own. */
         char none[1];
         struct parse p = {.m = m, .msg = none, .msglen = sizeof(none)};
-        int err = insert_reserved(&p, b, b + size, usage, what);
+        int err = insert_reserved(&p, b, b + size, usage, 0, what);
         if (err)
             return err;
         *out = pa(b);

@@ -9,6 +9,7 @@
 #include "hyp.h"
 #include "mmu.h"
 #include "percpu.h"
+#include "power.h"
 
 _Static_assert(MAIR_EL2_BOOT == TALLY_MAIR_EL2, "head.S's boot map and the engine share MAIR_EL2");
 _Static_assert(MAIR_BOOT_IDX_NORMAL == MAIR_IDX_NORMAL_WB &&
@@ -19,6 +20,7 @@ _Static_assert(MMU_STACK_STRIDE >= (KSTACK_PAGES + 1) * PAGE_SIZE,
 
 struct aspace hyp_aspace;
 static uint64_t mmu_tcr, mmu_sctlr;
+static const struct memmap *mmu_memmap; /* the boot memory map, which lives for ever */
 
 static void map_phys(uint64_t a, uint64_t end, unsigned prot, const char *what)
 {
@@ -40,6 +42,44 @@ static uint64_t clamp(uint64_t v, uint64_t lo, uint64_t hi)
     return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* Map [s, e) of RAM as data, leaving out the image (mapped by section) and
+ * every no-map reserved range. */
+static void map_ram(const struct memmap *m, uint64_t s, uint64_t e)
+{
+    uint64_t img_start = (uint64_t)_start, img_end = (uint64_t)_end, cur = s;
+    for (unsigned r = 0; r <= m->nr_reserved && cur < e; r++) {
+        /* Holes, in address order: the no-map ranges and the image. */
+        uint64_t hb = e, he = e;
+        if (r < m->nr_reserved) {
+            if (!m->reserved[r].nomap)
+                continue;
+            hb = clamp(pa_val(m->reserved[r].base), s, e);
+            he = clamp(hb + m->reserved[r].size, s, e);
+        }
+        if (img_start < hb && img_end > cur) {
+            /* The image lies before this hole: the memmap refuses an image
+             * overlapping a reserved range, so it ends before hb. */
+            map_phys(cur, clamp(img_start, cur, e), PT_R | PT_W, "RAM");
+            cur = clamp(img_end, cur, e);
+        }
+        map_phys(cur, hb, PT_R | PT_W, "RAM");
+        cur = he > cur ? he : cur;
+    }
+}
+
+bool mmu_is_mapped_ram(uint64_t a)
+{
+    const struct memmap *m = mmu_memmap;
+    bool in_bank = false;
+    for (unsigned i = 0; i < m->nr_banks; i++)
+        in_bank |= a >= pa_val(m->banks[i].base) && a - pa_val(m->banks[i].base) < m->banks[i].size;
+    for (unsigned r = 0; in_bank && r < m->nr_reserved; r++)
+        if (m->reserved[r].nomap && a >= pa_val(m->reserved[r].base) &&
+            a - pa_val(m->reserved[r].base) < m->reserved[r].size)
+            return false;
+    return in_bank;
+}
+
 /* PA size for TCR_EL2.PS: the CPU's, capped at 48 bits (52 needs LPA2). */
 static unsigned pa_range_field(void)
 {
@@ -53,16 +93,16 @@ void mmu_build(const struct memmap *m, const struct dt_gic *gic)
     if (err != ERR_OK)
         panic("mmu: cannot create the EL2 address space: %s", tally_strerror(err));
 
-    uint64_t img_start = (uint64_t)_start, img_end = (uint64_t)_end;
+    uint64_t img_start = (uint64_t)_start, img_end = (uint64_t)_end, dev_base, dev_size;
     uint64_t va_end = 1ull << hyp_platform.va_bits;
+    mmu_memmap = m;
     for (unsigned i = 0; i < m->nr_banks; i++) {
         uint64_t s = pa_val(m->banks[i].base), e = s + m->banks[i].size;
         if (e > hyp_platform.stack_va_base || e > va_end)
             panic("mmu: RAM bank [0x%lx, 0x%lx) reaches the stack region at 0x%lx", s, e,
                   hyp_platform.stack_va_base);
         /* RAM around the image: data, never code (W^X). */
-        map_phys(s, clamp(img_start, s, e), PT_R | PT_W, "RAM");
-        map_phys(clamp(img_end, s, e), e, PT_R | PT_W, "RAM");
+        map_ram(m, s, e);
     }
     map_phys(img_start, (uint64_t)__text_end, PT_R | PT_X, "image text");
     map_phys((uint64_t)__rodata_start, (uint64_t)__rodata_end, PT_R, "image rodata");
@@ -70,6 +110,8 @@ void mmu_build(const struct memmap *m, const struct dt_gic *gic)
     map_device(console_base(), PAGE_SIZE, "console UART");
     for (unsigned i = 0; i < gic->nr_regs; i++)
         map_device(gic->base[i], gic->size[i], "GIC");
+    if (power_device(&dev_base, &dev_size))
+        map_device(dev_base, dev_size, "watchdog");
 
     mmu_tcr = TCR_EL2_RES1 | aspace_tcr_t0sz(&hyp_aspace) | TCR_EL2_IRGN0_WBWA |
               TCR_EL2_ORGN0_WBWA | TCR_EL2_SH0_INNER | TCR_EL2_TG0_4K |

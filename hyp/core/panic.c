@@ -11,6 +11,7 @@
 #include <tally/sysreg.h>
 
 #include "hyp.h"
+#include "power.h"
 #include "psci.h"
 
 #define NO_CPU 0xffffffffu
@@ -40,7 +41,7 @@ void hyp_fatal_begin(void)
     if (fatal_depth == 2)
         printf("\ntally: another fatal error on CPU %u while reporting one; halted\n", me);
     if (!hyp_panic_wait)
-        psci_system_off();
+        power_off();
     park();
 }
 
@@ -51,7 +52,7 @@ void hyp_halt(void)
         park();
     }
     printf("tally: halted, powering off\n");
-    psci_system_off();
+    power_off();
     park();
 }
 

@@ -45,6 +45,8 @@ struct percpu {
     uint64_t stack_guard_va; /* the guard page below the stack */
     atomic_u32 online;       /* 1 once the CPU runs C on its own stack */
     atomic_u64 call;         /* smp_call(): function for this CPU to run, or 0 */
+    uint64_t release_addr;   /* spin-table cpu-release-addr; 0: started by PSCI */
+    atomic_u32 parked;       /* spin-table: 1 once parked for good (smp_park) */
 } __attribute__((aligned(PERCPU_ALIGN)));
 
 extern struct percpu hyp_percpu[TALLY_MAX_CPUS];

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
-// Secondary CPUs: found in /cpus, started with PSCI CPU_ON one at a time
-// (so their "online" lines come in order), each on a tracked kernel stack in
-// the EL2 address space. Until a later issue gives them vCPUs to run, they
-// wait in WFE for a function to run (smp_call) or the order to stop; at
-// shutdown they turn themselves off with PSCI CPU_OFF and the boot CPU frees
-// their stacks once PSCI says they are off.
+// Secondary CPUs: found in /cpus, started one at a time (so their "online"
+// lines come in order) with PSCI CPU_ON or, where firmware has no PSCI (a
+// Raspberry Pi 4), by spin-table: the CPU waits in firmware's loop reading
+// its cpu-release-addr with its MMU off; Tally writes the entry address
+// there, cleans it to the point of coherency and sends an event. Each runs
+// on a tracked kernel stack in the EL2 address space, waits in WFE for a
+// function to run (smp_call) or the order to stop; at shutdown a PSCI CPU
+// turns itself off with CPU_OFF, a spin-table CPU (which cannot be turned
+// off) parks in a loop that touches no memory, and the boot CPU frees their
+// stacks once each is off or parked.
 #include <libfdt.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +37,45 @@ unsigned hyp_nr_cpus = 1;
  * secondary that sees it also sees everything the boot CPU did before. */
 static atomic_u32 smp_stop;
 
+/* The struct percpu of the spin-table CPU being started: spin_table_entry
+ * (head.S) reads it with its MMU off. One at a time: the boot CPU waits for
+ * each CPU to come online before it writes the next. */
+uint64_t spin_table_context;
+
+/* A CPU's enable-method: PSCI, or spin-table with its release address. */
+static int cpu_method(const void *fdt, int node, struct percpu *pc)
+{
+    int len;
+    const char *method = fdt_getprop(fdt, node, "enable-method", &len);
+    if (method && !strcmp(method, "psci")) {
+        pc->release_addr = 0;
+        return ERR_OK;
+    }
+    if (!method || strcmp(method, "spin-table") != 0) {
+        printf("tally: CPU with MPIDR 0x%lx has enable-method \"%s\", not psci or spin-table: "
+               "not used\n",
+               pc->mpidr, method ? method : "(none)");
+        return ERR_INVAL;
+    }
+    const fdt32_t *rel = fdt_getprop(fdt, node, "cpu-release-addr", &len);
+    if (!rel || (len != 4 && len != 8)) {
+        printf("tally: CPU with MPIDR 0x%lx uses spin-table but has no 4- or 8-byte "
+               "cpu-release-addr: not used\n",
+               pc->mpidr);
+        return ERR_INVAL;
+    }
+    pc->release_addr = fdt32_to_cpu(rel[0]);
+    if (len == 8)
+        pc->release_addr = (pc->release_addr << 32) | fdt32_to_cpu(rel[1]);
+    if (!pc->release_addr || (pc->release_addr & 7)) {
+        printf("tally: CPU with MPIDR 0x%lx: cpu-release-addr 0x%lx is not 8-byte aligned: not "
+               "used\n",
+               pc->mpidr, pc->release_addr);
+        return ERR_INVAL;
+    }
+    return ERR_OK;
+}
+
 void smp_init(const void *fdt)
 {
     smp_cpu_event_stream_init();
@@ -60,14 +103,10 @@ void smp_init(const void *fdt)
                    TALLY_MAX_CPUS);
             break;
         }
-        const char *method = fdt_getprop(fdt, node, "enable-method", &len);
-        if (!method || strcmp(method, "psci") != 0) {
-            printf("tally: CPU with MPIDR 0x%lx has enable-method \"%s\", not psci: not used\n",
-                   mpidr, method ? method : "(none)");
-            continue;
-        }
-        hyp_percpu[n].id = n;
         hyp_percpu[n].mpidr = mpidr;
+        if (cpu_method(fdt, node, &hyp_percpu[n]) != ERR_OK)
+            continue;
+        hyp_percpu[n].id = n;
         n++;
     }
     hyp_nr_cpus = n;
@@ -114,14 +153,49 @@ static bool is_online(struct percpu *pc)
 
 static bool is_off(struct percpu *pc)
 {
+    /* Acquire: pairs with the store-release in smp_park(); after it the CPU
+     * touches no memory, its stack included. */
+    if (pc->release_addr)
+        return atomic_load_u32(&pc->parked, MO_ACQUIRE) != 0;
     return psci_affinity_info(pc->mpidr) == PSCI_AFFINITY_OFF;
+}
+
+/* Release a CPU from firmware's spin loop (MMU off: everything it reads
+ * first is cleaned to the point of coherency). The release address is RAM
+ * in a /memreserve/ range: mapped, as all reserved RAM but no-map ranges. */
+static int spin_table_release(struct percpu *pc)
+{
+    if (!mmu_is_mapped_ram(pc->release_addr)) {
+        printf("tally: CPU %u (MPIDR 0x%lx): cpu-release-addr 0x%lx is not mapped RAM\n", pc->id,
+               pc->mpidr, pc->release_addr);
+        return ERR_RANGE;
+    }
+    spin_table_context = (uint64_t)pc;
+    cache_clean_range(&spin_table_context, sizeof(spin_table_context));
+    volatile uint64_t *rel = (volatile uint64_t *)pc->release_addr;
+    *rel = (uint64_t)spin_table_entry;
+    cache_clean_range((const void *)rel, sizeof(*rel));
+    sev();
+    return ERR_OK;
+}
+
+static int cpu_start(struct percpu *pc)
+{
+    if (pc->release_addr)
+        return spin_table_release(pc);
+    if (!psci_available())
+        return ERR_NOENT;
+    int64_t r = psci_cpu_on(pc->mpidr, (uint64_t)secondary_entry, (uint64_t)pc);
+    if (r != PSCI_RET_SUCCESS) {
+        printf("tally: CPU %u (MPIDR 0x%lx): PSCI CPU_ON failed (%ld)\n", pc->id, pc->mpidr, r);
+        return ERR_INVAL;
+    }
+    return ERR_OK;
 }
 
 unsigned smp_boot_secondaries(void)
 {
     unsigned online = 1;
-    if (!psci_available())
-        return online;
     for (unsigned id = 1; id < hyp_nr_cpus; id++) {
         struct percpu *pc = &hyp_percpu[id];
         int err = mmu_setup_cpu(id);
@@ -131,9 +205,7 @@ unsigned smp_boot_secondaries(void)
         }
         /* secondary_entry reads the entry with its MMU and caches off. */
         cache_clean_range(pc, sizeof(*pc));
-        int64_t r = psci_cpu_on(pc->mpidr, (uint64_t)secondary_entry, (uint64_t)pc);
-        if (r != PSCI_RET_SUCCESS) {
-            printf("tally: CPU %u (MPIDR 0x%lx): PSCI CPU_ON failed (%ld)\n", id, pc->mpidr, r);
+        if (cpu_start(pc) != ERR_OK) {
             mmu_free_cpu_stack(id);
             continue;
         }
@@ -217,6 +289,8 @@ void smp_secondary_main(void *percpu)
         atomic_store_u64(&pc->call, 0, MO_RELEASE);
         sev();
     }
+    if (pc->release_addr)
+        smp_park(&pc->parked);
     psci_cpu_off();
     panic("CPU %u: PSCI CPU_OFF returned", pc->id);
 }

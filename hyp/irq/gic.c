@@ -91,14 +91,14 @@ uint64_t gic_v2_gicv_base(void)
     return version == 2 ? gic_v2_gicv : 0;
 }
 
-/* The console PL011's interrupt: <type number flags>, type 0 = SPI. */
+/* The guest's PL011's interrupt: <type number flags>, type 0 = SPI. */
 static uint32_t find_uart_intid(const void *fdt)
 {
     int node = -1;
     while ((node = fdt_node_offset_by_compatible(fdt, node, "arm,pl011")) >= 0) {
         uint64_t base, size;
         int len;
-        if (!dt_reg(fdt, node, 0, &base, &size) || base != console_base())
+        if (!dt_reg(fdt, node, 0, &base, &size) || base != console_guest_uart())
             continue;
         const fdt32_t *irq = fdt_getprop(fdt, node, "interrupts", &len);
         if (!irq || len < 12 || fdt32_to_cpu(irq[0]) != 0)

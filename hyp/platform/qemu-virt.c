@@ -7,6 +7,7 @@
 
 const struct platform hyp_platform = {
     .name = "qemu-virt",
+    .compatible = "linux,dummy-virt",
     .early_uart = TALLY_EARLY_UART, /* 0x09000000, from mk/hyp.mk */
     /* 39-bit EL2 VA: 3 levels of 4 KiB tables, covers RAM up to 512 GiB.
      * Kernel stacks live in the top GiB, far above virt's RAM (which starts

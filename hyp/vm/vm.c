@@ -332,8 +332,8 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
         err = vm_copy_to_guest(vm, vm->initrd_ipa, arch_phys_to_virt(m->initrd), m->initrd_size);
     if (err == ERR_OK)
         err = vm_copy_to_guest(vm, vm->dtb_ipa, dtb_buf, vm->dtb_size);
-    if (err == ERR_OK)
-        err = pt_map_phys(&vm->s2, VM_UART_IPA, pa(console_base()), VM_UART_SIZE,
+    if (err == ERR_OK && console_guest_uart())
+        err = pt_map_phys(&vm->s2, VM_UART_IPA, pa(console_guest_uart()), VM_UART_SIZE,
                           PT_R | PT_W | PT_DEVICE);
     if (err != ERR_OK) {
         snprintf(msg, len, "could not set up the guest's memory: %s", tally_strerror(err));

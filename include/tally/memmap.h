@@ -12,7 +12,8 @@
  *             #address-cells/#size-cells. Unaligned banks are rounded inward to
  *             whole pages without comment (Linux does the same). Sorted by base.
  *   reserved  /memreserve/ entries, every /reserved-memory child with `reg`
- *             (no-map or not: Tally maps neither), the DTB blob itself
+ *             (a `no-map` one is flagged: Tally's EL2 map leaves it out; the
+ *             others stay identity mapped like all RAM), the DTB blob itself
  *             (fdt_totalsize bytes at its address), /chosen's
  *             linux,initrd-start..end, every /chosen child compatible with
  *             "multiboot,module" (QEMU's guest-loader), all PAGE_RESERVED, and
@@ -20,7 +21,10 @@
  *             pages and clipped to RAM; the part outside every bank is
  *             dropped (there is no slot to mark). Sorted by base and disjoint:
  *             overlapping ranges of the same usage are merged (the lower one's
- *             name is kept); the image overlapping anything else is an error.
+ *             name is kept); the image overlapping anything else is an error,
+ *             and so is a no-map range overlapping one Tally reads (the DTB,
+ *             the initrd, a boot module); a no-map range merged with another
+ *             (e.g. a /memreserve/ entry) makes the merged range no-map.
  *
  * Bad input returns a negative ERR_* code, leaves *m unchanged, and writes
  * a one-line message naming the problem into msg (snprintf; on success msg
@@ -54,6 +58,7 @@ struct memmap_range {
     paddr_t base;          /* page aligned */
     uint64_t size;         /* whole pages, never 0 */
     enum page_usage usage; /* PAGE_RESERVED, PAGE_HYP or what memmap_carve() was given */
+    bool nomap;            /* a /reserved-memory child with no-map: never mapped */
     /* "dtb", "memreserve", "tally image", "initrd", or a DT node name (a
      * string inside the blob, which stays reserved) */
     const char *what;
@@ -77,7 +82,8 @@ struct memmap {
  *   ERR_RANGE  a bank or reserved range that wraps past 2^64
  *   ERR_NOMEM  more banks than META_MAX_BANKS, or more reserved ranges than
  *              MEMMAP_MAX_RESERVED
- *   ERR_EXIST  the image overlaps a reserved range
+ *   ERR_EXIST  the image overlaps a reserved range, or a no-map range
+ *              overlaps the DTB, the initrd or a boot module
  */
 int memmap_from_fdt(const void *fdt, paddr_t image_start, paddr_t image_end, struct memmap *m,
                     char *msg, size_t msglen);
