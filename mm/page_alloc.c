@@ -254,7 +254,20 @@ static noinline void free_check(paddr_t p, unsigned order)
 {
     if (order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order))
         panic("page_free: bad block %#llx order %u", (unsigned long long)pa_val(p), order);
+}
+
 #ifdef TALLY_DEBUG
+/*
+ * Every page of a block being freed must be allocated and unused. A page
+ * inside a free buddy block looks exactly like that (REF_UNUSED, no flag:
+ * only a free block's head is marked), so the enclosing free blocks are
+ * looked for too. Buddy blocks are naturally aligned, so a free block of
+ * order k holding pfn has its head at pfn rounded down to 2^k; a smaller
+ * free block inside ours has its head flagged on one of our pages.
+ */
+static noinline void free_check_debug(paddr_t p, unsigned order)
+{
+    free_check(p, order);
     struct meta_slot *s = meta_slot(p);
     for (uint64_t i = 0; i < (1ull << order); i++) {
         struct meta_slot *t = s + i;
@@ -264,8 +277,20 @@ static noinline void free_check(paddr_t p, unsigned order)
                   (unsigned long long)(pa_val(p) + i * PAGE_SIZE), free ? "already free" : "in use",
                   page_usage_name(page_slot_usage(t)));
     }
-#endif
+    uint64_t pfn = pa_val(p) >> PAGE_SHIFT;
+    /* The lock: heads and orders change only under it. */
+    spin_lock(&buddy_lock);
+    for (unsigned k = order + 1; k <= PAGE_MAX_ORDER; k++) {
+        paddr_t head = pa(ALIGN_DOWN(pfn, 1ull << k) << PAGE_SHIFT);
+        struct meta_slot *h = meta_slot_lookup(head);
+        /* A head in another bank cannot cover pfn: blocks stay in their bank. */
+        if (h && (slot_flags(h) & SLOT_F_FREE_HEAD) && h->order == k)
+            panic("page_free: page %#llx is already free (in the free order-%u block at %#llx)",
+                  (unsigned long long)pa_val(p), k, (unsigned long long)pa_val(head));
+    }
+    spin_unlock(&buddy_lock);
 }
+#endif
 
 static inline void pcp_push(struct meta_slot *s, uint32_t idx)
 {
@@ -293,7 +318,7 @@ static noinline void free_slow(paddr_t p, unsigned order)
 void page_free(paddr_t p, unsigned order)
 {
 #ifdef TALLY_DEBUG
-    free_check(p, order);
+    free_check_debug(p, order);
 #endif
     /* Order 0 in bank 0 is the hot path: the page's offset in the bank is
      * its slot index. Everything else, and bad arguments, go the long way. */

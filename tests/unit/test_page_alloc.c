@@ -151,6 +151,25 @@ static void free_twice(void *arg)
     page_free(p, 3);
 }
 
+/* The review's case: the pair merged back into a larger free block, so the
+ * second page is no free head, only a page inside one. */
+static void free_inside_merged_block(void *arg)
+{
+    paddr_t p;
+    page_alloc(1, &p);
+    page_free(p, 1);
+    page_free(pa_add(p, PAGE_SIZE), 0);
+}
+
+/* A block whose first page is free inside a larger merged block. */
+static void free_block_inside_merged_block(void *arg)
+{
+    paddr_t p;
+    page_alloc(4, &p);
+    page_free(p, 4);
+    page_free(pa_add(p, 8 * PAGE_SIZE), 3);
+}
+
 static void free_misaligned(void *arg)
 {
     page_free(pa(BASE + PAGE_SIZE), 1);
@@ -160,6 +179,10 @@ START_TEST(test_bad_frees_panic)
 {
     expect_panic(free_in_use, NULL, "page_free", "in use", "usage frame");
     expect_panic(free_twice, NULL, "page_free", "already free");
+    expect_panic(free_inside_merged_block, NULL, "page_free: page 0x80001000 is already free",
+                 "free order-18 block at 0x80000000");
+    expect_panic(free_block_inside_merged_block, NULL, "page_free: page 0x80008000", "already free",
+                 "order-18 block at 0x80000000");
     expect_panic(free_misaligned, NULL, "page_free: bad block 0x40001000 order 1");
 }
 END_TEST
