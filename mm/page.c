@@ -151,7 +151,7 @@ void page_drop_block(paddr_t p, unsigned order)
         }
         if (old != 1)
             page_bad_ref(s, old, "drop");
-        atomic_fence(MO_ACQUIRE);
+        page_slot_acquire_last(s);
         page_release(s);
         run++;
     }

@@ -128,6 +128,12 @@ static void *getter_worker(void *arg)
             }
             thread_check(frame_ref_count(f) >= 1);
             thread_check(frame_ref_count(f) < 8);
+            /* The metadata from_unused published (a plain write) must be
+             * visible through try_get's acquire: an owner's CPU number,
+             * never the zero the last teardown left. Under TSan a weakened
+             * release in from_unused is a reported race on this read. */
+            uint16_t owner = frame_meta(f)->owner_vm;
+            thread_check(owner >= 1 && owner <= THREADS / 2);
             /* Hand the reference through a raw address, as a PTE would. */
             paddr_t raw = frame_into_raw(f);
             frame_drop(frame_from_raw(raw));
