@@ -5,8 +5,10 @@
  * Locking: the buddy free lists and their counters are guarded by
  * `buddy_lock`. Each per-CPU cache is touched only by its own CPU (no lock,
  * no atomic read-modify-write); its count is an atomic only so that the
- * census may read it from another CPU. page_alloc_drain() touches every
- * cache and so must run while no other CPU allocates (boot, shutdown, tests).
+ * census may read it from another CPU. That holds by construction: every
+ * function that reaches a cache takes it as &pcp[arch_cpu_id()], the
+ * drain included, so no CPU ever walks another's list (a CPU drains its own
+ * before it goes offline).
  */
 #include <tally/arch.h>
 #include <tally/errno.h>
@@ -332,8 +334,7 @@ void page_free(paddr_t p, unsigned order)
 
 void page_alloc_drain(void)
 {
-    for (unsigned c = 0; c < TALLY_MAX_CPUS; c++)
-        pcp_spill(&pcp[c], UINT32_MAX);
+    pcp_spill(&pcp[arch_cpu_id()], UINT32_MAX);
 }
 
 static uint64_t pcp_pages(void)

@@ -47,6 +47,7 @@ static void *clone_drop_worker(void *arg)
         for (unsigned k = 0; k < n; k++)
             frame_drop(mine[k]);
     }
+    page_alloc_drain(); /* only a CPU drains its own cache */
     return NULL;
 }
 
@@ -104,6 +105,7 @@ static void *owner_worker(void *arg)
         }
         frame_drop(f);
     }
+    page_alloc_drain();
     atomic_fetch_add_u32(&stop, 1, MO_RELEASE);
     return NULL;
 }
@@ -143,6 +145,7 @@ static void *getter_worker(void *arg)
             w->refused++;
         }
     }
+    page_alloc_drain();
     return NULL;
 }
 
@@ -201,6 +204,7 @@ static void *alloc_free_worker(void *arg)
     }
     while (n)
         frame_drop(held[--n]);
+    page_alloc_drain();
     return NULL;
 }
 
