@@ -8,4 +8,9 @@
 /* Move n slots of census from one usage to another. */
 void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n);
 
+/* page_free() for pages whose last drop set SLOT_F_DIRTY as it knew best
+ * (clear: known to be zero); page_free() itself marks every page dirty,
+ * since a raw caller may have written it. */
+void page_free_released(paddr_t p, unsigned order);
+
 #endif

@@ -294,11 +294,12 @@ static noinline void free_check_debug(paddr_t p, unsigned order)
 }
 #endif
 
-static inline void pcp_push(struct meta_slot *s, uint32_t idx)
+/* dirty: SLOT_F_DIRTY to mark the page, or 0 to keep what its slot says. */
+static inline void pcp_push(struct meta_slot *s, uint32_t idx, uint8_t dirty)
 {
     struct pcp *c = &pcp[arch_cpu_id()];
     uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
-    slot_set_alloc_flags(s, SLOT_F_PCP);
+    slot_set_alloc_flags(s, SLOT_F_PCP | dirty);
     s->m.free.next = c->head;
     c->head = idx;
     atomic_store_u32(&c->count, count + 1, MO_RELAXED);
@@ -306,18 +307,20 @@ static inline void pcp_push(struct meta_slot *s, uint32_t idx)
         pcp_spill(c, PCP_BATCH);
 }
 
-static noinline void free_slow(paddr_t p, unsigned order)
+static noinline void free_slow(paddr_t p, unsigned order, uint8_t dirty)
 {
     free_check(p, order);
+    struct meta_slot *s = meta_slot(p);
     if (order != 0) {
+        for (uint64_t i = 0; dirty && i < (1ull << order); i++)
+            slot_set_alloc_flags(s + i, SLOT_F_DIRTY);
         free_block(p, order);
         return;
     }
-    struct meta_slot *s = meta_slot(p);
-    pcp_push(s, meta_slot_index(s));
+    pcp_push(s, meta_slot_index(s), dirty);
 }
 
-void page_free(paddr_t p, unsigned order)
+static always_inline void free_pages(paddr_t p, unsigned order, uint8_t dirty)
 {
 #ifdef TALLY_DEBUG
     free_check_debug(p, order);
@@ -326,10 +329,21 @@ void page_free(paddr_t p, unsigned order)
      * its slot index. Everything else, and bad arguments, go the long way. */
     uint64_t off = (pa_val(p) >> PAGE_SHIFT) - meta_bank0.base_pfn;
     if (likely(order == 0 && IS_ALIGNED(pa_val(p), PAGE_SIZE) && off < meta_bank0.npages)) {
-        pcp_push(meta_bank0.slots + off, (uint32_t)off);
+        pcp_push(meta_bank0.slots + off, (uint32_t)off, dirty);
         return;
     }
-    free_slow(p, order);
+    free_slow(p, order, dirty);
+}
+
+/* A raw caller may have written the pages: zeroed when next typed. */
+void page_free(paddr_t p, unsigned order)
+{
+    free_pages(p, order, SLOT_F_DIRTY);
+}
+
+void page_free_released(paddr_t p, unsigned order)
+{
+    free_pages(p, order, 0);
 }
 
 void page_alloc_drain(void)

@@ -169,13 +169,15 @@ static void entry_release(pte_t e, unsigned level)
     page_drop_block(pa(pte_oa(e)), (unsigned)__builtin_ctzll(pte_level_size(level) >> PAGE_SHIFT));
 }
 
-void pt_page_release(struct meta_slot *s)
+bool pt_page_release(struct meta_slot *s)
 {
     struct pt_page t = {s};
     const pte_t *tbl = pt_page_data(t);
     unsigned level = pt_page_meta(t)->level, valid = 0;
+    pte_t any = 0; /* OR of every descriptor: zero iff the page is */
     for (unsigned i = 0; i < PTE_PER_TABLE; i++) {
         pte_t e = pte_read(&tbl[i]);
+        any |= e;
         if (!pte_is_valid(e))
             continue;
         valid++;
@@ -185,6 +187,7 @@ void pt_page_release(struct meta_slot *s)
         panic("page table %#llx (level %u): %u valid entries but nr_valid %u",
               (unsigned long long)pa_val(pt_page_paddr(t)), level, valid,
               pt_page_meta(t)->nr_valid);
+    return any == 0;
 }
 
 /* --- one operation's state ---------------------------------------------------- */
@@ -248,11 +251,12 @@ static int pool_fill(struct pt_op *op, const uint64_t need[PTE_LEVELS])
                                 .level = (uint8_t)l,
                                 .nr_valid = 0,
                                 .owner = as->owner};
+            /* Zero already: from_unused zeroes a page unless its last
+             * owner left it known to be zero (an emptied table). */
             struct pt_page t = pt_page_alloc(m, &err);
             if (err != ERR_OK)
                 return err;
             pte_t *tbl = pt_page_data(t);
-            memset(tbl, 0, PAGE_SIZE);
             tbl[0] = op->pool.head[l];
             op->pool.head[l] = pa_val(pt_page_into_raw(t));
             op->pool.count[l]++;
@@ -852,7 +856,7 @@ int aspace_init(struct aspace *as, enum pt_stage st, unsigned ia_bits, uint16_t 
     struct pt_page root = pt_page_alloc(m, &err);
     if (err != ERR_OK)
         return err;
-    memset(pt_page_data(root), 0, PAGE_SIZE);
+    /* from_unused handed it over zeroed (or known to be zero). */
     arch_pte_sync(); /* the empty root, before anyone points a TTBR at it */
     spin_lock_init(&as->lock);
     as->stage = st;

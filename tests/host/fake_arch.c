@@ -91,8 +91,16 @@ void arch_tlbi_vmid(uint16_t vmid)
     record(EV_TLBI_VMID, 0, vmid);
 }
 
+static atomic_u64 pages_zeroed;
+
+uint64_t fake_pages_zeroed(void)
+{
+    return atomic_load_u64(&pages_zeroed, MO_RELAXED);
+}
+
 void arch_page_zero(paddr_t p, uint64_t npages)
 {
+    atomic_fetch_add_u64(&pages_zeroed, npages, MO_RELAXED);
     memset(arch_phys_to_virt(p), 0, npages * PAGE_SIZE);
 }
 

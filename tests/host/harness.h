@@ -60,6 +60,8 @@ unsigned fake_events_of(enum fake_event_kind k);
 /* Next global sequence number: lets a test stamp its own steps (e.g. "entry
  * written") and compare order with recorded invalidations. */
 uint64_t fake_seq(void);
+/* Pages arch_page_zero() has zeroed since the process started. */
+uint64_t fake_pages_zeroed(void);
 /* Called by the fake arch on every event if set (e.g. to snapshot a PTE). */
 extern void (*fake_event_hook)(const struct fake_event *ev);
 

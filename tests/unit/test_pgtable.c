@@ -675,6 +675,38 @@ START_TEST(test_mapping_keeps_frame_alive_until_unmap_after_tlbi)
 }
 END_TEST
 
+/*
+ * A table page is zeroed once per life at most: a fresh page is zeroed when
+ * typed (and not again by the engine), and a table that an unmap emptied is
+ * all zero when dropped, so its next use as a table skips the zeroing.
+ */
+START_TEST(test_emptied_table_is_not_zeroed_again)
+{
+    uint64_t z0 = fake_pages_zeroed();
+    struct aspace as = s2_40();
+    ck_assert_uint_eq(fake_pages_zeroed() - z0, 1); /* the root, once */
+    paddr_t f = frames(0);
+    z0 = fake_pages_zeroed();
+    ck_assert_int_eq(pt_map_frames(&as, 0x40001000, f, PAGE_SIZE, PT_R | PT_W), ERR_OK);
+    ck_assert_uint_eq(fake_pages_zeroed() - z0, 3); /* L1, L2, L3: fresh, each once */
+    pte_t *l1 = table_of(root_of(&as)[0]);
+    paddr_t l1_pa = pa(pte_oa(root_of(&as)[0])), l2_pa = pa(pte_oa(l1[1]));
+    ck_assert_int_eq(pt_unmap(&as, 0x40001000, PAGE_SIZE), ERR_OK);
+    /* Dropped empty: known zero, so not marked dirty. */
+    ck_assert_uint_eq(slot_flags(meta_slot(l1_pa)) & SLOT_F_DIRTY, 0);
+    ck_assert_uint_eq(slot_flags(meta_slot(l2_pa)) & SLOT_F_DIRTY, 0);
+    z0 = fake_pages_zeroed();
+    ck_assert_int_eq(pt_map_frames(&as, 0x40001000, f, PAGE_SIZE, PT_R | PT_W), ERR_OK);
+    ck_assert_uint_eq(fake_pages_zeroed() - z0, 0); /* the same three pages, reused */
+    ck_assert_uint_eq(as.nr_tables, 4);
+    ck_assert_uint_eq(ref_of(f), 2);
+    /* A table torn down with entries in it is dirty again. */
+    aspace_destroy(&as);
+    ck_assert(slot_flags(meta_slot(l2_pa)) & SLOT_F_DIRTY);
+    drop_frames(f, 1);
+}
+END_TEST
+
 START_TEST(test_unmap_keeps_table_until_its_last_entry_goes)
 {
     struct aspace as = s2_40();
@@ -1186,6 +1218,7 @@ Suite *pgtable_suite(void)
     tcase_add_test(ch, test_unmap_page_invalidates_before_dropping_ref_and_tables);
     tcase_add_test(ch, test_mapping_keeps_frame_alive_until_unmap_after_tlbi);
     tcase_add_test(ch, test_unmap_keeps_table_until_its_last_entry_goes);
+    tcase_add_test(ch, test_emptied_table_is_not_zeroed_again);
     tcase_add_test(ch, test_unmap_invalidates_by_address_up_to_64_entries_then_whole_vmid);
     tcase_add_test(ch, test_unmap_whole_table_range_detaches_subtree_after_one_tlbi);
     tcase_add_test(ch, test_protect_part_of_block_splits_and_keeps_refs);
