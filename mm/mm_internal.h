@@ -9,7 +9,13 @@
 void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n);
 
 /* The usage's destructor (mm/usage.c) for the last drop of s; panics if
- * the tracker does not count references of usage u. */
-void usage_destroy(struct meta_slot *s, enum page_usage u);
+ * the tracker does not count references of usage u. True if the
+ * destructor saw every byte of the page zero (it need not be zeroed again). */
+bool usage_destroy(struct meta_slot *s, enum page_usage u);
+
+/* page_free() for pages whose last drop set SLOT_F_DIRTY as it knew best
+ * (clear: known to be zero); page_free() itself marks every page dirty,
+ * since a raw caller may have written it. */
+void page_free_released(paddr_t p, unsigned order);
 
 #endif

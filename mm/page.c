@@ -89,9 +89,11 @@ void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
 static void page_release(struct meta_slot *s)
 {
     enum page_usage u = page_slot_usage(s);
-    usage_destroy(s, u);
-    /* Zeroed when next typed (page_from_unused). */
-    atomic_store_u8(&s->flags, SLOT_F_DIRTY, MO_RELAXED);
+    /* True if the destructor saw every byte of the page zero. */
+    bool zero = usage_destroy(s, u);
+    /* Zeroed when next typed (page_from_unused), unless known to be zero:
+     * an emptied table is, and is not zeroed a second time. */
+    atomic_store_u8(&s->flags, zero ? 0 : SLOT_F_DIRTY, MO_RELAXED);
     s->m.word = 0;
     atomic_store_u8(&s->raw, 0, MO_RELAXED);
     atomic_store_u8(&s->usage, PAGE_UNUSED, MO_RELAXED);
@@ -105,7 +107,7 @@ static void page_release(struct meta_slot *s)
 void page_drop_last(struct meta_slot *s)
 {
     page_release(s);
-    page_free(meta_slot_paddr(s), 0);
+    page_free_released(meta_slot_paddr(s), 0);
 }
 
 /* Free [p, p + n pages) in the largest naturally aligned blocks it holds. */
@@ -116,7 +118,7 @@ static void free_run(paddr_t p, uint64_t n)
         while (k < PAGE_MAX_ORDER && IS_ALIGNED(pa_val(p), PAGE_SIZE << (k + 1)) &&
                (2ull << k) <= n)
             k++;
-        page_free(p, k);
+        page_free_released(p, k);
         p = pa_add(p, PAGE_SIZE << k);
         n -= 1ull << k;
     }
@@ -140,7 +142,7 @@ void page_drop_block(paddr_t p, unsigned order)
         }
         if (old != 1)
             page_bad_ref(s, old, "drop");
-        atomic_fence(MO_ACQUIRE);
+        page_slot_acquire_last(s);
         page_release(s);
         run++;
     }

@@ -5,8 +5,10 @@
  * Locking: the buddy free lists and their counters are guarded by
  * `buddy_lock`. Each per-CPU cache is touched only by its own CPU (no lock,
  * no atomic read-modify-write); its count is an atomic only so that the
- * census may read it from another CPU. page_alloc_drain() touches every
- * cache and so must run while no other CPU allocates (boot, shutdown, tests).
+ * census may read it from another CPU. That holds by construction: every
+ * function that reaches a cache takes it as &pcp[arch_cpu_id()], the
+ * drain included, so no CPU ever walks another's list (a CPU drains its own
+ * before it goes offline).
  */
 #include <tally/arch.h>
 #include <tally/errno.h>
@@ -254,7 +256,20 @@ static noinline void free_check(paddr_t p, unsigned order)
 {
     if (order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order))
         panic("page_free: bad block %#llx order %u", (unsigned long long)pa_val(p), order);
+}
+
 #ifdef TALLY_DEBUG
+/*
+ * Every page of a block being freed must be allocated and unused. A page
+ * inside a free buddy block looks exactly like that (REF_UNUSED, no flag:
+ * only a free block's head is marked), so the enclosing free blocks are
+ * looked for too. Buddy blocks are naturally aligned, so a free block of
+ * order k holding pfn has its head at pfn rounded down to 2^k; a smaller
+ * free block inside ours has its head flagged on one of our pages.
+ */
+static noinline void free_check_debug(paddr_t p, unsigned order)
+{
+    free_check(p, order);
     struct meta_slot *s = meta_slot(p);
     for (uint64_t i = 0; i < (1ull << order); i++) {
         struct meta_slot *t = s + i;
@@ -264,14 +279,27 @@ static noinline void free_check(paddr_t p, unsigned order)
                   (unsigned long long)(pa_val(p) + i * PAGE_SIZE), free ? "already free" : "in use",
                   page_usage_name(page_slot_usage(t)));
     }
-#endif
+    uint64_t pfn = pa_val(p) >> PAGE_SHIFT;
+    /* The lock: heads and orders change only under it. */
+    spin_lock(&buddy_lock);
+    for (unsigned k = order + 1; k <= PAGE_MAX_ORDER; k++) {
+        paddr_t head = pa(ALIGN_DOWN(pfn, 1ull << k) << PAGE_SHIFT);
+        struct meta_slot *h = meta_slot_lookup(head);
+        /* A head in another bank cannot cover pfn: blocks stay in their bank. */
+        if (h && (slot_flags(h) & SLOT_F_FREE_HEAD) && h->order == k)
+            panic("page_free: page %#llx is already free (in the free order-%u block at %#llx)",
+                  (unsigned long long)pa_val(p), k, (unsigned long long)pa_val(head));
+    }
+    spin_unlock(&buddy_lock);
 }
+#endif
 
-static inline void pcp_push(struct meta_slot *s, uint32_t idx)
+/* dirty: SLOT_F_DIRTY to mark the page, or 0 to keep what its slot says. */
+static inline void pcp_push(struct meta_slot *s, uint32_t idx, uint8_t dirty)
 {
     struct pcp *c = &pcp[arch_cpu_id()];
     uint32_t count = atomic_load_u32(&c->count, MO_RELAXED);
-    slot_set_alloc_flags(s, SLOT_F_PCP);
+    slot_set_alloc_flags(s, SLOT_F_PCP | dirty);
     s->m.free.next = c->head;
     c->head = idx;
     atomic_store_u32(&c->count, count + 1, MO_RELAXED);
@@ -279,36 +307,48 @@ static inline void pcp_push(struct meta_slot *s, uint32_t idx)
         pcp_spill(c, PCP_BATCH);
 }
 
-static noinline void free_slow(paddr_t p, unsigned order)
+static noinline void free_slow(paddr_t p, unsigned order, uint8_t dirty)
 {
     free_check(p, order);
+    struct meta_slot *s = meta_slot(p);
     if (order != 0) {
+        for (uint64_t i = 0; dirty && i < (1ull << order); i++)
+            slot_set_alloc_flags(s + i, SLOT_F_DIRTY);
         free_block(p, order);
         return;
     }
-    struct meta_slot *s = meta_slot(p);
-    pcp_push(s, meta_slot_index(s));
+    pcp_push(s, meta_slot_index(s), dirty);
 }
 
-void page_free(paddr_t p, unsigned order)
+static always_inline void free_pages(paddr_t p, unsigned order, uint8_t dirty)
 {
 #ifdef TALLY_DEBUG
-    free_check(p, order);
+    free_check_debug(p, order);
 #endif
     /* Order 0 in bank 0 is the hot path: the page's offset in the bank is
      * its slot index. Everything else, and bad arguments, go the long way. */
     uint64_t off = (pa_val(p) >> PAGE_SHIFT) - meta_bank0.base_pfn;
     if (likely(order == 0 && IS_ALIGNED(pa_val(p), PAGE_SIZE) && off < meta_bank0.npages)) {
-        pcp_push(meta_bank0.slots + off, (uint32_t)off);
+        pcp_push(meta_bank0.slots + off, (uint32_t)off, dirty);
         return;
     }
-    free_slow(p, order);
+    free_slow(p, order, dirty);
+}
+
+/* A raw caller may have written the pages: zeroed when next typed. */
+void page_free(paddr_t p, unsigned order)
+{
+    free_pages(p, order, SLOT_F_DIRTY);
+}
+
+void page_free_released(paddr_t p, unsigned order)
+{
+    free_pages(p, order, 0);
 }
 
 void page_alloc_drain(void)
 {
-    for (unsigned c = 0; c < TALLY_MAX_CPUS; c++)
-        pcp_spill(&pcp[c], UINT32_MAX);
+    pcp_spill(&pcp[arch_cpu_id()], UINT32_MAX);
 }
 
 static uint64_t pcp_pages(void)

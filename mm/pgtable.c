@@ -24,8 +24,6 @@
  * New tables are zeroed and made visible (arch_pte_sync) before they are
  * linked, so a walker never sees a table with stale contents.
  */
-#include <string.h>
-
 #include <tally/arch.h>
 #include <tally/errno.h>
 #include <tally/page_alloc.h>
@@ -169,13 +167,15 @@ static void entry_release(pte_t e, unsigned level)
     page_drop_block(pa(pte_oa(e)), (unsigned)__builtin_ctzll(pte_level_size(level) >> PAGE_SHIFT));
 }
 
-void pt_page_release(struct meta_slot *s)
+bool pt_page_release(struct meta_slot *s)
 {
     struct pt_page t = {s};
     const pte_t *tbl = pt_page_data(t);
     unsigned level = pt_page_meta(t)->level, valid = 0;
+    pte_t any = 0; /* OR of every descriptor: zero iff the page is */
     for (unsigned i = 0; i < PTE_PER_TABLE; i++) {
         pte_t e = pte_read(&tbl[i]);
+        any |= e;
         if (!pte_is_valid(e))
             continue;
         valid++;
@@ -185,6 +185,7 @@ void pt_page_release(struct meta_slot *s)
         panic("page table %#llx (level %u): %u valid entries but nr_valid %u",
               (unsigned long long)pa_val(pt_page_paddr(t)), level, valid,
               pt_page_meta(t)->nr_valid);
+    return any == 0;
 }
 
 /* --- one operation's state ---------------------------------------------------- */
@@ -198,23 +199,20 @@ struct pt_pool {
 
 /*
  * Invalidations wait in runs of entries of one size at consecutive addresses
- * (one TLBI each: by address, a TLBI covers a whole block entry). Past
- * BATCH_TLBI_MAX of them, or BATCH_RUNS runs, one invalidation of the whole
- * space is cheaper than the broadcasts.
+ * (one TLBI each: by address, a TLBI covers a whole block entry; a range
+ * TLBI covers a run). A stage-2 flush hands all runs to the arch at once:
+ * the IPAs, then one VMALLE1IS, VTTBR switched once. Past BATCH_TLBI_MAX
+ * entries, or BATCH_RUNS runs, one invalidation of the whole space is
+ * cheaper than the broadcasts.
  */
 #define BATCH_RUNS     16
 #define BATCH_TLBI_MAX 64
 #define BATCH_DROP     BATCH_TLBI_MAX
 
-struct pt_tlbi_run {
-    uint64_t ia, step;
-    unsigned n;
-};
-
 struct pt_batch {
     unsigned n_runs, n_tlbi, n_drop;
     bool tlbi_all;
-    struct pt_tlbi_run runs[BATCH_RUNS];
+    struct tlbi_run runs[BATCH_RUNS];
     pte_t drop[BATCH_DROP];
     uint8_t drop_level[BATCH_DROP];
 };
@@ -227,10 +225,17 @@ struct pt_op {
     struct pt_batch batch;
 };
 
+/* Not a memset of the whole op (over 1 KiB): the batch's arrays are always
+ * written before they are read, so only the counters start at zero. */
 static void op_init(struct pt_op *op, struct aspace *as)
 {
-    memset(op, 0, sizeof(*op));
     op->as = as;
+    op->pa_off = 0;
+    op->leaf_bits = 0;
+    for (unsigned l = 0; l < PTE_LEVELS; l++)
+        op->pool.head[l] = op->pool.count[l] = 0;
+    op->batch.n_runs = op->batch.n_tlbi = op->batch.n_drop = 0;
+    op->batch.tlbi_all = false;
 }
 
 static bool need_any(const uint64_t need[PTE_LEVELS])
@@ -248,11 +253,12 @@ static int pool_fill(struct pt_op *op, const uint64_t need[PTE_LEVELS])
                                 .level = (uint8_t)l,
                                 .nr_valid = 0,
                                 .owner = as->owner};
+            /* Zero already: from_unused zeroes a page unless its last
+             * owner left it known to be zero (an emptied table). */
             struct pt_page t = pt_page_alloc(m, &err);
             if (err != ERR_OK)
                 return err;
             pte_t *tbl = pt_page_data(t);
-            memset(tbl, 0, PAGE_SIZE);
             tbl[0] = op->pool.head[l];
             op->pool.head[l] = pa_val(pt_page_into_raw(t));
             op->pool.count[l]++;
@@ -281,12 +287,17 @@ static void pool_drain(struct pt_op *op)
             pt_page_drop(pool_take(op, l));
 }
 
-static void tlbi_one(const struct aspace *as, uint64_t ia)
+/* Invalidate every entry of the runs: stage-2 in one arch call (the IPAs,
+ * then one VMALLE1IS), EL2 stage-1 one VA at a time. */
+static void tlbi_runs(const struct aspace *as, const struct tlbi_run *runs, unsigned n)
 {
-    if (as->stage == PT_STAGE2)
-        arch_tlbi_ipa(as->vmid, ipa(ia));
-    else
-        arch_tlbi_el2_va(va(ia));
+    if (as->stage == PT_STAGE2) {
+        arch_tlbi_ipa_runs(as->vmid, runs, n);
+        return;
+    }
+    for (unsigned r = 0; r < n; r++)
+        for (unsigned i = 0; i < runs[r].n; i++)
+            arch_tlbi_el2_va(va(runs[r].ia + i * runs[r].step));
 }
 
 static void tlbi_space(const struct aspace *as)
@@ -308,13 +319,10 @@ static void batch_flush(struct pt_op *op)
     struct pt_batch *b = &op->batch;
     if (b->n_tlbi || b->tlbi_all) {
         arch_pte_sync();
-        if (b->tlbi_all) {
+        if (b->tlbi_all)
             tlbi_space(op->as);
-        } else {
-            for (unsigned r = 0; r < b->n_runs; r++)
-                for (unsigned i = 0; i < b->runs[r].n; i++)
-                    tlbi_one(op->as, b->runs[r].ia + i * b->runs[r].step);
-        }
+        else
+            tlbi_runs(op->as, b->runs, b->n_runs);
     }
     for (unsigned i = 0; i < b->n_drop; i++)
         entry_release(b->drop[i], b->drop_level[i]);
@@ -334,11 +342,11 @@ static void batch_tlbi(struct pt_op *op, uint64_t ia, unsigned level)
         b->tlbi_all = true;
         return;
     }
-    struct pt_tlbi_run *last = b->n_runs ? &b->runs[b->n_runs - 1] : NULL;
+    struct tlbi_run *last = b->n_runs ? &b->runs[b->n_runs - 1] : NULL;
     if (last && last->step == step && last->ia + last->n * step == ia) {
         last->n++;
     } else if (b->n_runs < BATCH_RUNS) {
-        b->runs[b->n_runs++] = (struct pt_tlbi_run){ia, step, 1};
+        b->runs[b->n_runs++] = (struct tlbi_run){ia, step, 1};
     } else {
         b->tlbi_all = true;
     }
@@ -486,6 +494,78 @@ static int check_untracked(paddr_t p, uint64_t size)
     return ERR_OK;
 }
 
+/* --- one page, the fast path ---------------------------------------------------- */
+
+/*
+ * A single 4 KiB page is what a stage-2 fault handler and the sharing
+ * hypercalls map and unmap. Where its level-3 table already exists, that
+ * needs no pt_op, no pool and no second walk: one walk under the lock, one
+ * descriptor, the reference taken before the lock and dropped after it.
+ * Anything else (a missing or emptied table, a block in the way, a page that
+ * cannot be referenced) says PT_SLOW and the general path, which gives the
+ * exact error, runs instead: the fast path changes nothing before it knows
+ * it will succeed.
+ */
+#define PT_SLOW 1
+
+/* The level-3 descriptor for ia, and its table, if every table down to it
+ * exists. Caller holds the lock. */
+static pte_t *leaf_slot(struct aspace *as, uint64_t ia, struct pt_page *l3)
+{
+    pte_t *tbl = pt_page_data(as->root);
+    pte_t e = 0;
+    for (unsigned l = as->start_level; l < 3; l++) {
+        e = pte_read(&tbl[pte_index(ia, l)]);
+        if (!pte_is_table(e, l))
+            return NULL;
+        tbl = table_at(pte_oa(e));
+    }
+    *l3 = pt_borrow(e);
+    return &tbl[pte_index(ia, 3)];
+}
+
+static int map_page_fast(struct aspace *as, uint64_t ia, paddr_t p, pte_t leaf_bits)
+{
+    if (refs_take(p, 1) != ERR_OK)
+        return PT_SLOW;
+    spin_lock(&as->lock);
+    struct pt_page l3;
+    pte_t *e = leaf_slot(as, ia, &l3);
+    if (!e || pte_is_valid(pte_read(e))) {
+        spin_unlock(&as->lock);
+        refs_drop(p, 1); /* the caller's own reference keeps the page */
+        return e ? ERR_EXIST : PT_SLOW;
+    }
+    /* Nothing valid was there: no invalidation needed. */
+    pte_write(e, leaf_bits | PTE_TYPE_PAGE | pa_val(p));
+    pt_page_meta(l3)->nr_valid++;
+    arch_pte_sync();
+    spin_unlock(&as->lock);
+    return ERR_OK;
+}
+
+static int unmap_page_fast(struct aspace *as, uint64_t ia)
+{
+    spin_lock(&as->lock);
+    struct pt_page l3;
+    pte_t *e = leaf_slot(as, ia, &l3);
+    pte_t old = e ? pte_read(e) : 0;
+    /* The last entry of its table: the general path unlinks the table. */
+    if (!pte_is_valid(old) || pt_page_meta(l3)->nr_valid == 1) {
+        spin_unlock(&as->lock);
+        return e && !pte_is_valid(old) ? ERR_NOENT : PT_SLOW;
+    }
+    pte_write(e, 0);
+    pt_page_meta(l3)->nr_valid--;
+    arch_pte_sync();
+    struct tlbi_run run = {ia, PAGE_SIZE, 1};
+    tlbi_runs(as, &run, 1);
+    spin_unlock(&as->lock);
+    /* Invalidated on every CPU: the reference may go, outside the lock. */
+    entry_release(old, 3);
+    return ERR_OK;
+}
+
 static int map_range(struct aspace *as, uint64_t ia, paddr_t p, uint64_t size, unsigned prot,
                      bool owned)
 {
@@ -498,11 +578,17 @@ static int map_range(struct aspace *as, uint64_t ia, paddr_t p, uint64_t size, u
         return ERR_ALIGN;
     if (pa_val(p) >= PA_LIMIT || size > PA_LIMIT - pa_val(p))
         return ERR_RANGE;
+    pte_t leaf_bits = pt_prot_to_attrs(as->stage, prot) | (owned ? PTE_SW_OWNED : 0);
+    if (owned && size == PAGE_SIZE) {
+        err = map_page_fast(as, ia, p, leaf_bits);
+        if (err != PT_SLOW)
+            return err;
+    }
 
     struct pt_op op;
     op_init(&op, as);
     op.pa_off = pa_val(p) - ia;
-    op.leaf_bits = pt_prot_to_attrs(as->stage, prot) | (owned ? PTE_SW_OWNED : 0);
+    op.leaf_bits = leaf_bits;
     uint64_t need[PTE_LEVELS] = {0};
 
     spin_lock(&as->lock);
@@ -744,6 +830,11 @@ static int change_range(struct aspace *as, uint64_t ia, uint64_t size, bool prot
 
 int pt_unmap(struct aspace *as, uint64_t ia, uint64_t size)
 {
+    if (size == PAGE_SIZE && IS_ALIGNED(ia, PAGE_SIZE) && ia < (1ull << as->ia_bits)) {
+        int err = unmap_page_fast(as, ia);
+        if (err != PT_SLOW)
+            return err;
+    }
     return change_range(as, ia, size, false, 0);
 }
 
@@ -858,7 +949,7 @@ int aspace_init(struct aspace *as, enum pt_stage st, unsigned ia_bits, uint16_t 
     struct pt_page root = pt_page_alloc(m, &err);
     if (err != ERR_OK)
         return err;
-    memset(pt_page_data(root), 0, PAGE_SIZE);
+    /* from_unused handed it over zeroed (or known to be zero). */
     arch_pte_sync(); /* the empty root, before anyone points a TTBR at it */
     spin_lock_init(&as->lock);
     as->stage = st;

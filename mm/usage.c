@@ -17,7 +17,7 @@
 struct usage_desc {
     const char *name;
     bool tracked;                         /* references counted in ref_count */
-    void (*destroy)(struct meta_slot *s); /* NULL: nothing to undo */
+    bool (*destroy)(struct meta_slot *s); /* NULL: nothing to undo; true: page left all zero */
 };
 
 static const struct usage_desc usages[PAGE_USAGE_COUNT] = {
@@ -36,11 +36,10 @@ const char *page_usage_name(enum page_usage u)
     return (unsigned)u < PAGE_USAGE_COUNT ? usages[u].name : "invalid";
 }
 
-void usage_destroy(struct meta_slot *s, enum page_usage u)
+bool usage_destroy(struct meta_slot *s, enum page_usage u)
 {
     if ((unsigned)u >= PAGE_USAGE_COUNT || !usages[u].tracked)
         panic("last drop of page %#llx with untracked usage %s",
               (unsigned long long)pa_val(meta_slot_paddr(s)), page_usage_name(u));
-    if (usages[u].destroy)
-        usages[u].destroy(s);
+    return usages[u].destroy ? usages[u].destroy(s) : false;
 }

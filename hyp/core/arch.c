@@ -53,13 +53,78 @@ static uint64_t vttbr_swap_vmid(uint16_t vmid)
     return old;
 }
 
-void arch_tlbi_ipa(uint16_t vmid, ipa_t a)
+/* ID_AA64ISAR0_EL1.TLB [59:56] >= 2: FEAT_TLBIRANGE (and TLBI *OS). Read
+ * once: every CPU Tally runs on is the same kind. */
+static int tlbi_range_cached = -1;
+
+static bool cpu_has_tlbi_range(void)
 {
+    if (tlbi_range_cached < 0)
+        tlbi_range_cached = ((read_sysreg(id_aa64isar0_el1) >> 56) & 0xf) >= 2;
+    return tlbi_range_cached;
+}
+
+static inline void tlbi_ipas2e1is(uint64_t ipa)
+{
+    __asm__ volatile("tlbi ipas2e1is, %0" : : "r"(ipa >> PAGE_SHIFT) : "memory");
+}
+
+/*
+ * TLBI RIPAS2E1IS (SYS #4, C8, C0, #2: no -march needed) over [ipa, ipa +
+ * pages * 4 KiB). Operand: TG [47:46] = 0b01 (4 KiB), SCALE [45:44], NUM
+ * [43:39], TTL [38:37] = 0 (any level), BaseADDR [36:0] = ipa >> 12; one
+ * instruction covers (NUM + 1) << (5 * SCALE + 1) pages. The count is taken
+ * apart from the smallest scale up, as an odd page by the plain TLBI.
+ */
+static inline void tlbi_ripas2e1is(uint64_t ipa, unsigned scale, uint64_t num)
+{
+    uint64_t op = (1ull << 46) | ((uint64_t)scale << 44) | ((num - 1) << 39) |
+                  ((ipa >> PAGE_SHIFT) & ((1ull << 37) - 1));
+    __asm__ volatile("sys #4, c8, c0, #2, %0" : : "r"(op) : "memory");
+}
+
+static void tlbi_ipa_range(uint64_t ipa, uint64_t pages)
+{
+    /* The largest one instruction covers: NUM + 1 = 32 at SCALE 3. */
+    const uint64_t max = 32ull << 16;
+    for (; pages >= max; pages -= max, ipa += max << PAGE_SHIFT)
+        tlbi_ripas2e1is(ipa, 3, 32);
+    unsigned scale = 0;
+    while (pages) {
+        if (pages & 1) {
+            tlbi_ipas2e1is(ipa);
+            ipa += PAGE_SIZE;
+            pages--;
+            continue;
+        }
+        uint64_t num = (pages >> (5 * scale + 1)) & 0x1f;
+        if (num) {
+            uint64_t n = num << (5 * scale + 1);
+            tlbi_ripas2e1is(ipa, scale, num);
+            ipa += n << PAGE_SHIFT;
+            pages -= n;
+        }
+        scale++;
+    }
+}
+
+void arch_tlbi_ipa_runs(uint16_t vmid, const struct tlbi_run *runs, unsigned n)
+{
+    bool range = cpu_has_tlbi_range();
     uint64_t old = vttbr_swap_vmid(vmid);
     dsb(ishst);
-    __asm__ volatile("tlbi ipas2e1is, %0" : : "r"(ipa_val(a) >> PAGE_SHIFT) : "memory");
-    /* Stage-1 entries of the guest may cache the old stage-2 translation as
-     * part of a combined walk: they go too (Arm ARM D8.13.6). */
+    for (unsigned r = 0; r < n; r++) {
+        const struct tlbi_run *run = &runs[r];
+        if (range && run->n > 1) {
+            tlbi_ipa_range(run->ia, (run->step >> PAGE_SHIFT) * run->n);
+            continue;
+        }
+        for (unsigned i = 0; i < run->n; i++)
+            tlbi_ipas2e1is(run->ia + i * run->step);
+    }
+    /* Stage-1 entries of the guest may cache the old stage-2 translations
+     * as part of combined walks: they go too, once for the whole batch,
+     * after every stage-2 invalidation has completed (Arm ARM D8.13.6). */
     dsb(ish);
     __asm__ volatile("tlbi vmalle1is" : : : "memory");
     dsb(ish);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <tally/errno.h>
+#include <tally/page_alloc.h>
 #include <tally/sysreg.h>
 
 #include "hyp.h"
@@ -286,11 +287,18 @@ void smp_secondary_main(void *percpu)
             continue;
         }
         ((void (*)(void))(uintptr_t)fn)();
+        /* Pages this CPU freed wait in its own page cache, which only it may
+         * touch: give them back before the caller counts or merges. */
+        page_alloc_drain();
         atomic_store_u64(&pc->call, 0, MO_RELEASE);
         sev();
     }
+<<<<<<< HEAD
     if (pc->release_addr)
         smp_park(&pc->parked);
+=======
+    page_alloc_drain();
+>>>>>>> i12
     psci_cpu_off();
     panic("CPU %u: PSCI CPU_OFF returned", pc->id);
 }

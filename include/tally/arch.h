@@ -22,10 +22,23 @@ void *arch_phys_to_virt(paddr_t p);
  * for the invalidation is part of it), so a page unmapped before the call may
  * be freed after it.
  */
-void arch_tlbi_el2_va(vaddr_t v);           /* one EL2 stage-1 VA, all CPUs */
-void arch_tlbi_el2_all(void);               /* all EL2 stage-1 entries */
-void arch_tlbi_ipa(uint16_t vmid, ipa_t a); /* one IPA of a VMID (and its stage-1 walks) */
-void arch_tlbi_vmid(uint16_t vmid);         /* everything of a VMID */
+void arch_tlbi_el2_va(vaddr_t v);   /* one EL2 stage-1 VA, all CPUs */
+void arch_tlbi_el2_all(void);       /* all EL2 stage-1 entries */
+void arch_tlbi_vmid(uint16_t vmid); /* everything of a VMID */
+
+/* n entries of `step` bytes each (4 KiB, 2 MiB or 1 GiB) from ia. */
+struct tlbi_run {
+    uint64_t ia, step;
+    unsigned n;
+};
+/*
+ * Stage-2 invalidation of a batch: the stage-2 entries of every address of
+ * the runs (TLBI IPAS2E1IS each, or range TLBIs where the CPU has
+ * FEAT_TLBIRANGE), then ONE TLBI VMALLE1IS for the guest's stage-1 entries
+ * that may hold a combined translation (they cannot be invalidated by IPA),
+ * all with VTTBR_EL2 switched to the VMID once.
+ */
+void arch_tlbi_ipa_runs(uint16_t vmid, const struct tlbi_run *runs, unsigned n);
 
 /* Zero whole pages (DC ZVA at EL2, memset on the host). */
 void arch_page_zero(paddr_t p, uint64_t npages);

@@ -10,8 +10,10 @@
  *                                      is p ^ (1 << k) (in page numbers)
  *
  * Order-0 pages also pass through a small per-CPU cache (no lock, no atomic)
- * so the common alloc/free is O(1) and cheap; page_alloc_drain() returns the
- * caches to the buddy lists, after which blocks are fully merged again.
+ * so the common alloc/free is O(1) and cheap. Only its own CPU ever touches
+ * a cache: page_alloc_drain() returns the calling CPU's cache to the buddy
+ * lists, and once every CPU that freed pages has drained its own, blocks are
+ * fully merged again. Cached pages count as free everywhere.
  * Pages handed out are UNUSED: type them with *_from_unused().
  *
  * Free pages are not zeroed when freed. A page given with page_alloc_add()
@@ -37,7 +39,8 @@ void page_alloc_add(paddr_t start, uint64_t npages);
 int page_alloc(unsigned order, paddr_t *out);
 /* Return a block taken with page_alloc(order). Its slots must be unused. */
 void page_free(paddr_t p, unsigned order);
-/* Flush every per-CPU cache to the buddy lists. */
+/* Return the calling CPU's cache to the buddy lists (never another CPU's:
+ * it may be allocating at that moment). Safe at any time. */
 void page_alloc_drain(void);
 
 uint64_t page_alloc_free_pages(void);

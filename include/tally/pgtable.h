@@ -191,8 +191,10 @@ unsigned pt_attrs_to_prot(enum pt_stage st, pte_t pte);
  * Destructor of a page-table page, called by the page tracker on its last
  * drop: drops every reference the table's valid entries own (child tables,
  * and one per 4 KiB page of an owned leaf). Format-independent: it needs only
- * the shared bits and the level recorded in the slot.
+ * the shared bits and the level recorded in the slot. Returns true when every
+ * descriptor (so every byte of the page) is zero: the tracker then skips the
+ * page's next zeroing.
  */
-void pt_page_release(struct meta_slot *s);
+bool pt_page_release(struct meta_slot *s);
 
 #endif

@@ -339,14 +339,18 @@ static void check_tlbi(const char *what, bool protect, unsigned prot)
         if (!is_tlbi(e->kind))
             continue;
         if (S.stage == PT_STAGE2)
-            FUZZ_CHECK((e->kind == EV_TLBI_IPA || e->kind == EV_TLBI_VMID) && e->vmid == 7,
-                       "op %u: %s: stage-2 invalidation kind %d vmid %u", S.op, what, e->kind,
-                       e->vmid);
+            FUZZ_CHECK(
+                (e->kind == EV_TLBI_IPA || e->kind == EV_TLBI_VMALLE1 || e->kind == EV_TLBI_VMID) &&
+                    e->vmid == 7,
+                "op %u: %s: stage-2 invalidation kind %d vmid %u", S.op, what, e->kind, e->vmid);
         else
             FUZZ_CHECK(e->kind == EV_TLBI_EL2_VA || e->kind == EV_TLBI_EL2_ALL,
                        "op %u: %s: stage-1 invalidation kind %d", S.op, what, e->kind);
         if (e->kind == EV_TLBI_VMID || e->kind == EV_TLBI_EL2_ALL)
             all = true;
+        else if (e->kind == EV_TLBI_VMALLE1) /* stage-1 only: covers no IPA */
+            FUZZ_CHECK(i > 0 && fake_event(i - 1)->kind == EV_TLBI_IPA,
+                       "op %u: %s: VMALLE1IS not right after the batch's IPAs", S.op, what);
         else
             addrs[n++] = e->addr;
     }

@@ -36,9 +36,13 @@ uint64_t fake_seq(void)
     return atomic_fetch_add_u64(&seq, 1, MO_RELAXED);
 }
 
-static void record(enum fake_event_kind k, uint64_t addr, uint16_t vmid)
+bool fake_events_off;
+
+static void record_pages(enum fake_event_kind k, uint64_t addr, uint16_t vmid, uint64_t pages)
 {
-    struct fake_event ev = {k, addr, vmid, fake_seq()};
+    if (fake_events_off)
+        return;
+    struct fake_event ev = {k, addr, vmid, fake_seq(), pages};
     uint32_t i = atomic_fetch_add_u32(&nr_events, 1, MO_RELAXED);
     /* Past the buffer only the count goes on: tests that need the log keep
      * their scenarios small; big ones only count. */
@@ -46,6 +50,11 @@ static void record(enum fake_event_kind k, uint64_t addr, uint16_t vmid)
         events[i] = ev;
     if (fake_event_hook)
         fake_event_hook(&ev);
+}
+
+static void record(enum fake_event_kind k, uint64_t addr, uint16_t vmid)
+{
+    record_pages(k, addr, vmid, 0);
 }
 
 void fake_events_reset(void)
@@ -81,9 +90,22 @@ void arch_tlbi_el2_all(void)
     record(EV_TLBI_EL2_ALL, 0, 0);
 }
 
-void arch_tlbi_ipa(uint16_t vmid, ipa_t a)
+bool fake_tlbi_range;
+
+/* As the real one: every address of the runs (or one range per run), then
+ * one VMALLE1IS for the batch. */
+void arch_tlbi_ipa_runs(uint16_t vmid, const struct tlbi_run *runs, unsigned n)
 {
-    record(EV_TLBI_IPA, ipa_val(a), vmid);
+    for (unsigned r = 0; r < n; r++) {
+        if (fake_tlbi_range && runs[r].n > 1) {
+            record_pages(EV_TLBI_IPA_RANGE, runs[r].ia, vmid,
+                         runs[r].n * (runs[r].step >> PAGE_SHIFT));
+            continue;
+        }
+        for (unsigned i = 0; i < runs[r].n; i++)
+            record(EV_TLBI_IPA, runs[r].ia + i * runs[r].step, vmid);
+    }
+    record(EV_TLBI_VMALLE1, 0, vmid);
 }
 
 void arch_tlbi_vmid(uint16_t vmid)
@@ -91,8 +113,16 @@ void arch_tlbi_vmid(uint16_t vmid)
     record(EV_TLBI_VMID, 0, vmid);
 }
 
+static atomic_u64 pages_zeroed;
+
+uint64_t fake_pages_zeroed(void)
+{
+    return atomic_load_u64(&pages_zeroed, MO_RELAXED);
+}
+
 void arch_page_zero(paddr_t p, uint64_t npages)
 {
+    atomic_fetch_add_u64(&pages_zeroed, npages, MO_RELAXED);
     memset(arch_phys_to_virt(p), 0, npages * PAGE_SIZE);
 }
 

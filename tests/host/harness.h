@@ -41,7 +41,9 @@ void fake_set_cpu(unsigned cpu);
 enum fake_event_kind {
     EV_TLBI_EL2_VA,
     EV_TLBI_EL2_ALL,
-    EV_TLBI_IPA,
+    EV_TLBI_IPA,       /* TLBI IPAS2E1IS of one address */
+    EV_TLBI_IPA_RANGE, /* range TLBI: `pages` pages from addr (fake_tlbi_range) */
+    EV_TLBI_VMALLE1,   /* TLBI VMALLE1IS: the VMID's stage-1 entries, once per batch */
     EV_TLBI_VMID,
     EV_PTE_SYNC,
 };
@@ -49,8 +51,15 @@ struct fake_event {
     enum fake_event_kind kind;
     uint64_t addr; /* VA or IPA */
     uint16_t vmid;
-    uint64_t seq; /* global sequence number, shared with fake_seq() */
+    uint64_t seq;   /* global sequence number, shared with fake_seq() */
+    uint64_t pages; /* EV_TLBI_IPA_RANGE only */
 };
+/* Whether the fake CPU has FEAT_TLBIRANGE (default false): runs of more than
+ * one entry are then recorded as one EV_TLBI_IPA_RANGE each. */
+extern bool fake_tlbi_range;
+/* Benchmarks set this: nothing is recorded (two atomics and a store per
+ * event would be timed as the engine's cost). Tests leave it false. */
+extern bool fake_events_off;
 /* Recording is per process; tests read and reset it single-threaded. */
 void fake_events_reset(void);
 unsigned fake_events_count(void);
@@ -60,6 +69,8 @@ unsigned fake_events_of(enum fake_event_kind k);
 /* Next global sequence number: lets a test stamp its own steps (e.g. "entry
  * written") and compare order with recorded invalidations. */
 uint64_t fake_seq(void);
+/* Pages arch_page_zero() has zeroed since the process started. */
+uint64_t fake_pages_zeroed(void);
 /* Called by the fake arch on every event if set (e.g. to snapshot a PTE). */
 extern void (*fake_event_hook)(const struct fake_event *ev);
 

@@ -47,6 +47,7 @@ static void *clone_drop_worker(void *arg)
         for (unsigned k = 0; k < n; k++)
             frame_drop(mine[k]);
     }
+    page_alloc_drain(); /* only a CPU drains its own cache */
     return NULL;
 }
 
@@ -104,6 +105,7 @@ static void *owner_worker(void *arg)
         }
         frame_drop(f);
     }
+    page_alloc_drain();
     atomic_fetch_add_u32(&stop, 1, MO_RELEASE);
     return NULL;
 }
@@ -128,6 +130,12 @@ static void *getter_worker(void *arg)
             }
             thread_check(frame_ref_count(f) >= 1);
             thread_check(frame_ref_count(f) < 8);
+            /* The metadata from_unused published (a plain write) must be
+             * visible through try_get's acquire: an owner's CPU number,
+             * never the zero the last teardown left. Under TSan a weakened
+             * release in from_unused is a reported race on this read. */
+            uint16_t owner = frame_meta(f)->owner_vm;
+            thread_check(owner >= 1 && owner <= THREADS / 2);
             /* Hand the reference through a raw address, as a PTE would. */
             paddr_t raw = frame_into_raw(f);
             frame_drop(frame_from_raw(raw));
@@ -137,6 +145,7 @@ static void *getter_worker(void *arg)
             w->refused++;
         }
     }
+    page_alloc_drain();
     return NULL;
 }
 
@@ -195,6 +204,7 @@ static void *alloc_free_worker(void *arg)
     }
     while (n)
         frame_drop(held[--n]);
+    page_alloc_drain();
     return NULL;
 }
 

@@ -110,6 +110,40 @@ START_TEST(test_per_cpu_cache_spills_past_its_high_mark)
 }
 END_TEST
 
+/*
+ * page_alloc_drain() is safe at run time because it touches only the calling
+ * CPU's cache: another CPU's cache, which that CPU may be using without any
+ * lock, keeps every page (slot flags, links and count untouched) until its
+ * owner drains it.
+ */
+START_TEST(test_drain_touches_only_the_calling_cpus_cache)
+{
+    paddr_t p[10];
+    fake_set_cpu(1);
+    for (unsigned i = 0; i < 10; i++)
+        ck_assert_int_eq(page_alloc(0, &p[i]), ERR_OK);
+    for (unsigned i = 0; i < 10; i++)
+        page_free(p[i], 0);
+    /* CPU 1's cache: the 22 pages left of the refill of 32, plus the 10. */
+    ck_assert_uint_eq(page_alloc_free_blocks(0), 32);
+    fake_set_cpu(0);
+    page_alloc_drain();
+    ck_assert_uint_eq(page_alloc_free_pages(), PAGES);
+    ck_assert_uint_eq(page_alloc_free_blocks(0), 32);
+    for (unsigned i = 0; i < 10; i++) {
+        struct meta_slot *s = meta_slot(p[i]);
+        ck_assert_uint_eq(slot_flags(s) & SLOT_F_PCP, SLOT_F_PCP);
+        ck_assert_uint_eq(page_slot_ref_count(s), REF_UNUSED);
+    }
+    fake_set_cpu(1);
+    page_alloc_drain();
+    fake_set_cpu(0);
+    for (unsigned i = 0; i < 10; i++)
+        ck_assert_uint_eq(slot_flags(meta_slot(p[i])) & SLOT_F_PCP, 0);
+    assert_only_top_blocks(2);
+}
+END_TEST
+
 START_TEST(test_blocks_never_cross_bank_edges)
 {
     sim_ram_teardown();
@@ -151,6 +185,25 @@ static void free_twice(void *arg)
     page_free(p, 3);
 }
 
+/* The review's case: the pair merged back into a larger free block, so the
+ * second page is no free head, only a page inside one. */
+static void free_inside_merged_block(void *arg)
+{
+    paddr_t p;
+    page_alloc(1, &p);
+    page_free(p, 1);
+    page_free(pa_add(p, PAGE_SIZE), 0);
+}
+
+/* A block whose first page is free inside a larger merged block. */
+static void free_block_inside_merged_block(void *arg)
+{
+    paddr_t p;
+    page_alloc(4, &p);
+    page_free(p, 4);
+    page_free(pa_add(p, 8 * PAGE_SIZE), 3);
+}
+
 static void free_misaligned(void *arg)
 {
     page_free(pa(BASE + PAGE_SIZE), 1);
@@ -160,6 +213,10 @@ START_TEST(test_bad_frees_panic)
 {
     expect_panic(free_in_use, NULL, "page_free", "in use", "usage frame");
     expect_panic(free_twice, NULL, "page_free", "already free");
+    expect_panic(free_inside_merged_block, NULL, "page_free: page 0x80001000 is already free",
+                 "free order-18 block at 0x80000000");
+    expect_panic(free_block_inside_merged_block, NULL, "page_free: page 0x80008000", "already free",
+                 "order-18 block at 0x80000000");
     expect_panic(free_misaligned, NULL, "page_free: bad block 0x40001000 order 1");
 }
 END_TEST
@@ -175,6 +232,7 @@ Suite *page_alloc_suite(void)
     tcase_add_test(tc, test_buddies_merge_only_when_both_free);
     tcase_add_test(tc, test_exhaustion_at_order_returns_nomem_and_changes_nothing);
     tcase_add_test(tc, test_per_cpu_cache_spills_past_its_high_mark);
+    tcase_add_test(tc, test_drain_touches_only_the_calling_cpus_cache);
     tcase_add_test(tc, test_blocks_never_cross_bank_edges);
     tcase_add_test(tc, test_bad_frees_panic);
     suite_add_tcase(s, tc);

@@ -157,8 +157,7 @@ static uint64_t snapshot(struct aspace *as)
 
 static unsigned tlbi_events(void)
 {
-    return fake_events_of(EV_TLBI_EL2_VA) + fake_events_of(EV_TLBI_EL2_ALL) +
-           fake_events_of(EV_TLBI_IPA) + fake_events_of(EV_TLBI_VMID);
+    return fake_events_count() - fake_events_of(EV_PTE_SYNC);
 }
 
 static bool is_tlbi(enum fake_event_kind k)
@@ -610,10 +609,11 @@ START_TEST(test_unmap_page_invalidates_before_dropping_ref_and_tables)
     fake_events_reset();
     hook_arm(&l3[1], f);
     ck_assert_int_eq(pt_unmap(&as, ia, PAGE_SIZE), ERR_OK);
-    /* The page, then the L3, L2 and L1 tables that became empty. */
-    ck_assert_uint_eq(hk.n, 4);
-    for (unsigned i = 0; i < 4; i++) {
-        ck_assert_int_eq(hk.kind[i], EV_TLBI_IPA);
+    /* The page, then the L3, L2 and L1 tables that became empty, then the
+     * guest's stage-1 entries once for the batch. */
+    ck_assert_uint_eq(hk.n, 5);
+    for (unsigned i = 0; i < 5; i++) {
+        ck_assert_int_eq(hk.kind[i], i < 4 ? EV_TLBI_IPA : EV_TLBI_VMALLE1);
         ck_assert_uint_eq(hk.seen[i], 0);     /* old entry invalid at TLBI time */
         ck_assert_uint_eq(hk.ref[i], 2);      /* reference not yet dropped */
         ck_assert_uint_eq(hk.pt_pages[i], 4); /* no table freed yet */
@@ -626,6 +626,9 @@ START_TEST(test_unmap_page_invalidates_before_dropping_ref_and_tables)
     ck_assert_uint_eq(fake_event(2)->addr, 0x40000000); /* L3 table's range */
     ck_assert_uint_eq(fake_event(3)->addr, 0x40000000); /* L2 table's range */
     ck_assert_uint_eq(fake_event(4)->addr, 0);          /* L1 table's range */
+    ck_assert_int_eq(fake_event(5)->kind, EV_TLBI_VMALLE1);
+    ck_assert_uint_eq(fake_event(5)->vmid, VMID);
+    ck_assert_uint_eq(fake_events_count(), 6);
     ck_assert_uint_eq(ref_of(f), 1);
     ck_assert_uint_eq(census_of(PAGE_PT), 1);
     ck_assert_uint_eq(as.nr_tables, 1);
@@ -658,9 +661,17 @@ START_TEST(test_mapping_keeps_frame_alive_until_unmap_after_tlbi)
     fake_events_reset();
     hook_arm(&l3[2], f);
     ck_assert_int_eq(pt_unmap(&as, 0x40002000, PAGE_SIZE), ERR_OK);
-    ck_assert_uint_eq(hk.n, 1);
+    /* The single-page path: sync, the IPA, one VMALLE1IS; the page's
+     * reference goes only after both. */
+    ck_assert_uint_eq(fake_events_count(), 3);
+    ck_assert_int_eq(fake_event(0)->kind, EV_PTE_SYNC);
+    ck_assert_uint_eq(hk.n, 2);
+    ck_assert_int_eq(hk.kind[0], EV_TLBI_IPA);
+    ck_assert_uint_eq(fake_event(1)->addr, 0x40002000);
+    ck_assert_int_eq(hk.kind[1], EV_TLBI_VMALLE1);
     ck_assert_uint_eq(hk.seen[0], 0);
     ck_assert_uint_eq(hk.ref[0], 1); /* still held by the entry at TLBI time */
+    ck_assert_uint_eq(hk.ref[1], 1);
     ck_assert_uint_eq(page_alloc_free_pages(), free0 + 1);
     ck_assert_uint_eq(census_of(PAGE_FRAME), 2);
     /* Freed dirty, zeroed before reuse: the next frame is f again (the
@@ -672,6 +683,38 @@ START_TEST(test_mapping_keeps_frame_alive_until_unmap_after_tlbi)
     frame_drop(again);
     aspace_destroy(&as);
     drop_frames(g, 2);
+}
+END_TEST
+
+/*
+ * A table page is zeroed once per life at most: a fresh page is zeroed when
+ * typed (and not again by the engine), and a table that an unmap emptied is
+ * all zero when dropped, so its next use as a table skips the zeroing.
+ */
+START_TEST(test_emptied_table_is_not_zeroed_again)
+{
+    uint64_t z0 = fake_pages_zeroed();
+    struct aspace as = s2_40();
+    ck_assert_uint_eq(fake_pages_zeroed() - z0, 1); /* the root, once */
+    paddr_t f = frames(0);
+    z0 = fake_pages_zeroed();
+    ck_assert_int_eq(pt_map_frames(&as, 0x40001000, f, PAGE_SIZE, PT_R | PT_W), ERR_OK);
+    ck_assert_uint_eq(fake_pages_zeroed() - z0, 3); /* L1, L2, L3: fresh, each once */
+    pte_t *l1 = table_of(root_of(&as)[0]);
+    paddr_t l1_pa = pa(pte_oa(root_of(&as)[0])), l2_pa = pa(pte_oa(l1[1]));
+    ck_assert_int_eq(pt_unmap(&as, 0x40001000, PAGE_SIZE), ERR_OK);
+    /* Dropped empty: known zero, so not marked dirty. */
+    ck_assert_uint_eq(slot_flags(meta_slot(l1_pa)) & SLOT_F_DIRTY, 0);
+    ck_assert_uint_eq(slot_flags(meta_slot(l2_pa)) & SLOT_F_DIRTY, 0);
+    z0 = fake_pages_zeroed();
+    ck_assert_int_eq(pt_map_frames(&as, 0x40001000, f, PAGE_SIZE, PT_R | PT_W), ERR_OK);
+    ck_assert_uint_eq(fake_pages_zeroed() - z0, 0); /* the same three pages, reused */
+    ck_assert_uint_eq(as.nr_tables, 4);
+    ck_assert_uint_eq(ref_of(f), 2);
+    /* A table torn down with entries in it is dirty again. */
+    aspace_destroy(&as);
+    ck_assert(slot_flags(meta_slot(l2_pa)) & SLOT_F_DIRTY);
+    drop_frames(f, 1);
 }
 END_TEST
 
@@ -706,14 +749,20 @@ START_TEST(test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly)
     uint64_t hole = GiB + 2 * MiB + 5 * PAGE_SIZE;
     ck_assert_int_eq(pt_unmap(&as, hole, PAGE_SIZE), ERR_OK);
 
-    /* Split 1G: the L1 entry was invalid when the block was invalidated. */
-    ck_assert_uint_ge(hk.n, 3);
+    /* Split 1G: the L1 entry was invalid when the block was invalidated.
+     * Each of the three flushes: sync, the IPA, one VMALLE1IS. */
+    ck_assert_uint_eq(hk.n, 6);
     ck_assert_int_eq(hk.kind[0], EV_TLBI_IPA);
     ck_assert_uint_eq(hk.seen[0], 0);
+    ck_assert_uint_eq(fake_events_count(), 9);
     ck_assert_uint_eq(fake_event(1)->addr, GiB);
-    ck_assert_uint_eq(fake_event(3)->addr, GiB + 2 * MiB); /* split 2M */
-    ck_assert_uint_eq(fake_event(5)->addr, hole);          /* the page */
-    ck_assert_uint_eq(hk.n, 3);
+    ck_assert_uint_eq(fake_event(4)->addr, GiB + 2 * MiB); /* split 2M */
+    ck_assert_uint_eq(fake_event(7)->addr, hole);          /* the page */
+    for (unsigned i = 0; i < 9; i += 3) {
+        ck_assert_int_eq(fake_event(i)->kind, EV_PTE_SYNC);
+        ck_assert_int_eq(fake_event(i + 1)->kind, EV_TLBI_IPA);
+        ck_assert_int_eq(fake_event(i + 2)->kind, EV_TLBI_VMALLE1);
+    }
 
     pte_t *l2 = expect_table(l1, 1, 2, 512);
     for (unsigned i = 0; i < 512; i++) {
@@ -753,11 +802,13 @@ START_TEST(test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged)
     uint64_t ia = GiB + 511 * 2 * MiB + 511 * PAGE_SIZE; /* the very last page */
     fake_events_reset();
     ck_assert_int_eq(pt_protect(&as, ia, PAGE_SIZE, PT_R), ERR_OK);
-    /* Two splits and the page's own break-before-make. */
-    ck_assert_uint_eq(tlbi_events(), 3);
+    /* Two splits and the page's own break-before-make: three flushes of
+     * one IPA and one VMALLE1IS each. */
+    ck_assert_uint_eq(tlbi_events(), 6);
+    ck_assert_uint_eq(fake_events_of(EV_TLBI_VMALLE1), 3);
     ck_assert_uint_eq(fake_event(1)->addr, GiB);
-    ck_assert_uint_eq(fake_event(3)->addr, GiB + 511 * 2 * MiB);
-    ck_assert_uint_eq(fake_event(5)->addr, ia);
+    ck_assert_uint_eq(fake_event(4)->addr, GiB + 511 * 2 * MiB);
+    ck_assert_uint_eq(fake_event(7)->addr, ia);
     pte_t *l2 = expect_table(table_of(root_of(&as)[0]), 1, 2, 512);
     pte_t *l3 = expect_table(l2, 511, 3, 512);
     ck_assert_uint_eq(l2[0], pa_val(f) | S2_RW_XN | OWNED | TYPE_BLOCK);
@@ -779,10 +830,13 @@ START_TEST(test_unmap_invalidates_by_address_up_to_64_entries_then_whole_vmid)
     ck_assert_int_eq(pt_map_frames(&as, 0x40000000, f, 130 * PAGE_SIZE, PT_R), ERR_OK);
     fake_events_reset();
     ck_assert_int_eq(pt_unmap(&as, 0x40000000, 64 * PAGE_SIZE), ERR_OK);
-    ck_assert_uint_eq(tlbi_events(), 64);
+    /* One flush: sync, 64 IPAs, ONE VMALLE1IS. */
+    ck_assert_uint_eq(fake_events_count(), 66);
+    ck_assert_uint_eq(tlbi_events(), 65);
     ck_assert_uint_eq(fake_events_of(EV_TLBI_IPA), 64);
     for (unsigned i = 0; i < 64; i++)
         ck_assert_uint_eq(fake_event(1 + i)->addr, 0x40000000 + i * PAGE_SIZE);
+    ck_assert_int_eq(fake_event(65)->kind, EV_TLBI_VMALLE1);
     fake_events_reset();
     ck_assert_int_eq(pt_unmap(&as, 0x40000000 + 64 * PAGE_SIZE, 65 * PAGE_SIZE), ERR_OK);
     ck_assert_uint_eq(tlbi_events(), 1);
@@ -791,6 +845,98 @@ START_TEST(test_unmap_invalidates_by_address_up_to_64_entries_then_whole_vmid)
     ck_assert_uint_eq(ref_of(pa_add(f, 129 * PAGE_SIZE)), 2);
     aspace_destroy(&as);
     drop_frames(f, 256);
+}
+END_TEST
+
+/* With FEAT_TLBIRANGE a run of entries is one range TLBI (pages counted in
+ * 4 KiB), still followed by one VMALLE1IS for the batch. */
+START_TEST(test_unmap_with_tlbi_range_invalidates_each_run_at_once)
+{
+    struct aspace as = s2_40();
+    paddr_t f = frames(11);
+    /* 64 pages, then 4 MiB of 2 MiB blocks: two runs. */
+    ck_assert_int_eq(pt_map_frames(&as, 0x40000000, f, 64 * PAGE_SIZE, PT_R), ERR_OK);
+    ck_assert_int_eq(pt_map_frames(&as, 0x40400000, pa_add(f, 4 * MiB), 4 * MiB, PT_R), ERR_OK);
+    fake_tlbi_range = true;
+    fake_events_reset();
+    ck_assert_int_eq(pt_unmap(&as, 0x40000000, 63 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(fake_events_count(), 3);
+    ck_assert_int_eq(fake_event(0)->kind, EV_PTE_SYNC);
+    ck_assert_int_eq(fake_event(1)->kind, EV_TLBI_IPA_RANGE);
+    ck_assert_uint_eq(fake_event(1)->addr, 0x40000000);
+    ck_assert_uint_eq(fake_event(1)->pages, 63);
+    ck_assert_uint_eq(fake_event(1)->vmid, VMID);
+    ck_assert_int_eq(fake_event(2)->kind, EV_TLBI_VMALLE1);
+    fake_events_reset();
+    ck_assert_int_eq(pt_unmap(&as, 0x40400000, 4 * MiB), ERR_OK);
+    ck_assert_uint_eq(fake_events_count(), 3);
+    ck_assert_int_eq(fake_event(1)->kind, EV_TLBI_IPA_RANGE);
+    ck_assert_uint_eq(fake_event(1)->addr, 0x40400000);
+    ck_assert_uint_eq(fake_event(1)->pages, 1024);
+    ck_assert_int_eq(fake_event(2)->kind, EV_TLBI_VMALLE1);
+    /* One entry is a plain TLBI even with ranges. */
+    fake_events_reset();
+    ck_assert_int_eq(pt_unmap(&as, 0x4003f000, PAGE_SIZE), ERR_OK);
+    ck_assert_int_eq(fake_event(1)->kind, EV_TLBI_IPA);
+    fake_tlbi_range = false;
+    assert_refs(f, 64, 1);
+    assert_refs(pa_add(f, 4 * MiB), 1024, 1);
+    ck_assert_uint_eq(as.nr_tables, 1);
+    aspace_destroy(&as);
+    drop_frames(f, 2048);
+}
+END_TEST
+
+/*
+ * The single-page path (a table already there): map writes one descriptor
+ * and syncs, no invalidation; unmap of a page that is not its table's last
+ * syncs, invalidates the IPA and the guest's stage-1 once, and drops the
+ * reference after; every refusal is the general path's exact code with
+ * nothing changed.
+ */
+START_TEST(test_single_page_map_unmap_where_tables_exist)
+{
+    struct aspace as = s2_40();
+    paddr_t f = frames(2);
+    ck_assert_int_eq(pt_map_frames(&as, 0x40000000, f, PAGE_SIZE, PT_R), ERR_OK);
+    uint64_t free0 = page_alloc_free_pages();
+    fake_events_reset();
+    ck_assert_int_eq(pt_map_frames(&as, 0x40001000, pa_add(f, PAGE_SIZE), PAGE_SIZE, PT_R | PT_W),
+                     ERR_OK);
+    ck_assert_uint_eq(fake_events_count(), 1);
+    ck_assert_int_eq(fake_event(0)->kind, EV_PTE_SYNC);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0); /* no table allocated */
+    pte_t *l3 = expect_table(expect_table(expect_table(root_of(&as), 0, 1, 1), 1, 2, 1), 0, 3, 2);
+    ck_assert_uint_eq(l3[1], (pa_val(f) + PAGE_SIZE) | S2_RW_XN | OWNED | TYPE_PAGE);
+    ck_assert_uint_eq(ref_of(pa_add(f, PAGE_SIZE)), 2);
+
+    uint64_t h = snapshot(&as);
+    fake_events_reset();
+    /* Over a mapped page: ERR_EXIST, the reference given back. */
+    ck_assert_int_eq(pt_map_frames(&as, 0x40001000, pa_add(f, 2 * PAGE_SIZE), PAGE_SIZE, PT_R),
+                     ERR_EXIST);
+    ck_assert_uint_eq(ref_of(pa_add(f, 2 * PAGE_SIZE)), 1);
+    /* Not a frame (a page-table page): ERR_STATE, as the general path says. */
+    ck_assert_int_eq(pt_map_frames(&as, 0x40002000, pa(pte_oa(root_of(&as)[0])), PAGE_SIZE, PT_R),
+                     ERR_STATE);
+    /* Nothing there, table present: ERR_NOENT. */
+    ck_assert_int_eq(pt_unmap(&as, 0x40002000, PAGE_SIZE), ERR_NOENT);
+    ck_assert_uint_eq(tlbi_events(), 0);
+    ck_assert_uint_eq(snapshot(&as), h);
+
+    fake_events_reset();
+    ck_assert_int_eq(pt_unmap(&as, 0x40001000, PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(fake_events_count(), 3);
+    ck_assert_int_eq(fake_event(1)->kind, EV_TLBI_IPA);
+    ck_assert_uint_eq(fake_event(1)->addr, 0x40001000);
+    ck_assert_int_eq(fake_event(2)->kind, EV_TLBI_VMALLE1);
+    ck_assert_uint_eq(l3[1], 0);
+    ck_assert_uint_eq(meta_of(table_of(table_of(root_of(&as)[0])[1])[0])->nr_valid, 1);
+    ck_assert_uint_eq(ref_of(pa_add(f, PAGE_SIZE)), 1);
+    ck_assert_uint_eq(as.nr_tables, 4);
+    aspace_destroy(&as);
+    assert_refs(f, 4, 1);
+    drop_frames(f, 4);
 }
 END_TEST
 
@@ -831,10 +977,12 @@ START_TEST(test_protect_part_of_block_splits_and_keeps_refs)
     ck_assert_int_eq(pt_protect(&as, 0x40000000, PAGE_SIZE, PT_R), ERR_OK);
     pte_t *l3 = expect_table(l2, 0, 3, 512);
     /* Split (block invalid at its TLBI), then the page's own BBM. */
-    ck_assert_uint_eq(hk.n, 2);
+    ck_assert_uint_eq(hk.n, 4);
     ck_assert_uint_eq(hk.seen[0], 0);
     ck_assert_uint_eq(fake_event(1)->addr, 0x40000000);
-    ck_assert_uint_eq(fake_event(3)->addr, 0x40000000);
+    ck_assert_int_eq(fake_event(2)->kind, EV_TLBI_VMALLE1);
+    ck_assert_uint_eq(fake_event(4)->addr, 0x40000000);
+    ck_assert_int_eq(fake_event(5)->kind, EV_TLBI_VMALLE1);
     /* S2AP read only: 0x7fc - 0x80. */
     ck_assert_uint_eq(l3[0], pa_val(f) | 0x77cull | (1ull << 54) | OWNED | TYPE_PAGE);
     for (unsigned i = 1; i < 512; i++)
@@ -860,8 +1008,10 @@ START_TEST(test_protect_breaks_before_make)
     fake_events_reset();
     hook_arm(&l3[0], f);
     ck_assert_int_eq(pt_protect(&as, 0x40000000, PAGE_SIZE, PT_R | PT_X), ERR_OK);
-    ck_assert_uint_eq(hk.n, 1);
+    ck_assert_uint_eq(hk.n, 2);
     ck_assert(!pte_is_valid(hk.seen[0]));
+    ck_assert(!pte_is_valid(hk.seen[1])); /* made only after the VMALLE1IS */
+    ck_assert_int_eq(fake_event(2)->kind, EV_TLBI_VMALLE1);
     ck_assert_int_eq(fake_event(0)->kind, EV_PTE_SYNC);
     ck_assert_int_eq(fake_event(1)->kind, EV_TLBI_IPA);
     ck_assert_uint_eq(fake_event(1)->addr, 0x40000000);
@@ -1186,6 +1336,9 @@ Suite *pgtable_suite(void)
     tcase_add_test(ch, test_unmap_page_invalidates_before_dropping_ref_and_tables);
     tcase_add_test(ch, test_mapping_keeps_frame_alive_until_unmap_after_tlbi);
     tcase_add_test(ch, test_unmap_keeps_table_until_its_last_entry_goes);
+    tcase_add_test(ch, test_emptied_table_is_not_zeroed_again);
+    tcase_add_test(ch, test_unmap_with_tlbi_range_invalidates_each_run_at_once);
+    tcase_add_test(ch, test_single_page_map_unmap_where_tables_exist);
     tcase_add_test(ch, test_unmap_invalidates_by_address_up_to_64_entries_then_whole_vmid);
     tcase_add_test(ch, test_unmap_whole_table_range_detaches_subtree_after_one_tlbi);
     tcase_add_test(ch, test_protect_part_of_block_splits_and_keeps_refs);

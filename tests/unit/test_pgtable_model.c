@@ -522,6 +522,7 @@ static void *worker_run(void *arg)
     for (unsigned s = 0; s < W_SLOTS; s++)
         if (len[s] && pt_unmap(w->as, w->ia_base + s * 4 * MiB, len[s]) != ERR_OK)
             abort();
+    page_alloc_drain(); /* this CPU's cache: no other CPU may touch it */
     return NULL;
 }
 
