@@ -293,12 +293,9 @@ void smp_secondary_main(void *percpu)
         atomic_store_u64(&pc->call, 0, MO_RELEASE);
         sev();
     }
-<<<<<<< HEAD
+    page_alloc_drain();
     if (pc->release_addr)
         smp_park(&pc->parked);
-=======
-    page_alloc_drain();
->>>>>>> i12
     psci_cpu_off();
     panic("CPU %u: PSCI CPU_OFF returned", pc->id);
 }
