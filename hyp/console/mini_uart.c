@@ -7,8 +7,8 @@
 // it is the second -serial.
 #include "console.h"
 
-#define AUX_MU_IO          0x00 /* transmit/receive data */
-#define AUX_MU_LSR         0x14 /* line status */
+#define AUX_MU_IO          0x00      /* transmit/receive data */
+#define AUX_MU_LSR         0x14      /* line status */
 #define AUX_MU_LSR_TX_IDLE (1u << 5) /* the FIFO can take a byte */
 
 static void mini_uart_putc(volatile uint32_t *regs, char c)
