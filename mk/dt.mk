@@ -19,7 +19,7 @@ DT_BLOBS := $(patsubst tests/dt/%.dts,$(DT_DIR)/%.dtb,$(DT_SRCS)) $(DT_QEMU_BLOB
 $(DT_DIR)/%.dtb: tests/dt/%.dts | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  DTC      $@"
-	$(Q)dtc -q -I dts -O dtb -o $@ $<
+	$(Q)dtc -q -I dts -O dtb -i tests/dt -o $@ $<
 
 # dtb-randomness=off: no rng-seed/kaslr-seed, the same blob every time.
 $(DT_DIR)/qemu-virt-gicv3.dtb: | $(DEPS_STAMP)
@@ -47,3 +47,6 @@ MEMMAP_UNIT_VARIANTS := host asan tsan $(CROSS_UNIT_VARIANTS)
 $(foreach v,$(MEMMAP_UNIT_VARIANTS),$(eval \
   $(BUILD)/$(v)/unit-tests: $(BUILD)/$(v)/hyp/core/memmap.o | $(DT_BLOBS)))
 -include $(foreach v,$(MEMMAP_UNIT_VARIANTS),$(BUILD)/$(v)/hyp/core/memmap.d)
+
+# The Pi 4 trees share tests/dt/rpi4.dtsi.
+$(patsubst tests/dt/%.dts,$(DT_DIR)/%.dtb,$(wildcard tests/dt/rpi4-*.dts)): tests/dt/rpi4.dtsi

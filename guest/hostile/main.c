@@ -50,14 +50,14 @@ typedef uint32_t u32;
 #define TALLY_HC_VERSION      0x86000000ull
 #define TALLY_HC_ACCOUNTING   0x86000001ull
 #define TALLY_HC_FEATURES     0x86000002ull
-#define TALLY_HC_SHARE        0x86000003ull
-#define TALLY_HC_UNSHARE      0x86000004ull
-#define TALLY_HC_LEND         0x86000005ull
-#define TALLY_HC_RECLAIM      0x86000006ull
-#define TALLY_HC_DONATE       0x86000007ull
-#define TALLY_HC_RELINQUISH   0x86000008ull
-#define TALLY_HC_SHARE_HYP    0x86000009ull
-#define TALLY_HC_UNSHARE_HYP  0x8600000aull
+#define TALLY_HC_SHARE        0xc6000003ull
+#define TALLY_HC_UNSHARE      0xc6000004ull
+#define TALLY_HC_LEND         0xc6000005ull
+#define TALLY_HC_RECLAIM      0xc6000006ull
+#define TALLY_HC_DONATE       0xc6000007ull
+#define TALLY_HC_RELINQUISH   0xc6000008ull
+#define TALLY_HC_SHARE_HYP    0xc6000009ull
+#define TALLY_HC_UNSHARE_HYP  0xc600000aull
 #define TALLY_MAGIC           0x54414c4c59ull
 #define BORROW_IPA            0x8000000000ull
 
@@ -231,8 +231,8 @@ static void check_above_ram(u64 ram_pages)
 
 static void check_smccc_undefined(void)
 {
-    static const u64 ids[] = {0x8600000b, 0x8600fffe, 0x8600ffff, 0xc6000000,       0xc600ffff,
-                              0x87000000, 0x12345678, 0xffffffff, 0xc4000000 | 0x1f};
+    static const u64 ids[] = {0x86000003, 0xc600000b, 0x8600fffe, 0x8600ffff, 0xc6000000,
+                              0xc600ffff, 0x87000000, 0x12345678, 0xffffffff, 0xc4000000 | 0x1f};
     for (unsigned i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         u64 out[5];
         long r = (long)hg_call(0, ids[i], 0x111, 0x222, 0x333, out);
@@ -291,13 +291,18 @@ static void check_cpu_on_bad_entry(u64 nr_vcpus)
 
 static void check_features(void)
 {
-    for (u64 id = 0x86000000; id <= 0x8600000a; id++)
-        if (call(TALLY_HC_FEATURES, id, 0, 0) != 0) {
-            result("hc-features", false, "not reported:", id);
+    static const u64 ids[] = {0x86000000, 0x86000001, 0x86000002, 0xc6000003,
+                              0xc6000004, 0xc6000005, 0xc6000006, 0xc6000007,
+                              0xc6000008, 0xc6000009, 0xc600000a};
+    for (unsigned i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+        if (call(TALLY_HC_FEATURES, ids[i], 0, 0) != 0) {
+            result("hc-features", false, "not reported:", ids[i]);
             return;
         }
-    long r = call(TALLY_HC_FEATURES, 0x8600000b, 0, 0);
-    result("hc-features", r == NOT_SUPPORTED, "0x8600000b reported", (u64)r);
+    long r1 = call(TALLY_HC_FEATURES, 0x86000003, 0, 0);
+    long r2 = call(TALLY_HC_FEATURES, 0xc600000b, 0, 0);
+    result("hc-features", r1 == NOT_SUPPORTED && r2 == NOT_SUPPORTED, "an undefined id reported",
+           (u64)r1);
 }
 
 /* TALLY_HC_ACCOUNTING's x1..x6 (x2, the table count, left out: a share

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Tally's hypercalls: SMCCC fast calls in the vendor-specific hypervisor
 // service range (owner 6: 0x86000000-0x8600ffff for SMC32/HVC32 ids,
-// 0xc6000000-0xc600ffff for SMC64/HVC64), documented in docs/hypercalls.md.
+// 0xc6000000-0xc600ffff for SMC64/HVC64; version, accounting and features
+// are 32-bit ids, the sharing calls 64-bit), documented in docs/hypercalls.md.
 // Any other function id, in that range or outside every range Tally serves,
 // returns SMCCC NOT_SUPPORTED (-1) in x0 and changes nothing else.
 //
@@ -16,18 +17,19 @@
 #include "vcpu.h"
 #include "vm.h"
 
-#define TALLY_HC_VERSION     0x86000000u
-#define TALLY_HC_ACCOUNTING  0x86000001u
-#define TALLY_HC_FEATURES    0x86000002u
-#define TALLY_HC_SHARE       0x86000003u
-#define TALLY_HC_UNSHARE     0x86000004u
-#define TALLY_HC_LEND        0x86000005u
-#define TALLY_HC_RECLAIM     0x86000006u
-#define TALLY_HC_DONATE      0x86000007u
-#define TALLY_HC_RELINQUISH  0x86000008u
-#define TALLY_HC_SHARE_HYP   0x86000009u
-#define TALLY_HC_UNSHARE_HYP 0x8600000au
-#define TALLY_HC_LAST        TALLY_HC_UNSHARE_HYP
+#define TALLY_HC_VERSION    0x86000000u
+#define TALLY_HC_ACCOUNTING 0x86000001u
+#define TALLY_HC_FEATURES   0x86000002u
+/* The sharing calls take 64-bit IPAs: SMC64/HVC64 ids (SMCCC's 32-bit
+ * convention passes arguments in w1-w7 only). */
+#define TALLY_HC_SHARE       0xc6000003u
+#define TALLY_HC_UNSHARE     0xc6000004u
+#define TALLY_HC_LEND        0xc6000005u
+#define TALLY_HC_RECLAIM     0xc6000006u
+#define TALLY_HC_DONATE      0xc6000007u
+#define TALLY_HC_RELINQUISH  0xc6000008u
+#define TALLY_HC_SHARE_HYP   0xc6000009u
+#define TALLY_HC_UNSHARE_HYP 0xc600000au
 
 #define TALLY_ABI_MAJOR 1
 #define TALLY_ABI_MINOR 1
@@ -73,8 +75,10 @@ void hypercall_handle(struct vcpu *v, uint32_t fid)
         accounting(vm, x);
         return;
     case TALLY_HC_FEATURES:
-        x[0] =
-            x[1] >= TALLY_HC_VERSION && x[1] <= TALLY_HC_LAST ? 0 : (uint64_t)SMCCC_NOT_SUPPORTED;
+        x[0] = (x[1] >= TALLY_HC_VERSION && x[1] <= TALLY_HC_FEATURES) ||
+                       (x[1] >= TALLY_HC_SHARE && x[1] <= TALLY_HC_UNSHARE_HYP)
+                   ? 0
+                   : (uint64_t)SMCCC_NOT_SUPPORTED;
         return;
     case TALLY_HC_SHARE:
         err = share_share(me, x[1], x[2], target(x[3]), x[4], x[5]);

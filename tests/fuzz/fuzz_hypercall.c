@@ -89,15 +89,16 @@ static const uint32_t known_ids[] = {
     0x86000000, /* TALLY_HC_VERSION */
     0x86000001, /* TALLY_HC_ACCOUNTING */
     0x86000002, /* TALLY_HC_FEATURES */
-    0x86000003, /* TALLY_HC_SHARE */
-    0x86000004, /* TALLY_HC_UNSHARE */
-    0x86000005, /* TALLY_HC_LEND */
-    0x86000006, /* TALLY_HC_RECLAIM */
-    0x86000007, /* TALLY_HC_DONATE */
-    0x86000008, /* TALLY_HC_RELINQUISH */
-    0x86000009, /* TALLY_HC_SHARE_HYP */
-    0x8600000a, /* TALLY_HC_UNSHARE_HYP */
-    0x8600000b, /* first unassigned */
+    0xc6000003, /* TALLY_HC_SHARE (SMC64 id; its SMC32 twin is undefined) */
+    0xc6000004, /* TALLY_HC_UNSHARE */
+    0xc6000005, /* TALLY_HC_LEND */
+    0xc6000006, /* TALLY_HC_RECLAIM */
+    0xc6000007, /* TALLY_HC_DONATE */
+    0xc6000008, /* TALLY_HC_RELINQUISH */
+    0xc6000009, /* TALLY_HC_SHARE_HYP */
+    0xc600000a, /* TALLY_HC_UNSHARE_HYP */
+    0x86000003, /* first unassigned SMC32 id */
+    0xc600000b, /* first unassigned SMC64 id */
     0x8600ffff, /* reserved */
     0x80000000, /* SMCCC_VERSION: not implemented */
     0x80000001, /* SMCCC_ARCH_FEATURES */
@@ -156,14 +157,14 @@ static int share_model(uint32_t fid, const uint64_t *x)
         return ERR_ALIGN;
     if (ipa >= lim || nr > (lim - ipa) >> PAGE_SHIFT)
         return ERR_RANGE;
-    if (fid == 0x86000003 && (x[5] & ~(uint64_t)SHARE_RO))
+    if (fid == 0xc6000003 && (x[5] & ~(uint64_t)SHARE_RO))
         return ERR_INVAL;
-    if (fid == 0x86000009 || fid == 0x8600000a)
+    if (fid == 0xc6000009 || fid == 0xc600000a)
         return ERR_NOTSUP;
-    if (fid == 0x86000008)
+    if (fid == 0xc6000008)
         return ERR_NOENT;
     bool self = id == vm.id;
-    if (fid == 0x86000006 && !self)
+    if (fid == 0xc6000006 && !self)
         return ERR_NOENT; /* reclaim: no borrower named is allowed */
     if (!self)
         return ERR_NOVM;
@@ -262,9 +263,12 @@ static void model(unsigned c, uint32_t fid, struct expect *e)
         e->x[3] = e->x[4] = e->x[5] = e->x[6] = 0;
         break;
     case 0x86000002:
-        e->x[0] = v->ctx.x[1] >= 0x86000000u && v->ctx.x[1] <= 0x8600000au ? 0 : (uint64_t)-1;
+        e->x[0] = (v->ctx.x[1] >= 0x86000000u && v->ctx.x[1] <= 0x86000002u) ||
+                          (v->ctx.x[1] >= 0xc6000003u && v->ctx.x[1] <= 0xc600000au)
+                      ? 0
+                      : (uint64_t)-1;
         break;
-    case 0x86000003 ... 0x8600000a:
+    case 0xc6000003 ... 0xc600000a:
         e->x[0] = (uint64_t)(int64_t)share_model(fid, v->ctx.x);
         break;
     default:

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <inttypes.h>
+#include <libfdt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +172,15 @@ void *harness_load_dtb(const char *name, size_t *size)
     if (size)
         *size = (size_t)n;
     return blob;
+}
+
+void *harness_load_dtb_editable(const char *name, size_t extra)
+{
+    size_t n;
+    void *blob = harness_load_dtb(name, &n);
+    void *b = malloc(n + extra);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_int_eq(fdt_open_into(blob, b, (int)(n + extra)), 0);
+    free(blob);
+    return b;
 }

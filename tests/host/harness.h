@@ -80,6 +80,9 @@ extern void (*fake_event_hook)(const struct fake_event *ev);
  * The caller frees it.
  */
 void *harness_load_dtb(const char *name, size_t *size);
+/* The same blob opened into a buffer `extra` bytes larger (fdt_open_into),
+ * so a test can edit it with fdt_setprop and friends. */
+void *harness_load_dtb_editable(const char *name, size_t extra);
 
 /* Seed for randomised tests: $TALLY_SEED if set, else time-based; printed. */
 uint64_t test_seed(const char *what);

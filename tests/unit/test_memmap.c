@@ -505,6 +505,157 @@ START_TEST(test_carve_with_a_full_table_changes_nothing)
 }
 END_TEST
 
+/* --- Raspberry Pi 4 firmware trees (tests/dt/rpi4-*.dts over rpi4.dtsi) -- */
+
+/* Where a Pi's firmware leaves the DTB and booti puts Tally. */
+#define RPI4_FDT_PA    0x2eff0000ull
+#define RPI4_IMG_START 0x200000ull
+#define RPI4_IMG_END   0x248000ull
+
+static int rpi4_parse_at(uint64_t fdt_pa)
+{
+    memset(&mm, 0xa5, sizeof(mm));
+    return memmap_from_fdt_at(blob, pa(fdt_pa), pa(RPI4_IMG_START), pa(RPI4_IMG_END), &mm, msg,
+                              sizeof(msg));
+}
+
+/* expect_reserved() and the range's no-map flag. */
+static void expect_rsv(unsigned i, uint64_t base, uint64_t size, enum page_usage usage, bool nomap,
+                       const char *what)
+{
+    expect_reserved(i, base, size, usage, what);
+    ck_assert_int_eq(mm.reserved[i].nomap, nomap);
+}
+
+/* A copy with room to edit (fdt_setprop), replacing blob. */
+static void load_editable(const char *name)
+{
+    free(blob);
+    blob = harness_load_dtb_editable(name, 4096);
+}
+
+/* Every board: the spin-table page, the image, the DTB; the CMA pool (size
+ * only) and the disabled nvram node reserve nothing. */
+static void expect_firmware_reserved(void)
+{
+    ck_assert_uint_eq(mm.nr_reserved, 3);
+    expect_rsv(0, 0x0, 0x1000, PAGE_RESERVED, false, "memreserve");
+    expect_rsv(1, RPI4_IMG_START, RPI4_IMG_END - RPI4_IMG_START, PAGE_HYP, false, "tally image");
+    expect_rsv(2, RPI4_FDT_PA, ALIGN_UP(fdt_totalsize(blob), PAGE_SIZE), PAGE_RESERVED, false,
+               "dtb");
+}
+
+static uint64_t firmware_reserved_pages(void)
+{
+    return 1 + (RPI4_IMG_END - RPI4_IMG_START) / PAGE_SIZE +
+           ALIGN_UP(fdt_totalsize(blob), PAGE_SIZE) / PAGE_SIZE;
+}
+
+START_TEST(test_rpi4_1g_is_one_bank_below_the_gpu_carve_out)
+{
+    load("rpi4-1g");
+    ck_assert_int_eq(rpi4_parse_at(RPI4_FDT_PA), ERR_OK);
+    ck_assert_uint_eq(mm.nr_banks, 1);
+    expect_bank(0, 0x0, 0x3b400000);
+    expect_firmware_reserved();
+    ck_assert_uint_eq(free_pages(), 0x3b400 - firmware_reserved_pages());
+}
+END_TEST
+
+START_TEST(test_rpi4_2g_has_the_hole_between_carve_out_and_1_gib)
+{
+    load("rpi4-2g");
+    ck_assert_int_eq(rpi4_parse_at(RPI4_FDT_PA), ERR_OK);
+    ck_assert_uint_eq(mm.nr_banks, 2);
+    expect_bank(0, 0x0, 0x3b400000);
+    expect_bank(1, 0x40000000, 0x40000000);
+    expect_firmware_reserved();
+    ck_assert_uint_eq(free_pages(), 0x3b400 + 0x40000 - firmware_reserved_pages());
+}
+END_TEST
+
+START_TEST(test_rpi4_4g_ends_below_the_peripherals_at_0xfc000000)
+{
+    load("rpi4-4g");
+    ck_assert_int_eq(rpi4_parse_at(RPI4_FDT_PA), ERR_OK);
+    ck_assert_uint_eq(mm.nr_banks, 2);
+    expect_bank(0, 0x0, 0x3b400000);
+    expect_bank(1, 0x40000000, 0xbc000000);
+    expect_firmware_reserved();
+    ck_assert_uint_eq(free_pages(), 0x3b400 + 0xbc000 - firmware_reserved_pages());
+}
+END_TEST
+
+START_TEST(test_rpi4_8g_has_two_banks_above_4_gib)
+{
+    load("rpi4-8g");
+    ck_assert_int_eq(rpi4_parse_at(RPI4_FDT_PA), ERR_OK);
+    ck_assert_uint_eq(mm.nr_banks, 4);
+    expect_bank(0, 0x0, 0x3b400000);
+    expect_bank(1, 0x40000000, 0xbc000000);
+    expect_bank(2, 0x100000000, 0x80000000);
+    expect_bank(3, 0x180000000, 0x80000000);
+    expect_firmware_reserved();
+    ck_assert_uint_eq(free_pages(),
+                      0x3b400 + 0xbc000 + 0x80000 + 0x80000 - firmware_reserved_pages());
+}
+END_TEST
+
+START_TEST(test_rpi4_dtb_outside_ram_reserves_nothing_for_it)
+{
+    /* In the 1 GB board's carve-out hole: no slot to mark. */
+    load("rpi4-1g");
+    ck_assert_int_eq(rpi4_parse_at(0x3c000000), ERR_OK);
+    ck_assert_uint_eq(mm.nr_reserved, 2);
+    expect_rsv(0, 0x0, 0x1000, PAGE_RESERVED, false, "memreserve");
+    expect_rsv(1, RPI4_IMG_START, RPI4_IMG_END - RPI4_IMG_START, PAGE_HYP, false, "tally image");
+}
+END_TEST
+
+START_TEST(test_rpi4_no_map_region_is_flagged_and_a_memreserve_inside_merges)
+{
+    load("rpi4-nomap");
+    ck_assert_int_eq(rpi4_parse_at(RPI4_FDT_PA), ERR_OK);
+    ck_assert_uint_eq(mm.nr_reserved, 5);
+    expect_rsv(0, 0x0, 0x1000, PAGE_RESERVED, false, "memreserve");
+    expect_rsv(1, RPI4_IMG_START, RPI4_IMG_END - RPI4_IMG_START, PAGE_HYP, false, "tally image");
+    expect_rsv(2, RPI4_FDT_PA, ALIGN_UP(fdt_totalsize(blob), PAGE_SIZE), PAGE_RESERVED, false,
+               "dtb");
+    expect_rsv(3, 0x39000000, 0x100000, PAGE_RESERVED, false, "ramoops@39000000");
+    /* The /memreserve/ page at 0x3a100000 sorts after shm@ and is merged
+     * into it: the lower range's name, no-map kept. */
+    expect_rsv(4, 0x3a000000, 0x400000, PAGE_RESERVED, true, "shm@3a000000");
+}
+END_TEST
+
+START_TEST(test_rpi4_dtb_inside_a_no_map_region_is_refused)
+{
+    load("rpi4-nomap");
+    memcpy(&mm, &(struct memmap){.nr_banks = 7}, sizeof(mm));
+    ck_assert_int_eq(memmap_from_fdt_at(blob, pa(0x3a200000), pa(RPI4_IMG_START), pa(RPI4_IMG_END),
+                                        &mm, msg, sizeof(msg)),
+                     ERR_EXIST);
+    char want[160];
+    snprintf(want, sizeof(want),
+             "dtb [0x3a200000, 0x%llx) overlaps no-map reserved shm@3a000000 [0x3a000000, "
+             "0x3a400000)",
+             (unsigned long long)(0x3a200000 + ALIGN_UP(fdt_totalsize(blob), PAGE_SIZE)));
+    ck_assert_str_eq(msg, want);
+    ck_assert_uint_eq(mm.nr_banks, 7); /* unchanged */
+}
+END_TEST
+
+START_TEST(test_rpi4_memory_reg_in_the_wrong_cells_is_refused_by_name)
+{
+    /* A tree edited to 2 size cells while the firmware wrote 1: 2 entries of
+     * 12 bytes are not a whole number of 16-byte ones. */
+    load_editable("rpi4-4g");
+    ck_assert_int_eq(fdt_setprop_u32(blob, 0, "#size-cells", 2), 0);
+    ck_assert_int_eq(rpi4_parse_at(RPI4_FDT_PA), ERR_INVAL);
+    ck_assert_str_eq(msg, "bad DTB: /memory@0: reg is 24 bytes, not a multiple of 16");
+}
+END_TEST
+
 TALLY_SUITE(memmap)
 
 Suite *memmap_suite(void)
@@ -547,5 +698,16 @@ Suite *memmap_suite(void)
     tcase_add_test(tc, test_free_ranges_counts_past_max);
     tcase_add_test(tc, test_carve_with_a_full_table_changes_nothing);
     suite_add_tcase(s, tc);
+    TCase *pi = tcase_create("rpi4");
+    tcase_add_checked_fixture(pi, NULL, teardown);
+    tcase_add_test(pi, test_rpi4_1g_is_one_bank_below_the_gpu_carve_out);
+    tcase_add_test(pi, test_rpi4_2g_has_the_hole_between_carve_out_and_1_gib);
+    tcase_add_test(pi, test_rpi4_4g_ends_below_the_peripherals_at_0xfc000000);
+    tcase_add_test(pi, test_rpi4_8g_has_two_banks_above_4_gib);
+    tcase_add_test(pi, test_rpi4_dtb_outside_ram_reserves_nothing_for_it);
+    tcase_add_test(pi, test_rpi4_no_map_region_is_flagged_and_a_memreserve_inside_merges);
+    tcase_add_test(pi, test_rpi4_dtb_inside_a_no_map_region_is_refused);
+    tcase_add_test(pi, test_rpi4_memory_reg_in_the_wrong_cells_is_refused_by_name);
+    suite_add_tcase(s, pi);
     return s;
 }
