@@ -173,8 +173,8 @@ forbid '^tally:'
 scenario launcher-raspi4b-not-yet 2 --machine raspi4b
 verdict '^run-qemu: --machine raspi4b .* is not implemented yet$'
 
-scenario launcher-bad-option 2 --cpu cortex-a53
-verdict "^run-qemu: --cpu must be max or cortex-a72, not 'cortex-a53'$"
+scenario launcher-bad-option 2 --cpu cortex-a15
+verdict "^run-qemu: --cpu must be an AArch64 model with EL2 \(max, cortex-a35/a53/a55/a57/a72/a76/a710, neoverse-n1/n2/v1, a64fx\), not 'cortex-a15'$"
 
 scenario launcher-qemu-error 1 QEMU_EXTRA=-no-such-option --smp 1
 verdict '^run-qemu: QEMU exited with status 1 \(exit 1\)$'
