@@ -25,9 +25,9 @@
 #include "cpufeature.h"
 #include "vcpu.h"
 
-#define F(shift)         (0xfull << (shift))
-#define FIELD(v, shift)  (((v) >> (shift)) & 0xf)
-#define IDX(crm, op2)    (((crm)-1) * 8 + (op2))
+#define F(shift)        (0xfull << (shift))
+#define FIELD(v, shift) (((v) >> (shift)) & 0xf)
+#define IDX(crm, op2)   (((crm)-1) * 8 + (op2))
 
 /* ---- the hardware's ID registers ---------------------------------------- */
 
@@ -40,13 +40,35 @@
 static uint64_t hw_idreg(unsigned idx)
 {
     switch (idx) {
-        RD(1, 0); RD(1, 1); RD(1, 2); RD(1, 4); RD(1, 5); RD(1, 6); RD(1, 7);
-        RD(2, 0); RD(2, 1); RD(2, 2); RD(2, 3); RD(2, 4); RD(2, 5); RD(2, 6); RD(2, 7);
-        RD(3, 0); RD(3, 1); RD(3, 2); RD(3, 4); RD(3, 6);
-        RD(4, 0); RD(4, 1);
+        RD(1, 0);
+        RD(1, 1);
+        RD(1, 2);
+        RD(1, 4);
+        RD(1, 5);
+        RD(1, 6);
+        RD(1, 7);
+        RD(2, 0);
+        RD(2, 1);
+        RD(2, 2);
+        RD(2, 3);
+        RD(2, 4);
+        RD(2, 5);
+        RD(2, 6);
+        RD(2, 7);
+        RD(3, 0);
+        RD(3, 1);
+        RD(3, 2);
+        RD(3, 4);
+        RD(3, 6);
+        RD(4, 0);
+        RD(4, 1);
         RD(5, 0);
-        RD(6, 0); RD(6, 1); RD(6, 2);
-        RD(7, 0); RD(7, 1); RD(7, 2);
+        RD(6, 0);
+        RD(6, 1);
+        RD(6, 2);
+        RD(7, 0);
+        RD(7, 1);
+        RD(7, 2);
     default:
         return 0;
     }
@@ -58,17 +80,17 @@ struct idreg_cap {
 
 struct idreg_desc {
     const char *name;
-    bool aarch32;   /* only when EL0 can run AArch32, else all 0 */
-    uint64_t pass;  /* fields copied from the hardware */
+    bool aarch32;  /* only when EL0 can run AArch32, else all 0 */
+    uint64_t pass; /* fields copied from the hardware */
     struct idreg_cap cap[2];
 };
 
 /* Fields filled in by cpufeature_view_init(), not by the table. */
-#define PFR0_GIC      24
-#define DFR0_PMUVER   8
-#define ISAR2_MOPS    16
-#define MMFR0_PARANGE 0
-#define ID_PFR1_GIC   28
+#define PFR0_GIC        24
+#define DFR0_PMUVER     8
+#define ISAR2_MOPS      16
+#define MMFR0_PARANGE   0
+#define ID_PFR1_GIC     28
 #define ID_DFR0_PERFMON 24
 
 #define ALL32 0xffffffffull
@@ -76,7 +98,8 @@ struct idreg_desc {
 static const struct idreg_desc idregs[IDREG_COUNT] = {
     /* AArch32 EL0 (HCR_EL2.RW: EL1 is AArch64 only). */
     [IDX(1, 0)] = {"ID_PFR0_EL1", true, ALL32 & ~(F(28) /* RAS */ | F(20) /* AMU */)},
-    [IDX(1, 1)] = {"ID_PFR1_EL1", true, F(0) /* ProgMod */ | F(8) /* MProgMod */ | F(16) /* GenTimer */},
+    [IDX(1, 1)] = {"ID_PFR1_EL1", true,
+                   F(0) /* ProgMod */ | F(8) /* MProgMod */ | F(16) /* GenTimer */},
     [IDX(1, 2)] = {"ID_DFR0_EL1", true, F(0) | F(4) | F(8) /* CopDbg, CopSDbg, MMapDbg */ | F(20)},
     [IDX(1, 4)] = {"ID_MMFR0_EL1", true, ALL32},
     [IDX(1, 5)] = {"ID_MMFR1_EL1", true, ALL32},
@@ -96,24 +119,26 @@ static const struct idreg_desc idregs[IDREG_COUNT] = {
     [IDX(3, 4)] = {"ID_PFR2_EL1", true, F(0) /* CSV3 */ | F(4) /* SSBS */},
     [IDX(3, 6)] = {"ID_MMFR5_EL1", true, ALL32},
     /* AArch64. */
-    [IDX(4, 0)] = {"ID_AA64PFR0_EL1", false,
+    [IDX(4, 0)] = {"ID_AA64PFR0_EL1",
+                   false,
                    F(0) | F(4) /* EL0, EL1 */ | F(16) | F(20) /* FP, AdvSIMD */ | F(48) /* DIT */ |
                        F(56) | F(60) /* CSV2, CSV3 */,
                    {{4, 1} /* EL1: AArch64 only */, {56, 1} /* CSV2: no SCXTNUM */}},
-    [IDX(4, 1)] = {"ID_AA64PFR1_EL1", false, F(0) /* BT */ | F(4) /* SSBS */ | F(32) /* CSV2_frac */},
+    [IDX(4, 1)] = {"ID_AA64PFR1_EL1", false,
+                   F(0) /* BT */ | F(4) /* SSBS */ | F(32) /* CSV2_frac */},
     [IDX(5, 0)] = {"ID_AA64DFR0_EL1", false,
-                   F(0) /* DebugVer */ | F(12) /* BRPs */ | F(20) /* WRPs */ | F(28) /* CTX_CMPs */ |
-                       F(36) /* DoubleLock */},
+                   F(0) /* DebugVer */ | F(12) /* BRPs */ | F(20) /* WRPs */ |
+                       F(28) /* CTX_CMPs */ | F(36) /* DoubleLock */},
     [IDX(6, 0)] = {"ID_AA64ISAR0_EL1", false, ~0ull & ~F(24) /* TME */},
     [IDX(6, 1)] = {"ID_AA64ISAR1_EL1", false, ~0ull & ~F(60) /* LS64 */},
     [IDX(6, 2)] = {"ID_AA64ISAR2_EL1", false,
                    F(0) /* WFxT */ | F(4) /* RPRES */ | F(8) /* GPA3 */ | F(12) /* APA3 */ |
                        F(20) /* BC */ | F(24) /* PAC_frac */ | F(28) /* CLRBHB */ |
                        F(40) /* PRFMSLC */ | F(48) /* RPRFM */ | F(52) /* CSSC */},
-    [IDX(7, 0)] = {"ID_AA64MMFR0_EL1", false,
-                   F(4) /* ASIDBits */ | F(8) /* BigEnd */ | F(16) /* BigEndEL0 */ |
-                       F(20) | F(24) | F(28) /* TGran16, TGran64, TGran4 */ | F(44) /* ExS */ |
-                       F(60) /* ECV */,
+    [IDX(7, 0)] = {"ID_AA64MMFR0_EL1",
+                   false,
+                   F(4) /* ASIDBits */ | F(8) /* BigEnd */ | F(16) /* BigEndEL0 */ | F(20) | F(24) |
+                       F(28) /* TGran16, TGran64, TGran4 */ | F(44) /* ExS */ | F(60) /* ECV */,
                    {{60, 1} /* ECV: self-synchronised counter reads only */}},
     [IDX(7, 1)] = {"ID_AA64MMFR1_EL1", false,
                    F(0) /* HAFDBS */ | F(12) /* HPDS */ | F(16) /* LO */ | F(20) /* PAN */ |
@@ -383,6 +408,53 @@ void cpufeature_view_init(struct idreg_view *view, unsigned gic_version)
     if (cpufeature_guest_mops())
         view->val[IDX(6, 2)] |= (uint64_t)FIELD(read_sysreg(id_aa64isar2_el1), ISAR2_MOPS)
                                 << ISAR2_MOPS;
+}
+
+struct hidden_feature {
+    const char *name;
+    uint8_t crm, op2, shift; /* the hardware field that says the CPU has it */
+};
+
+static const struct hidden_feature hidden[] = {
+    {"SVE", 4, 0, 32}, {"SME", 4, 1, 24},  {"MTE", 4, 1, 8},   {"AMU", 4, 0, 44},
+    {"RAS", 4, 0, 28}, {"SPE", 5, 0, 32},  {"trace", 5, 0, 4}, {"MPAM", 4, 0, 40},
+    {"TME", 6, 0, 24}, {"LS64", 6, 1, 60}, {"GCS", 4, 1, 44},
+};
+
+void cpufeature_print(unsigned vm_id, const struct stage2_geometry *g)
+{
+    char list[96] = "";
+    size_t n = 0;
+    for (unsigned i = 0; i < ARRAY_SIZE(hidden); i++) {
+        const struct hidden_feature *h = &hidden[i];
+        uint64_t hw = 0;
+        switch (IDX(h->crm, h->op2)) {
+        case IDX(4, 0):
+            hw = read_sysreg(id_aa64pfr0_el1);
+            break;
+        case IDX(4, 1):
+            hw = read_sysreg(id_aa64pfr1_el1);
+            break;
+        case IDX(5, 0):
+            hw = read_sysreg(id_aa64dfr0_el1);
+            break;
+        case IDX(6, 0):
+            hw = read_sysreg(id_aa64isar0_el1);
+            break;
+        case IDX(6, 1):
+            hw = read_sysreg(id_aa64isar1_el1);
+            break;
+        }
+        if (FIELD(hw, h->shift) && n < sizeof(list))
+            n += (size_t)snprintf(list + n, sizeof(list) - n, " %s", h->name);
+    }
+    printf("tally: VM %u: guest CPU: IPA %u bits (stage 2 from level %u), %u-bit VMIDs, PMU %s, "
+           "MOPS %s; hidden:%s\n",
+           vm_id, g->ipa_bits, pt_start_level(g->ipa_bits), g->vmid16 ? 16 : 8,
+           cpufeature_guest_pmu() ? "given"
+           : cpu_has_pmu()        ? "hidden"
+                                  : "absent",
+           cpufeature_guest_mops() ? "given" : "absent", n ? list : " none");
 }
 
 const char *cpufeature_idreg_name(unsigned idx)

@@ -61,6 +61,10 @@ void cpufeature_el2_init(void);
 /* The VM's ID registers, from this CPU's and the VM's vGIC version. */
 void cpufeature_view_init(struct idreg_view *view, unsigned gic_version);
 
+/* One line: the IPA size, VMID width, PMU, MOPS, and what the CPU has that
+ * the guest does not see. */
+void cpufeature_print(unsigned vm_id, const struct stage2_geometry *g);
+
 /* The register's name ("ID_AA64PFR0_EL1") for an index of the view, or
  * NULL for a reserved encoding. */
 const char *cpufeature_idreg_name(unsigned idx);

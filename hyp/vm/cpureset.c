@@ -36,16 +36,44 @@
 static void clear_breakpoint(unsigned n)
 {
     switch (n) {
-        BP(0); BP(1); BP(2); BP(3); BP(4); BP(5); BP(6); BP(7);
-        BP(8); BP(9); BP(10); BP(11); BP(12); BP(13); BP(14); BP(15);
+        BP(0);
+        BP(1);
+        BP(2);
+        BP(3);
+        BP(4);
+        BP(5);
+        BP(6);
+        BP(7);
+        BP(8);
+        BP(9);
+        BP(10);
+        BP(11);
+        BP(12);
+        BP(13);
+        BP(14);
+        BP(15);
     }
 }
 
 static void clear_watchpoint(unsigned n)
 {
     switch (n) {
-        WP(0); WP(1); WP(2); WP(3); WP(4); WP(5); WP(6); WP(7);
-        WP(8); WP(9); WP(10); WP(11); WP(12); WP(13); WP(14); WP(15);
+        WP(0);
+        WP(1);
+        WP(2);
+        WP(3);
+        WP(4);
+        WP(5);
+        WP(6);
+        WP(7);
+        WP(8);
+        WP(9);
+        WP(10);
+        WP(11);
+        WP(12);
+        WP(13);
+        WP(14);
+        WP(15);
     }
 }
 

@@ -27,7 +27,7 @@ struct sysreg_access {
     uint64_t esr;
     uint32_t enc; /* ESR ISS & SYSREG_ISS_MASK */
     unsigned rt;
-    bool read;    /* MRS: the handler sets val; MSR: val is what was written */
+    bool read; /* MRS: the handler sets val; MSR: val is what was written */
     uint64_t val;
 };
 

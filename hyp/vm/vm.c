@@ -501,6 +501,7 @@ static void vm_lifecycle(const struct vm_modules *mods, unsigned nr)
                nr, nr == 1 ? "" : "s", vm->ram_size >> 20, (uint64_t)VM_RAM_IPA, vm->nr_ram,
                vm->kernel_ipa, mods->initrd_size ? vm->initrd_ipa : 0, mods->initrd_size,
                vm->dtb_ipa, vm->boots);
+        cpufeature_print(vm->id, &vm->s2geom);
         run_vm(vm, nr);
         unsigned why = atomic_load_u32(&vm->stop, MO_RELAXED);
         printf("tally: VM 0: %s, every vCPU stopped; tearing down\n",
