@@ -342,7 +342,9 @@ bad_module 'kernel \(image_size 2147483648 bytes\) and initrd \(0 bytes\) do not
 # (where the host keeps Tally's own memory), host devices it was not given,
 # an MMIO access without a syndrome, undefined SMCCC ids (NOT_SUPPORTED,
 # registers untouched), PSCI with bad arguments, a vCPU started at an
-# unmapped address (it loops on injected aborts until the VM powers off).
+# unmapped address (it loops on injected aborts until the VM powers off),
+# writes to ID registers and accesses to trapped registers (UNDEFs), the PMU
+# asked to count EL2 (nothing counted).
 # Each must end as its documented answer, and Tally tears down cleanly.
 for cfg in "max 3" "cortex-a72 2"; do
     read -r cpu gic <<<"$cfg"
@@ -350,10 +352,18 @@ for cfg in "max 3" "cortex-a72 2"; do
         --kernel build/guest/hostile.bin --timeout 180
     vm_started 2 1
     for t in abort-unmapped-ipa abort-above-ram abort-host-devices abort-no-syndrome \
-        smccc-undefined psci-over-smc psci-bad-arguments cpu-on-bad-entry still-answering; do
+        smccc-undefined psci-over-smc psci-bad-arguments cpu-on-bad-entry idreg-write-undef \
+        trapped-reg-undef pmu-no-el2-cycles still-answering; do
         expect "^hostile: PASS $t\$"
     done
-    expect '^hostile: 9 passed, 0 failed$'
+    # max has PMUv3.5: the guest gets the PMU, and not one EL2 cycle. The
+    # Cortex-A72's PMUv3 has no HCCD: the PMU is hidden and trapped.
+    if [ "$cpu" = max ]; then
+        expect '^hostile: PMU given: EL2-only counts 0 cycles, 0 events; EL1 counts [1-9][0-9]* cycles, [1-9][0-9]* events$'
+    else
+        expect '^hostile: PMU reads as absent \(hidden: the CPU has no MDCR_EL2.HCCD\)$'
+    fi
+    expect '^hostile: 12 passed, 0 failed$'
     forbid '^hostile: FAIL'
     # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
     expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 0 MMIO, 4118 aborts injected$'
