@@ -27,6 +27,13 @@ GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -nostdlib -fno-pic -fno
 TESTGUEST_SRCS := $(wildcard guest/testguest/*.c) guest/testguest/head.S
 TESTGUEST_OBJS := $(patsubst guest/testguest/%,$(GUEST_BUILD)/testguest/%.o,$(TESTGUEST_SRCS))
 
+# The ID-register expectations come from the table in docs/cpu-features.md.
+$(GUEST_BUILD)/testguest/idregs.h: docs/cpu-features.md scripts/idregs-from-doc
+	@mkdir -p $(dir $@)
+	$(Q)python3 scripts/idregs-from-doc $< >$@.tmp && mv $@.tmp $@
+$(GUEST_BUILD)/testguest/cpu.c.o: $(GUEST_BUILD)/testguest/idregs.h
+$(GUEST_BUILD)/testguest/cpu.c.o: GUEST_CFLAGS += -I$(GUEST_BUILD)/testguest
+
 $(GUEST_BUILD)/testguest/%.o: guest/testguest/% | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC[guest] $<"

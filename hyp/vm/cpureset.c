@@ -6,7 +6,8 @@
 // (which uses no debug, PMU, pointer authentication or SME state at EL2), so
 // the guest's values hold across every exit.
 //
-//   debug     breakpoint and watchpoint registers, OS lock and double lock,
+//   debug     breakpoint and watchpoint registers off, OS lock set (as after
+//             a cold reset), double lock clear,
 //             DCC interrupt enable, claim tags
 //   PMU       counters, enables, overflow flags, event types, filters
 //   PAuth     the five keys (zero: the guest's kernel sets its own)
@@ -87,7 +88,7 @@ static void debug_reset(void)
     write_sysreg(mdccint_el1, 0);
     write_sysreg(dbgclaimclr_el1, 0xff);
     write_sysreg(osdlr_el1, 0);
-    write_sysreg(oslar_el1, 0);
+    write_sysreg(oslar_el1, 1); /* locked, as after a cold reset (the guest OS unlocks it) */
 }
 
 #define PMCR_P  (1ull << 1) /* reset event counters */

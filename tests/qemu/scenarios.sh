@@ -246,19 +246,34 @@ aborts_are_the_probes() {
     fi
 }
 
-# The test guest, 2 vCPUs, on {max, cortex-a72} x {GICv3, GICv2}.
-for cpu in max cortex-a72; do
+# The test guest, 2 vCPUs, on every AArch64 CPU model of QEMU with EL2 x
+# {GICv3, GICv2}: the ID registers as docs/cpu-features.md says (PARange the
+# VM's IPA size: 36 bits where the CPU's PARange is under 44 bits), MOPS
+# where advertised (max), a clean start.
+ALL_CPUS="max cortex-a35 cortex-a53 cortex-a55 cortex-a57 cortex-a72 cortex-a76 cortex-a710
+neoverse-n1 neoverse-n2 neoverse-v1 a64fx"
+for cpu in $ALL_CPUS; do
+    case $cpu in
+    cortex-a35 | cortex-a53 | cortex-a55 | cortex-a76 | cortex-a710 | a64fx) pa=36 ;;
+    *) pa=40 ;;
+    esac
+    mops=absent
+    [ "$cpu" = max ] && mops=advertised
+    # 1 GiB on the two original models; 512 MiB keeps the others' RAM check short.
+    mem=512M
+    case $cpu in max | cortex-a72) mem=1G ;; esac
     for gic in 3 2; do
-        scenario "testguest-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem 1G \
+        scenario "testguest-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem $mem \
             --kernel "$TESTGUEST" --timeout 180
         vm_started 2 1
         expect '^testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
         expect "^testguest: GICv$gic, virtual timer INTID 27\$"
         for t in psci-version psci-features psci-cpu-on sgi-cpu1-to-cpu0 sgi-cpu0-to-cpu1 \
             vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
-            tally-hypercall tally-hypercall-undefined; do
+            tally-hypercall tally-hypercall-undefined id-registers mops clean-start; do
             expect "^testguest: PASS $t\$"
         done
+        expect "^testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
         expect '^testguest: 0 skipped$'
         expect '^testguest: [0-9]+ passed, 0 failed$'
         forbid '^testguest: (FAIL|SKIP)'
