@@ -94,6 +94,21 @@ $(GUEST_BUILD)/linux/initramfs.cpio.gz: $(GUEST_BUILD)/linux/paths guest/linux/i
 
 LINUX_INITRAMFS := $(GUEST_BUILD)/linux/initramfs.cpio.gz
 
+# The same guest from Debian 13 (trixie): its kernel (6.12) and its
+# busybox-static, whose glibc picks CPYP/SETP string functions where the CPU
+# advertises FEAT_MOPS (the -cpu max case Tally once broke).
+$(GUEST_BUILD)/linux-trixie/paths: scripts/fetch-linux.sh scripts/lib-debian.sh | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)k=$$(bash scripts/fetch-linux.sh --suite trixie) && \
+	    b=$$(bash scripts/fetch-linux.sh --suite trixie --busybox) && \
+	    printf 'kernel=%s\nbusybox=%s\n' "$$k" "$$b" >$@
+
+$(GUEST_BUILD)/linux-trixie/initramfs.cpio.gz: $(GUEST_BUILD)/linux-trixie/paths guest/linux/init \
+        scripts/mkinitramfs $(GUEST_BUILD)/linux/tally-memcheck
+	$(Q)python3 scripts/mkinitramfs -o $@ --init guest/linux/init \
+	    --busybox "$$(sed -n 's/^busybox=//p' $(GUEST_BUILD)/linux-trixie/paths)" \
+	    --file /bin/tally-memcheck=$(GUEST_BUILD)/linux/tally-memcheck
+
 # The initramfs writer, offline (a stand-in AArch64 binary plays busybox).
 .PHONY: test-mkinitramfs
 test-mkinitramfs: $(GUEST_BUILD)/linux/tally-memcheck

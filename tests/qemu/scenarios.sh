@@ -185,6 +185,8 @@ verdict '^run-qemu: QEMU exited with status 1 \(exit 1\)$'
 TESTGUEST=build/guest/testguest.bin
 LINUX_KERNEL=$(sed -n 's/^kernel=//p' build/guest/linux/paths 2>/dev/null)
 LINUX_INITRD=build/guest/linux/initramfs.cpio.gz
+LINUX13_KERNEL=$(sed -n 's/^kernel=//p' build/guest/linux-trixie/paths 2>/dev/null)
+LINUX13_INITRD=build/guest/linux-trixie/initramfs.cpio.gz
 GUEST_DIR=$out/guests
 mkdir -p "$GUEST_DIR"
 # An arm64 Image header that is well formed but asks for 2 GiB (image_size).
@@ -306,6 +308,36 @@ for cpu in max cortex-a72; do
         done
     done
 done
+
+# Linux on more CPU models (2 vCPUs): the Cortex-A53 (8-bit VMIDs, a 36-bit
+# IPA space from a level-1 stage-2 root) with GICv2, the Cortex-A76 (the
+# Raspberry Pi 5's core) and two SVE cores with SVE hidden; then Debian 13's
+# kernel and busybox on max, whose glibc runs CPYP/SETP (FEAT_MOPS, enabled by
+# HCRX_EL2.MSCEn). Each reaches /init's markers and powers off cleanly.
+linux_markers() { # linux_markers NR_VCPUS
+    vm_started "$1" 1
+    expect '^\[ *[0-9.]+\] Machine model: Tally VM$'
+    expect '^init: boot$'
+    expect "^init: cpus=$1\$"
+    expect '^init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
+    expect '^init: mem8m ok$'
+    expect '^init: dmesg clean$'
+    expect '^init: done$'
+    forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad|SIGILL|el0_undef'
+    vm_powered_off
+}
+for cfg in "cortex-a53 2" "cortex-a76 3" "neoverse-v1 3" "a64fx 3"; do
+    read -r cpu gic <<<"$cfg"
+    scenario "linux-$cpu-gicv$gic-smp2" 0 --cpu "$cpu" --gic "$gic" --smp 2 --mem 512M \
+        --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+        --append "console=ttyAMA0 tally.test=1" --timeout 600
+    linux_markers 2
+done
+scenario linux-debian13-max-gicv3-smp2 0 --cpu max --gic 3 --smp 2 --mem 512M \
+    --kernel "$LINUX13_KERNEL" --initrd "$LINUX13_INITRD" \
+    --append "console=ttyAMA0 tally.test=1" --timeout 600
+expect '^\[ *[0-9.]+\] CPU features: detected: Memory Copy and Memory Set instructions$'
+linux_markers 2
 
 # Guest reboot loop: reboot -f reaches Tally as PSCI SYSTEM_RESET; VM 0 is
 # torn down and rebuilt from its modules 3 times, then the 4th reset ends
