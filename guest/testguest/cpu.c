@@ -208,9 +208,10 @@ static bool has_pmu(void)
 
 void cpu_check_clean_start(void)
 {
-    if (sysreg_read(dbgbcr0_el1) & 1 || sysreg_read(dbgbvr0_el1) ||
-        sysreg_read(dbgwcr0_el1) & 1 || sysreg_read(dbgwvr0_el1)) {
-        tg_fail("clean-start", "breakpoint/watchpoint 0 not reset; DBGBVR0", (long)sysreg_read(dbgbvr0_el1));
+    if (sysreg_read(dbgbcr0_el1) & 1 || sysreg_read(dbgbvr0_el1) || sysreg_read(dbgwcr0_el1) & 1 ||
+        sysreg_read(dbgwvr0_el1)) {
+        tg_fail("clean-start", "breakpoint/watchpoint 0 not reset; DBGBVR0",
+                (long)sysreg_read(dbgbvr0_el1));
         return;
     }
     if (!(sysreg_read(oslsr_el1) & OSLSR_OSLK)) {
