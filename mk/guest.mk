@@ -27,6 +27,13 @@ GUEST_CFLAGS := -std=gnu11 $(WARN) -O2 -g -ffreestanding -nostdlib -fno-pic -fno
 TESTGUEST_SRCS := $(wildcard guest/testguest/*.c) guest/testguest/head.S
 TESTGUEST_OBJS := $(patsubst guest/testguest/%,$(GUEST_BUILD)/testguest/%.o,$(TESTGUEST_SRCS))
 
+# The ID-register expectations come from the table in docs/cpu-features.md.
+$(GUEST_BUILD)/testguest/idregs.h: docs/cpu-features.md scripts/idregs-from-doc
+	@mkdir -p $(dir $@)
+	$(Q)python3 scripts/idregs-from-doc $< >$@.tmp && mv $@.tmp $@
+$(GUEST_BUILD)/testguest/cpu.c.o: $(GUEST_BUILD)/testguest/idregs.h
+$(GUEST_BUILD)/testguest/cpu.c.o: GUEST_CFLAGS += -I$(GUEST_BUILD)/testguest
+
 $(GUEST_BUILD)/testguest/%.o: guest/testguest/% | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC[guest] $<"
@@ -86,6 +93,21 @@ $(GUEST_BUILD)/linux/initramfs.cpio.gz: $(GUEST_BUILD)/linux/paths guest/linux/i
 	    --file /bin/tally-memcheck=$(GUEST_BUILD)/linux/tally-memcheck
 
 LINUX_INITRAMFS := $(GUEST_BUILD)/linux/initramfs.cpio.gz
+
+# The same guest from Debian 13 (trixie): its kernel (6.12) and its
+# busybox-static, whose glibc picks CPYP/SETP string functions where the CPU
+# advertises FEAT_MOPS (the -cpu max case Tally once broke).
+$(GUEST_BUILD)/linux-trixie/paths: scripts/fetch-linux.sh scripts/lib/debian-archive.sh | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)k=$$(bash scripts/fetch-linux.sh --suite trixie) && \
+	    b=$$(bash scripts/fetch-linux.sh --suite trixie --busybox) && \
+	    printf 'kernel=%s\nbusybox=%s\n' "$$k" "$$b" >$@
+
+$(GUEST_BUILD)/linux-trixie/initramfs.cpio.gz: $(GUEST_BUILD)/linux-trixie/paths guest/linux/init \
+        scripts/mkinitramfs $(GUEST_BUILD)/linux/tally-memcheck
+	$(Q)python3 scripts/mkinitramfs -o $@ --init guest/linux/init \
+	    --busybox "$$(sed -n 's/^busybox=//p' $(GUEST_BUILD)/linux-trixie/paths)" \
+	    --file /bin/tally-memcheck=$(GUEST_BUILD)/linux/tally-memcheck
 
 # The initramfs writer, offline (a stand-in AArch64 binary plays busybox).
 .PHONY: test-mkinitramfs

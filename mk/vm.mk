@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # VMs (issue 5): the QEMU scenarios of tests/qemu/scenarios.sh that boot the
 # test guest and Debian's Linux as VM 0 need both built first.
-test-qemu: $(GUEST_BUILD)/testguest.bin $(LINUX_INITRAMFS) $(GUEST_BUILD)/linux/paths
+test-qemu: $(GUEST_BUILD)/testguest.bin $(LINUX_INITRAMFS) $(GUEST_BUILD)/linux/paths \
+    $(GUEST_BUILD)/linux-trixie/initramfs.cpio.gz
 
 # The hostile test guest (guest/hostile): built like the test guest, with its
 # link script and its position-independence check; booted as VM 0 by the vm-hostile-guest scenario.

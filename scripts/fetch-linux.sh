@@ -9,6 +9,12 @@
 #   - with --xen only: Debian's Xen 4.17 hypervisor, the benchmark peer.
 # Idempotent: a part already unpacked is not fetched again.
 #
+# --suite SUITE (e.g. trixie, Debian 13) takes the kernel and busybox from
+# another Debian release, through a private apt configuration under
+# $TALLY_CACHE/apt-SUITE (arm64 only, the archive address taken from the
+# machine's own apt sources), so the host's apt is never pointed at it; the
+# parts go to $TALLY_CACHE/linux-SUITE.
+#
 # Usage: fetch-linux.sh            print the kernel Image path
 #        fetch-linux.sh --busybox  print the busybox binary path
 #        fetch-linux.sh --xen      print the Xen hypervisor image path
@@ -25,7 +31,38 @@ SUDO=""
 say() { echo "fetch-linux: $*" >&2; }
 . "$(dirname "${BASH_SOURCE[0]}")/lib/debian-archive.sh"
 
+suite=""
+if [ "${1:-}" = --suite ]; then
+    suite=${2:?--suite needs a Debian suite name}
+    shift 2
+fi
+apt_opts=()
+if [ -n "$suite" ]; then
+    apt_dir=$cache/apt-$suite
+    debs=$cache/debs-$suite
+    root=$cache/linux-$suite
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/parts"
+    if [ ! -s "$apt_dir/sources.list" ]; then
+        uri=$(debian_uri | head -n1)
+        [ -n "$uri" ] || { say "cannot find a Debian archive in the apt sources"; exit 1; }
+        echo "deb [arch=arm64] $uri $suite main" >"$apt_dir/sources.list"
+    fi
+    touch "$apt_dir/status"
+    apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/parts"
+              -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::State::status=$apt_dir/status"
+              -o "Dir::Cache::Archives=$apt_dir/archives" -o "Dir::Cache::pkgcache=$apt_dir/pkgcache.bin"
+              -o "Dir::Cache::srcpkgcache=$apt_dir/srcpkgcache.bin" -o APT::Architecture=arm64
+              -o APT::Architectures::=arm64 -o Debug::NoLocking=1)
+fi
+
 ensure_arm64_lists() {
+    if [ -n "$suite" ]; then
+        if ! apt-cache "${apt_opts[@]}" show "$1:arm64" >/dev/null 2>&1; then
+            say "updating the $suite apt lists (private, under $apt_dir)"
+            apt-get "${apt_opts[@]}" update -qq >&2
+        fi
+        return
+    fi
     if ! dpkg --print-foreign-architectures | grep -qx arm64; then
         say "adding the arm64 architecture to dpkg"
         $SUDO dpkg --add-architecture arm64
@@ -39,7 +76,7 @@ ensure_arm64_lists() {
 
 download() {
     ensure_arm64_lists "$1"
-    (cd "$debs" && apt-get download -q "$1:arm64" >&2)
+    (cd "$debs" && apt-get "${apt_opts[@]}" download -q "$1:arm64" >&2)
 }
 unpack() { deb_unpack "$1" "$root/$1" download; }
 
@@ -53,7 +90,7 @@ kernel_pkg() {
         return
     fi
     ensure_arm64_lists linux-image-arm64
-    name=$(apt-cache depends linux-image-arm64:arm64 |
+    name=$(apt-cache "${apt_opts[@]}" depends linux-image-arm64:arm64 |
         sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -n1)
     if [ -z "$name" ]; then
         say "cannot resolve the kernel package linux-image-arm64 depends on"
@@ -80,7 +117,8 @@ kernel_image() {
 busybox_bin() {
     local dir
     dir=$(unpack busybox-static)
-    echo "$dir/bin/busybox"
+    # bookworm installs it in /bin, trixie (merged /usr) in /usr/bin.
+    if [ -x "$dir/bin/busybox" ]; then echo "$dir/bin/busybox"; else echo "$dir/usr/bin/busybox"; fi
 }
 
 xen_image() {
@@ -99,7 +137,7 @@ case "${1:-}" in
         xen_image
         ;;
     *)
-        echo "usage: $0 [--busybox|--xen|--all]" >&2
+        echo "usage: $0 [--suite SUITE] [--busybox|--xen|--all]" >&2
         exit 2
         ;;
 esac

@@ -91,6 +91,30 @@ hg_load_pair:
 hg_hvc6:
     hvc     #0
     ret
+ * UNDEF probes: one system-register access each, returning x0 (an MRS's
+ * result, or the argument if the access was skipped). hg_sync resumes after
+ * an UNDEF (EC 0) taken at one of them.
+ */
+    .macro  uprobe name, insn:vararg
+    .global \name
+\name:
+    \insn
+    ret
+    .endm
+    uprobe  hg_w_aa64pfr0, msr S3_0_C0_C4_0, x0     /* ID_AA64PFR0_EL1 */
+    uprobe  hg_w_aa64isar2, msr S3_0_C0_C6_2, x0    /* ID_AA64ISAR2_EL1 */
+    uprobe  hg_w_aa64mmfr0, msr S3_0_C0_C7_0, x0    /* ID_AA64MMFR0_EL1 */
+    uprobe  hg_w_aa64dfr0, msr S3_0_C0_C5_0, x0     /* ID_AA64DFR0_EL1 */
+    uprobe  hg_w_impdef, msr S3_0_C15_C0_0, x0      /* IMPLEMENTATION DEFINED */
+    uprobe  hg_r_impdef, mrs x0, S3_1_C15_C2_1      /* IMPDEF (CPUECTLR on Cortex) */
+    uprobe  hg_w_erxselr, msr S3_0_C5_C3_1, x0      /* ERXSELR_EL1 (RAS) */
+    uprobe  hg_w_zcr, msr S3_0_C1_C2_0, x0          /* ZCR_EL1 (SVE) */
+    uprobe  hg_w_smcr, msr S3_0_C1_C2_6, x0         /* SMCR_EL1 (SME) */
+    uprobe  hg_w_gcr, msr S3_0_C1_C0_6, x0          /* GCR_EL1 (MTE) */
+    uprobe  hg_r_amcr, mrs x0, S3_3_C13_C2_0        /* AMCR_EL0 (AMU) */
+    uprobe  hg_w_tcr2, msr S3_0_C2_C0_3, x0         /* TCR2_EL1 (HCRX_EL2.TCR2En) */
+    uprobe  hg_r_pmcr, mrs x0, pmcr_el0             /* PMCR_EL0 */
+
 
 /*
  * u64 hg_call(int smc, u64 fid, u64 a1, u64 a2, u64 a3, u64 out[4]):

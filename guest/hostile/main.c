@@ -31,6 +31,16 @@
 //   share-with-tally       share 2 pages with Tally, again (ERR_SHARED),
 //                          unshare, again (ERR_NOTSHARED), with exact counts;
 //                          one page is left shared through SYSTEM_OFF
+//   idreg-write-undef      MSR to four ID registers: one UNDEF each, the
+//                          registers read back unchanged
+//   trapped-reg-undef      IMPLEMENTATION DEFINED registers, RAS (ERXSELR),
+//                          SVE (ZCR), SME (SMCR), MTE (GCR), AMU (AMCR),
+//                          TCR2, and PMCR_EL0 when the PMU reads as absent:
+//                          one UNDEF each (trapped ones injected by Tally)
+//   pmu-no-el2-cycles      with a PMU: the cycle counter and an event counter
+//                          filtered to count only EL2 read 0 across 2,000
+//                          HVCs (MDCR_EL2.HPMD, HCCD), while counting EL1
+//                          they advance
 //   still-answering        TALLY_HC_VERSION after all of the above
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,10 +95,26 @@ void hg_load_pair(u64 addr);
 void hg_main(const void *fdt);
 u64 hg_sync(u64 esr, u64 far, u64 elr);
 void hg_unexpected(u64 kind);
+/* UNDEF probes (head.S): one MSR/MRS each; return x0. */
+u64 hg_w_aa64pfr0(u64 v);
+u64 hg_w_aa64isar2(u64 v);
+u64 hg_w_aa64mmfr0(u64 v);
+u64 hg_w_aa64dfr0(u64 v);
+u64 hg_w_impdef(u64 v);
+u64 hg_r_impdef(u64 v);
+u64 hg_w_erxselr(u64 v);
+u64 hg_w_zcr(u64 v);
+u64 hg_w_smcr(u64 v);
+u64 hg_w_gcr(u64 v);
+u64 hg_r_amcr(u64 v);
+u64 hg_w_tcr2(u64 v);
+u64 hg_r_pmcr(u64 v);
 
 static u32 passed, failed;
 /* Aborts taken by the probes (the handler skips the access). */
 static u64 aborts, last_esr, last_far, last_elr;
+/* UNDEFs (EC 0) taken by the UNDEF probes. */
+static u64 undefs, last_undef_elr;
 
 static void putc_(char c)
 {
@@ -149,8 +175,26 @@ static void result(const char *name, bool ok, const char *detail, u64 value)
         failed++;
 }
 
+typedef u64 (*uprobe_fn)(u64);
+
+static bool is_undef_probe(u64 elr)
+{
+    /* Compared one by one: a table of function addresses would need
+     * absolute relocations, and this image is position independent. */
+    return elr == (u64)hg_w_aa64pfr0 || elr == (u64)hg_w_aa64isar2 || elr == (u64)hg_w_aa64mmfr0 ||
+           elr == (u64)hg_w_aa64dfr0 || elr == (u64)hg_w_impdef || elr == (u64)hg_r_impdef ||
+           elr == (u64)hg_w_erxselr || elr == (u64)hg_w_zcr || elr == (u64)hg_w_smcr ||
+           elr == (u64)hg_w_gcr || elr == (u64)hg_r_amcr || elr == (u64)hg_w_tcr2 ||
+           elr == (u64)hg_r_pmcr;
+}
+
 u64 hg_sync(u64 esr, u64 far, u64 elr)
 {
+    if ((esr >> 26) == 0 && is_undef_probe(elr)) {
+        undefs++;
+        last_undef_elr = elr;
+        return elr + 4;
+    }
     aborts++;
     last_esr = esr;
     last_far = far;
@@ -395,6 +439,126 @@ static void check_share_with_tally(u64 ram_pages)
     ok = ok && r5 == 0 && c[4] == 1;
     result("share-with-tally", ok, "share/again/unshare/again",
            (u64)((r1 & 0xff) << 24 | (r2 & 0xff) << 16 | (r3 & 0xff) << 8 | (r4 & 0xff)));
+/* Exactly one UNDEF at the probe itself. */
+static bool undef_once(uprobe_fn fn, u64 arg)
+{
+    u64 before = undefs;
+    fn(arg);
+    return undefs == before + 1 && last_undef_elr == (u64)fn;
+}
+
+#define READ(r)                                                                                    \
+    ({                                                                                             \
+        u64 v__;                                                                                   \
+        __asm__ volatile("mrs %0, " #r : "=r"(v__));                                               \
+        v__;                                                                                       \
+    })
+#define WRITE(r, v) __asm__ volatile("msr " #r ", %0" ::"r"((u64)(v)) : "memory")
+
+static void check_idreg_writes(void)
+{
+    u64 pfr0 = READ(S3_0_C0_C4_0), isar2 = READ(S3_0_C0_C6_2);
+    u64 mmfr0 = READ(S3_0_C0_C7_0), dfr0 = READ(S3_0_C0_C5_0);
+    bool ok = undef_once(hg_w_aa64pfr0, ~pfr0) && undef_once(hg_w_aa64isar2, ~isar2) &&
+              undef_once(hg_w_aa64mmfr0, ~mmfr0) && undef_once(hg_w_aa64dfr0, ~dfr0);
+    ok = ok && READ(S3_0_C0_C4_0) == pfr0 && READ(S3_0_C0_C6_2) == isar2 &&
+         READ(S3_0_C0_C7_0) == mmfr0 && READ(S3_0_C0_C5_0) == dfr0;
+    result("idreg-write-undef", ok, "UNDEFs", undefs);
+}
+
+static void check_trapped_regs(void)
+{
+    /* The guest's own CPACR_EL1 lets FP, SVE and SME through (FPEN, ZEN, SMEN; RES0
+     * without them), so what traps them is Tally's CPTR_EL2. */
+    u64 cpacr = READ(cpacr_el1);
+    WRITE(cpacr_el1, cpacr | (3u << 16) | (3u << 20) | (3u << 24));
+    __asm__ volatile("isb");
+    /* In this order; a failure names the first probe without its UNDEF
+     * (no table of function addresses: the image has no absolute
+     * relocations). */
+    unsigned bad = !undef_once(hg_w_impdef, 1)    ? 1
+                   : !undef_once(hg_r_impdef, 1)  ? 2
+                   : !undef_once(hg_w_erxselr, 1) ? 3
+                   : !undef_once(hg_w_zcr, 1)     ? 4
+                   : !undef_once(hg_w_smcr, 1)    ? 5
+                   : !undef_once(hg_w_gcr, 1)     ? 6
+                   : !undef_once(hg_r_amcr, 1)    ? 7
+                   : !undef_once(hg_w_tcr2, 1)    ? 8
+                                                  : 0;
+    WRITE(cpacr_el1, cpacr);
+    __asm__ volatile("isb");
+    if (bad) {
+        result("trapped-reg-undef", false, "no UNDEF for probe", bad);
+        return;
+    }
+    /* PMUVer 0: the PMU is hidden, and trapped whole. */
+    if (((READ(S3_0_C0_C5_0) >> 8) & 0xf) == 0 && !undef_once(hg_r_pmcr, 0)) {
+        result("trapped-reg-undef", false, "no UNDEF for PMCR_EL0 with PMUVer 0", 0);
+        return;
+    }
+    result("trapped-reg-undef", true, "", 0);
+}
+
+#define PMCR_E         (1u << 0)
+#define PMCR_P         (1u << 1)
+#define PMCR_C         (1u << 2)
+#define PMCR_DP        (1u << 5)
+#define PMCR_LC        (1u << 6)
+#define PMU_FILTER_P   (1u << 31) /* do not count at EL1 */
+#define PMU_FILTER_U   (1u << 30) /* do not count at EL0 */
+#define PMU_FILTER_NSH (1u << 27) /* count at EL2 */
+#define PMU_CPU_CYCLES 0x11
+#define PMU_CYCLE_BIT  (1u << 31)
+
+/* Run the PMU with `filter` on the cycle counter and on event counter 0
+ * (CPU_CYCLES) across 2,000 HVCs and a busy loop at EL1; out: both counts. */
+static void pmu_run(u64 filter, u64 *cycles, u64 *events)
+{
+    u64 out[5];
+    WRITE(pmcr_el0, PMCR_P | PMCR_C | PMCR_LC);
+    WRITE(pmccfiltr_el0, filter);
+    WRITE(pmselr_el0, 0);
+    __asm__ volatile("isb");
+    WRITE(pmxevtyper_el0, filter | PMU_CPU_CYCLES);
+    WRITE(pmcntenset_el0, PMU_CYCLE_BIT | 1u);
+    WRITE(pmcr_el0, PMCR_E | PMCR_LC); /* DP = 0: the guest asks for EL2 cycles */
+    __asm__ volatile("isb");
+    for (unsigned i = 0; i < 2000; i++)
+        hg_call(0, TALLY_HC_VERSION, 0, 0, 0, out);
+    for (volatile unsigned i = 0; i < 10000; i++)
+        ;
+    WRITE(pmcr_el0, PMCR_LC);
+    __asm__ volatile("isb");
+    *cycles = READ(pmccntr_el0);
+    WRITE(pmselr_el0, 0);
+    __asm__ volatile("isb");
+    *events = READ(pmxevcntr_el0);
+    WRITE(pmcntenclr_el0, PMU_CYCLE_BIT | 1u);
+}
+
+static void check_pmu_el2(void)
+{
+    if (((READ(S3_0_C0_C5_0) >> 8) & 0xf) == 0) {
+        puts_("hostile: PMU reads as absent (hidden: the CPU has no MDCR_EL2.HCCD)\n");
+        result("pmu-no-el2-cycles", true, "", 0);
+        return;
+    }
+    u64 el2_cycles, el2_events, el1_cycles, el1_events;
+    pmu_run(PMU_FILTER_P | PMU_FILTER_U | PMU_FILTER_NSH, &el2_cycles, &el2_events);
+    pmu_run(PMU_FILTER_U, &el1_cycles, &el1_events);
+    puts_("hostile: PMU given: EL2-only counts ");
+    putu(el2_cycles);
+    puts_(" cycles, ");
+    putu(el2_events);
+    puts_(" events; EL1 counts ");
+    putu(el1_cycles);
+    puts_(" cycles, ");
+    putu(el1_events);
+    puts_(" events\n");
+    if (el2_cycles || el2_events)
+        result("pmu-no-el2-cycles", false, "EL2 cycles counted", el2_cycles + el2_events);
+    else
+        result("pmu-no-el2-cycles", el1_cycles && el1_events, "EL1 not counted", el1_cycles);
 }
 
 void hg_main(const void *fdt)
@@ -433,6 +597,9 @@ void hg_main(const void *fdt)
     check_share_bad_requests(vm_id, ram_pages);
     check_share_with_tally(ram_pages);
     check_cpu_on_bad_entry(nr_vcpus);
+    check_idreg_writes();
+    check_trapped_regs();
+    check_pmu_el2();
     hg_call(0, TALLY_HC_VERSION, 0, 0, 0, out);
     result("still-answering", out[0] == 0x10001 && out[1] == TALLY_MAGIC && out[4], "x0", out[0]);
 

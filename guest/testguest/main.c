@@ -70,7 +70,7 @@ static long psci(u64 fid, u64 a1, u64 a2, u64 a3)
     return tg_smccc(psci_hvc, fid, a1, a2, a3, NULL);
 }
 
-static void pass(const char *name)
+void tg_pass(const char *name)
 {
     passed++;
     con_puts("testguest: PASS ");
@@ -79,7 +79,7 @@ static void pass(const char *name)
 }
 
 /* FAIL name: detail VALUE (VALUE printed as signed decimal). */
-static void fail(const char *name, const char *detail, long value)
+void tg_fail(const char *name, const char *detail, long value)
 {
     failed++;
     con_puts("testguest: FAIL ");
@@ -96,7 +96,7 @@ static void fail(const char *name, const char *detail, long value)
     con_puts("\n");
 }
 
-static void skip(const char *name, const char *reason)
+void tg_skip(const char *name, const char *reason)
 {
     skipped++;
     con_puts("testguest: SKIP ");
@@ -117,6 +117,7 @@ static void finish(void)
     con_putu(failed);
     con_puts(" failed\n");
     if (reset_at_end) {
+        cpu_dirty_for_reset();
         con_puts("testguest: SYSTEM_RESET\n");
         psci(PSCI_SYSTEM_RESET, 0, 0, 0);
         con_puts("testguest: SYSTEM_RESET returned\n");
@@ -195,6 +196,9 @@ static void handle_irq(void)
     }
 }
 
+bool tg_undef_armed;
+u32 tg_undefs;
+
 void tg_exception(struct tg_frame *f, u64 kind)
 {
     if (kind == 5) { /* IRQ, current EL, SP_EL1 */
@@ -203,6 +207,11 @@ void tg_exception(struct tg_frame *f, u64 kind)
     }
     u64 esr = sysreg_read(esr_el1);
     u64 far = sysreg_read(far_el1);
+    if (kind == 4 && tg_undef_armed && ESR_EC(esr) == 0) {
+        tg_undefs++;
+        f->elr += 4;
+        return;
+    }
     if (kind == 4 && probe_armed && ESR_EC(esr) == EC_DABT_CUR &&
         (f->elr == (u64)tg_probe_load || f->elr == (u64)tg_probe_store)) {
         probe_aborts++;
@@ -274,27 +283,27 @@ static void check_psci_basics(void)
 {
     long v = psci(PSCI_VERSION, 0, 0, 0);
     if (v >= 2) /* major << 16 | minor, at least 0.2 */
-        pass("psci-version");
+        tg_pass("psci-version");
     else
-        fail("psci-version", "version below 0.2:", v);
+        tg_fail("psci-version", "version below 0.2:", v);
 
     long on = psci(PSCI_FEATURES, PSCI_CPU_ON_64, 0, 0);
     long off = psci(PSCI_FEATURES, PSCI_SYSTEM_OFF, 0, 0);
     long none = psci(PSCI_FEATURES, PSCI_RESERVED_FID, 0, 0);
     if (on < 0)
-        fail("psci-features", "CPU_ON not supported:", on);
+        tg_fail("psci-features", "CPU_ON not supported:", on);
     else if (off < 0)
-        fail("psci-features", "SYSTEM_OFF not supported:", off);
+        tg_fail("psci-features", "SYSTEM_OFF not supported:", off);
     else if (none != PSCI_NOT_SUPPORTED)
-        fail("psci-features", "a reserved function id answered", none);
+        tg_fail("psci-features", "a reserved function id answered", none);
     else
-        pass("psci-features");
+        tg_pass("psci-features");
 
     long mt = psci(PSCI_MIGRATE_INFO_TYPE, 0, 0, 0);
     if (mt == 2) /* no trusted OS that needs migrating */
-        pass("psci-migrate-info-type");
+        tg_pass("psci-migrate-info-type");
     else
-        fail("psci-migrate-info-type", "expected 2, got", mt);
+        tg_fail("psci-migrate-info-type", "expected 2, got", mt);
 }
 
 static int find_cpus(void)
@@ -321,44 +330,44 @@ static void check_cpu_on(void)
 
     long st = psci(PSCI_AFFINITY_INFO_64, target, 0, 0);
     if (st == PSCI_AFF_OFF)
-        pass("psci-affinity-info-off");
+        tg_pass("psci-affinity-info-off");
     else
-        fail("psci-affinity-info-off", "state of the second CPU before CPU_ON:", st);
+        tg_fail("psci-affinity-info-off", "state of the second CPU before CPU_ON:", st);
 
     long r = psci(PSCI_CPU_ON_64, target, (u64)tg_secondary_entry, top);
     /* Pairs with the store-release of cpu1.up in tg_secondary_main. */
     bool up = r == PSCI_SUCCESS && WAIT_FOR(__atomic_load_n(&cpu1.up, __ATOMIC_ACQUIRE), 1000);
     if (r != PSCI_SUCCESS)
-        fail("psci-cpu-on", "CPU_ON returned", r);
+        tg_fail("psci-cpu-on", "CPU_ON returned", r);
     else if (!up)
-        fail("psci-cpu-on", "second CPU did not report in within (ms)", 1000);
+        tg_fail("psci-cpu-on", "second CPU did not report in within (ms)", 1000);
     else if (cpu1.mpidr != target)
-        fail("psci-cpu-on", "wrong CPU came up, MPIDR", (long)cpu1.mpidr);
+        tg_fail("psci-cpu-on", "wrong CPU came up, MPIDR", (long)cpu1.mpidr);
     else if (cpu1.el != 1)
-        fail("psci-cpu-on", "second CPU runs at EL", (long)cpu1.el);
+        tg_fail("psci-cpu-on", "second CPU runs at EL", (long)cpu1.el);
     else if (cpu1.context != top)
-        fail("psci-cpu-on", "context id not delivered in x0, got", (long)cpu1.context);
+        tg_fail("psci-cpu-on", "context id not delivered in x0, got", (long)cpu1.context);
     else
-        pass("psci-cpu-on");
+        tg_pass("psci-cpu-on");
 
     r = psci(PSCI_CPU_ON_64, target, (u64)tg_secondary_entry, top);
     if (r == PSCI_ALREADY_ON)
-        pass("psci-cpu-on-already-on");
+        tg_pass("psci-cpu-on-already-on");
     else
-        fail("psci-cpu-on-already-on", "second CPU_ON returned", r);
+        tg_fail("psci-cpu-on-already-on", "second CPU_ON returned", r);
 
     st = psci(PSCI_AFFINITY_INFO_64, target, 0, 0);
     if (up && st == PSCI_AFF_ON)
-        pass("psci-affinity-info-on");
+        tg_pass("psci-affinity-info-on");
     else
-        fail("psci-affinity-info-on", "state of the running second CPU:", st);
+        tg_fail("psci-affinity-info-on", "state of the running second CPU:", st);
 }
 
 static void check_sgis(bool cpu1_up)
 {
     if (!cpu1_up) {
-        fail("sgi-cpu1-to-cpu0", "second CPU is not running", 0);
-        fail("sgi-cpu0-to-cpu1", "second CPU is not running", 0);
+        tg_fail("sgi-cpu1-to-cpu0", "second CPU is not running", 0);
+        tg_fail("sgi-cpu0-to-cpu1", "second CPU is not running", 0);
         return;
     }
     bool done = cpu1_command(CMD_SEND_SGI);
@@ -366,20 +375,20 @@ static void check_sgis(bool cpu1_up)
     WAIT_FOR(false, 20); /* a duplicate would arrive in this window */
     u32 n = load_relaxed(&sgi_count[0][SGI_TO_CPU0]);
     if (!done)
-        fail("sgi-cpu1-to-cpu0", "second CPU did not send within (ms)", 1000);
+        tg_fail("sgi-cpu1-to-cpu0", "second CPU did not send within (ms)", 1000);
     else if (!got || n != 1)
-        fail("sgi-cpu1-to-cpu0", "SGIs received by CPU 0 (want 1):", n);
+        tg_fail("sgi-cpu1-to-cpu0", "SGIs received by CPU 0 (want 1):", n);
     else
-        pass("sgi-cpu1-to-cpu0");
+        tg_pass("sgi-cpu1-to-cpu0");
 
     gic_send_sgi(SGI_TO_CPU1, cpu_mpidr[1], 1);
     got = WAIT_FOR(load_relaxed(&sgi_count[1][SGI_TO_CPU1]) >= 1, 1000);
     WAIT_FOR(false, 20);
     n = load_relaxed(&sgi_count[1][SGI_TO_CPU1]);
     if (!got || n != 1)
-        fail("sgi-cpu0-to-cpu1", "SGIs received by CPU 1 (want 1):", n);
+        tg_fail("sgi-cpu0-to-cpu1", "SGIs received by CPU 1 (want 1):", n);
     else
-        pass("sgi-cpu0-to-cpu1");
+        tg_pass("sgi-cpu0-to-cpu1");
 }
 
 static void check_timer(void)
@@ -390,11 +399,11 @@ static void check_timer(void)
     WAIT_FOR(false, 3000 / TIMER_PERIOD_HZ); /* three periods: no tick may follow */
     u32 n = load_relaxed(&timer_ticks);
     if (!got || n != TIMER_TICKS)
-        fail("vtimer-irq", "virtual timer interrupts (want 5):", n);
+        tg_fail("vtimer-irq", "virtual timer interrupts (want 5):", n);
     else if (timer_early)
-        fail("vtimer-irq", "interrupts taken before CVAL was reached:", timer_early);
+        tg_fail("vtimer-irq", "interrupts taken before CVAL was reached:", timer_early);
     else
-        pass("vtimer-irq");
+        tg_pass("vtimer-irq");
 }
 
 /* Does any root-level node's reg cover addr? (memory, devices) */
@@ -414,7 +423,7 @@ static bool address_claimed(u64 addr)
 static void check_unmapped(const char *name, bool store, u64 addr)
 {
     if (address_claimed(addr)) {
-        fail(name, "probe address is claimed in the DT, low 32 bits", (long)(addr & 0xffffffff));
+        tg_fail(name, "probe address is claimed in the DT, low 32 bits", (long)(addr & 0xffffffff));
         return;
     }
     probe_aborts = 0;
@@ -426,17 +435,18 @@ static void check_unmapped(const char *name, bool store, u64 addr)
     probe_armed = false;
     u64 want_elr = store ? (u64)tg_probe_store : (u64)tg_probe_load;
     if (probe_aborts != 1)
-        fail(name, "data aborts taken (want 1):", probe_aborts);
+        tg_fail(name, "data aborts taken (want 1):", probe_aborts);
     else if (probe_elr != want_elr)
-        fail(name, "abort at the wrong instruction, ELR", (long)probe_elr);
+        tg_fail(name, "abort at the wrong instruction, ELR", (long)probe_elr);
     else if (ESR_DFSC(probe_esr) != DFSC_SEA)
-        fail(name, "fault status is not a synchronous external abort, DFSC", ESR_DFSC(probe_esr));
+        tg_fail(name, "fault status is not a synchronous external abort, DFSC",
+                ESR_DFSC(probe_esr));
     else if (!!(probe_esr & ESR_WNR) != store)
-        fail(name, "ESR.WnR does not match the access, ESR", (long)probe_esr);
+        tg_fail(name, "ESR.WnR does not match the access, ESR", (long)probe_esr);
     else if (!(probe_esr & ESR_FNV) && probe_far != addr)
-        fail(name, "FAR is not the probed address, FAR", (long)probe_far);
+        tg_fail(name, "FAR is not the probed address, FAR", (long)probe_far);
     else
-        pass(name);
+        tg_pass(name);
 }
 
 /* The first address past the highest RAM bank: under a hypervisor, IPA space
@@ -458,7 +468,7 @@ static u64 ram_end(void)
 static void check_cpu_off(bool cpu1_up)
 {
     if (!cpu1_up) {
-        fail("psci-cpu-off", "second CPU is not running", 0);
+        tg_fail("psci-cpu-off", "second CPU is not running", 0);
         return;
     }
     cpu1_command(CMD_CPU_OFF);
@@ -466,38 +476,38 @@ static void check_cpu_off(bool cpu1_up)
     bool off =
         WAIT_FOR((st = psci(PSCI_AFFINITY_INFO_64, cpu_mpidr[1], 0, 0)) == PSCI_AFF_OFF, 1000);
     if (off)
-        pass("psci-cpu-off");
+        tg_pass("psci-cpu-off");
     else if (cpu1.off_ret)
-        fail("psci-cpu-off", "CPU_OFF returned", (long)cpu1.off_ret);
+        tg_fail("psci-cpu-off", "CPU_OFF returned", (long)cpu1.off_ret);
     else
-        fail("psci-cpu-off", "AFFINITY_INFO after CPU_OFF:", st);
+        tg_fail("psci-cpu-off", "AFFINITY_INFO after CPU_OFF:", st);
 }
 
 static void check_tally_hypercalls(void)
 {
     if (dt_find_compatible(-1, "tally,hypervisor") < 0) {
-        skip("tally-hypercall", "not running under Tally");
-        skip("tally-hypercall-undefined", "not running under Tally");
+        tg_skip("tally-hypercall", "not running under Tally");
+        tg_skip("tally-hypercall-undefined", "not running under Tally");
         return;
     }
     u64 out[4];
     tg_smccc(1, TALLY_HC_VERSION, 0, 0, 0, out);
     if ((long)out[0] < 0)
-        fail("tally-hypercall", "TALLY_HC_VERSION returned", (long)out[0]);
+        tg_fail("tally-hypercall", "TALLY_HC_VERSION returned", (long)out[0]);
     else if ((out[0] >> 16) != TALLY_ABI_MAJOR)
-        fail("tally-hypercall", "ABI major version", (long)(out[0] >> 16));
+        tg_fail("tally-hypercall", "ABI major version", (long)(out[0] >> 16));
     else if (out[1] != TALLY_MAGIC)
-        fail("tally-hypercall", "wrong magic in x1:", (long)out[1]);
+        tg_fail("tally-hypercall", "wrong magic in x1:", (long)out[1]);
     else if (out[3] != (u64)ncpus)
-        fail("tally-hypercall", "vCPU count in x3 differs from the device tree:", (long)out[3]);
+        tg_fail("tally-hypercall", "vCPU count in x3 differs from the device tree:", (long)out[3]);
     else
-        pass("tally-hypercall");
+        tg_pass("tally-hypercall");
 
     long r = tg_smccc(1, TALLY_HC_UNDEFINED, 0, 0, 0, NULL);
     if (r == PSCI_NOT_SUPPORTED) /* SMCCC's NOT_SUPPORTED is the same -1 */
-        pass("tally-hypercall-undefined");
+        tg_pass("tally-hypercall-undefined");
     else
-        fail("tally-hypercall-undefined", "an undefined call returned", r);
+        tg_fail("tally-hypercall-undefined", "an undefined call returned", r);
 }
 
 /* What the RAM check must not overwrite: the guest's own image (with bss and
@@ -554,7 +564,7 @@ static void check_ram_pages(void)
     u64 pages = 0, bad_pa = 0, got = 0;
     bool bad = false;
     if (!collect_keep()) {
-        fail("ram-pages", "more reserved regions than the check can hold:", MAX_KEEP);
+        tg_fail("ram-pages", "more reserved regions than the check can hold:", MAX_KEEP);
         return;
     }
     for (int pass = 0; pass < 2 && !bad; pass++) {
@@ -585,11 +595,11 @@ static void check_ram_pages(void)
     con_putu(pages);
     con_puts(" pages written and read back\n");
     if (pages == 0)
-        fail("ram-pages", "no RAM pages found in the device tree:", 0);
+        tg_fail("ram-pages", "no RAM pages found in the device tree:", 0);
     else if (bad)
-        fail("ram-pages", "page lost its pattern, word 0 reads", (long)got);
+        tg_fail("ram-pages", "page lost its pattern, word 0 reads", (long)got);
     else
-        pass("ram-pages");
+        tg_pass("ram-pages");
     if (bad) {
         con_puts("testguest: ram-pages: first bad page at ");
         con_puthex(bad_pa);
@@ -627,6 +637,12 @@ static u64 console_base(void)
     return node >= 0 && dt_reg(node, 0, &base, &size) ? base : 0;
 }
 
+/* One round trip to the hypervisor (or the firmware, on bare QEMU). */
+static long exit_once(void)
+{
+    return psci(PSCI_VERSION, 0, 0, 0);
+}
+
 void tg_main(const void *fdt)
 {
     if (dt_init(fdt) != 0) {
@@ -659,6 +675,7 @@ void tg_main(const void *fdt)
     con_puts(psci_hvc ? "HVC" : "SMC");
     con_puts("\n");
 
+    cpu_check_clean_start();
     check_psci_basics();
 
     bool gic_ok = gic_init() == 0;
@@ -677,14 +694,14 @@ void tg_main(const void *fdt)
     if (have_cpu1)
         check_cpu_on();
     else
-        fail("psci-cpu-on", "needs 2 CPUs with the boot CPU first; CPUs:", ncpus);
+        tg_fail("psci-cpu-on", "needs 2 CPUs with the boot CPU first; CPUs:", ncpus);
     bool cpu1_up = have_cpu1 && cpu1.up;
 
     if (gic_ok) {
         check_sgis(cpu1_up);
         check_timer();
     } else {
-        fail("gic", "no GICv2/GICv3 node in the device tree", 0);
+        tg_fail("gic", "no GICv2/GICv3 node in the device tree", 0);
     }
 
     check_unmapped("unmapped-ipa-load", false, UNMAPPED_IPA);
@@ -694,13 +711,18 @@ void tg_main(const void *fdt)
         check_unmapped("above-ram-load", false, end);
         check_unmapped("above-ram-store", true, end + 4096 - 8);
     } else {
-        fail("above-ram-load", "no RAM in the device tree", 0);
+        tg_fail("above-ram-load", "no RAM in the device tree", 0);
     }
 
     check_cpu_off(cpu1_up);
     check_ram_pages();
     check_tally_hypercalls();
+    if (dt_find_compatible(-1, "tally,hypervisor") >= 0)
+        cpu_check_idregs(end);
+    else
+        tg_skip("id-registers", "not running under Tally");
+    cpu_check_mops(exit_once);
     if (other_irqs)
-        fail("no-stray-irqs", "unexpected interrupts:", other_irqs);
+        tg_fail("no-stray-irqs", "unexpected interrupts:", other_irqs);
     finish();
 }

@@ -55,6 +55,21 @@ static inline void mmio_write32(u64 addr, u32 v)
 #define isb()                 __asm__ volatile("isb" ::: "memory")
 #define dsb_sy()              __asm__ volatile("dsb sy" ::: "memory")
 
+/* main.c: one line per check. */
+void tg_pass(const char *name);
+void tg_fail(const char *name, const char *detail, long value);
+void tg_skip(const char *name, const char *reason);
+/* main.c's exception handler: while armed, an UNDEF (EC 0) taken at EL1 is
+ * counted and stepped over instead of failing the run. */
+extern bool tg_undef_armed;
+extern u32 tg_undefs;
+
+/* cpu.c: the CPU as the guest sees it. */
+void cpu_check_idregs(u64 ram_end);
+void cpu_check_mops(long (*exit_call)(void));
+void cpu_check_clean_start(void);
+void cpu_dirty_for_reset(void);
+
 /* console.c: PL011 output. */
 void con_init(u64 pl011_base);
 void con_puts(const char *s);

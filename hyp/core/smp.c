@@ -22,6 +22,7 @@
 #include "percpu.h"
 #include "psci.h"
 #include "smp.h"
+#include "vm/cpufeature.h"
 
 _Static_assert(offsetof(struct percpu, ttbr0) == PERCPU_TTBR0, "head.S offset");
 _Static_assert(offsetof(struct percpu, tcr) == PERCPU_TCR, "head.S offset");
@@ -80,6 +81,7 @@ static int cpu_method(const void *fdt, int node, struct percpu *pc)
 void smp_init(const void *fdt)
 {
     smp_cpu_event_stream_init();
+    cpufeature_el2_init();
     hyp_percpu[0].id = 0;
     hyp_percpu[0].mpidr = read_sysreg(mpidr_el1) & MPIDR_AFF_MASK;
     int cpus = fdt_path_offset(fdt, "/cpus");
@@ -122,14 +124,19 @@ void smp_init(const void *fdt)
  * waits for needs (under -icount that spinning showed up as millions of
  * instructions per boot).
  */
-#define CNTHCTL_EVNTEN     (1ull << 2)
-#define CNTHCTL_EVNTI(n)   ((uint64_t)(n) << 4)
-#define CNTHCTL_EVNTI_MASK (0xfull << 4)
+#define CNTHCTL_EL1PCTEN (1ull << 0)
+#define CNTHCTL_EVNTEN   (1ull << 2)
+#define CNTHCTL_EVNTI(n) ((uint64_t)(n) << 4)
 
+/*
+ * CNTHCTL_EL2 is written whole, never read-modified-written (its reset value
+ * is UNKNOWN): EL1 reads the physical counter (EL1PCTEN), the event stream
+ * on, every other control 0 (EL1PCEN: vtimer.c decides per guest; the ECV
+ * controls: no offset, no trap).
+ */
 void smp_cpu_event_stream_init(void)
 {
-    uint64_t v = read_sysreg(cnthctl_el2) & ~CNTHCTL_EVNTI_MASK;
-    write_sysreg(cnthctl_el2, v | CNTHCTL_EVNTEN | CNTHCTL_EVNTI(9));
+    write_sysreg(cnthctl_el2, CNTHCTL_EL1PCTEN | CNTHCTL_EVNTEN | CNTHCTL_EVNTI(9));
     isb();
 }
 
@@ -272,6 +279,7 @@ void smp_secondary_main(void *percpu)
     uint64_t sp;
     __asm__ volatile("mov %0, sp" : "=r"(sp));
     smp_cpu_event_stream_init();
+    cpufeature_el2_init();
     printf("tally: CPU %u online (MPIDR 0x%lx), stack 0x%lx, guard page 0x%lx\n", pc->id, pc->mpidr,
            sp, pc->stack_guard_va);
     /* Release: the line above and all set-up happen before the boot CPU,

@@ -15,6 +15,7 @@
 #include <tally/sysreg.h>
 
 #include "gic.h"
+#include "vm/sysreg.h"
 #include "vm/vcpu.h"
 #include "vgic.h"
 #include "vgic_hw.h"
@@ -235,14 +236,6 @@ void vgic_sync(struct vcpu *v)
     vgic_dist_fold(d, v->id);
     spin_unlock(&d->lock);
 }
-
-/* ESR ISS of a trapped MSR/MRS (EC 0x18). */
-#define SYSREG_ISS(op0, op1, crn, crm, op2)                                                        \
-    (((op0) << 20) | ((op2) << 17) | ((op1) << 14) | ((crn) << 10) | ((crm) << 1))
-#define SYSREG_ISS_MASK SYSREG_ISS(3, 7, 15, 15, 7)
-#define ISS_ICC_SGI1R   SYSREG_ISS(3, 0, 12, 11, 5)
-#define ISS_ICC_ASGI1R  SYSREG_ISS(3, 1, 12, 11, 6)
-#define ISS_ICC_SGI0R   SYSREG_ISS(3, 2, 12, 11, 7)
 
 bool vgic_handle_sysreg(struct vcpu *v, uint64_t esr)
 {

@@ -14,7 +14,7 @@
 //                     a synchronous external abort injected: unmapped IPA,
 //                     Tally's memory (never mapped)
 //   instruction abort an injected instruction abort
-//   MSR/MRS           the vGIC's registers (ICC_SGI1R_EL1, ...), else undef
+//   MSR/MRS           sysreg.c's table (ID registers, the vGIC's), else undef
 //   WFI               trapped (TWI): the pCPU idles in EL2 until an interrupt
 //   WFE/WFIT/WFET     skipped (an early wake-up is allowed)
 //   anything else     an undefined-instruction exception injected
@@ -22,6 +22,7 @@
 #include <tally/sysreg.h>
 
 #include "irq/gic.h"
+#include "sysreg.h"
 #include "vcpu.h"
 #include "irq/vgic.h"
 #include "vm.h"
@@ -94,10 +95,7 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
         inject_iabt(v, v->ctx.far);
         break;
     case EC_SYS64:
-        if (vgic_handle_sysreg(v, esr))
-            vcpu_skip_insn(v, esr);
-        else
-            inject_undef(v);
+        sysreg_handle_trap(v, esr);
         break;
     case EC_WFX:
         vcpu_skip_insn(v, esr);

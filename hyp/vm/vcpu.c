@@ -21,13 +21,18 @@
 // has a virtual interrupt pending, so the wake-up is always a physical
 // interrupt Tally takes (with a native guest WFI, a single-vCPU Linux on
 // GICv2 under QEMU sometimes slept through its timer). WFE is not trapped
-// (TWE = 0): it is a hint, and a pCPU belongs to its vCPU.
+// (TWE = 0): it is a hint, and a pCPU belongs to its vCPU. ID registers
+// (TID3), IMPLEMENTATION DEFINED registers (TIDCP) and RAS error records
+// (TERR/TEA) trap too; cpufeature.c has those bits and the other EL2
+// controls (MDCR_EL2, CPTR_EL2, HCRX_EL2, the fine-grained traps).
 #include <stdio.h>
 #include <string.h>
 #include <tally/arch.h>
 #include <tally/sysreg.h>
 
 #include "irq/gic.h"
+#include "cpufeature.h"
+#include "cpureset.h"
 #include "core/hyp.h"
 #include "core/percpu.h"
 #include "vcpu.h"
@@ -53,12 +58,6 @@ static struct vcpu *running[TALLY_MAX_CPUS];
 /* PSTATE for entry: EL1h, D, A, I, F masked. */
 #define PSTATE_EL1H_MASKED 0x3c5ull
 
-/* CPTR_EL2 (non-VHE): no FP/SIMD, SVE or SME trap. The RES1 bits, plus TZ /
- * TSM where the CPU has no SVE / SME (then they are RES1 too). */
-#define CPTR_EL2_RES1 0x22ffull
-#define CPTR_EL2_TZ   (1ull << 8)
-#define CPTR_EL2_TSM  (1ull << 12)
-
 struct vcpu *vcpu_current(void)
 {
     return running[arch_cpu_id()];
@@ -78,47 +77,6 @@ void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0)
 bool cpu_has_s2fwb(void)
 {
     return ((read_sysreg(id_aa64mmfr2_el1) >> 40) & 0xf) != 0;
-}
-
-static uint64_t hcr_for_cpu(void)
-{
-    uint64_t h = HCR_GUEST;
-    if (cpu_has_s2fwb())
-        h |= HCR_FWB;
-    uint64_t isar1 = read_sysreg(id_aa64isar1_el1);
-    /* APA [7:4], API [11:8], GPA [27:24], GPI [31:28]: any pointer auth. */
-    if (!(isar1 & 0xff000ff0ull))
-        h &= ~(HCR_APK | HCR_API);
-    return h;
-}
-
-/*
- * MDCR_EL2 resets to an UNKNOWN value on real hardware: set it. The guest
- * gets every PMU counter (HPMN = PMCR_EL0.N) and its debug registers
- * untrapped, and with PMUv3.1 or later (HPMD) nothing counts while Tally
- * runs at EL2, so the counters are no window into the hypervisor.
- */
-#define MDCR_HPMD (1ull << 17)
-static uint64_t mdcr_for_cpu(void)
-{
-    uint64_t pmuver = (read_sysreg(id_aa64dfr0_el1) >> 8) & 0xf;
-    if (pmuver == 0 || pmuver == 0xf) /* no PMU, or IMPLEMENTATION DEFINED */
-        return 0;
-    uint64_t m = (read_sysreg(pmcr_el0) >> 11) & 0x1f;
-    if (pmuver >= 4)
-        m |= MDCR_HPMD;
-    return m;
-}
-
-static uint64_t cptr_for_cpu(void)
-{
-    uint64_t pfr0 = read_sysreg(id_aa64pfr0_el1), pfr1 = read_sysreg(id_aa64pfr1_el1);
-    uint64_t c = CPTR_EL2_RES1;
-    if (!((pfr0 >> 32) & 0xf)) /* SVE */
-        c |= CPTR_EL2_TZ;
-    if (!((pfr1 >> 24) & 0xf)) /* SME */
-        c |= CPTR_EL2_TSM;
-    return c;
 }
 
 static void sysregs_load(const struct vcpu_sysregs *s)
@@ -189,17 +147,19 @@ static void sysregs_save(struct vcpu_sysregs *s)
 static void vcpu_load(struct vcpu *v)
 {
     struct vm *vm = v->vm;
-    write_sysreg(cptr_el2, cptr_for_cpu());
+    write_sysreg(cptr_el2, cpufeature_cptr());
     isb();
     sysregs_load(&v->sys);
     fp_load(&v->fp);
+    cpureset_el1();
     uint64_t midr = read_sysreg(midr_el1);
     write_sysreg(vpidr_el2, midr);
     write_sysreg(vmpidr_el2, v->mpidr);
     write_sysreg(vtcr_el2, vm->vtcr);
     write_sysreg(vttbr_el2, aspace_vttbr(&vm->s2));
-    write_sysreg(hcr_el2, hcr_for_cpu());
-    write_sysreg(mdcr_el2, mdcr_for_cpu());
+    write_sysreg(hcr_el2, cpufeature_hcr());
+    write_sysreg(mdcr_el2, cpufeature_mdcr());
+    cpufeature_guest_traps_load();
     isb();
     /* Nothing this CPU cached for the VMID may survive from an earlier VM
      * with the same VMID (a reset rebuilds VM 0 with VMID 1). */
@@ -256,6 +216,7 @@ unsigned vcpu_run(struct vcpu *v)
             vcpu_reset(v, v->on_entry, v->on_context);
             sysregs_load(&v->sys);
             fp_load(&v->fp);
+            cpureset_el1();
             /* Release: the reset is done before AFFINITY_INFO says ON. */
             atomic_store_u32(&v->power, VCPU_ON, MO_RELEASE);
         }

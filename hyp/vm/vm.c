@@ -236,20 +236,6 @@ static int alloc_ram(struct vm *vm, uint64_t want)
     return vm->ram_size ? ERR_OK : ERR_NOMEM;
 }
 
-static uint64_t vtcr_for(const struct vm *vm)
-{
-    uint64_t mmfr0 = read_sysreg(id_aa64mmfr0_el1), mmfr1 = read_sysreg(id_aa64mmfr1_el1);
-    uint64_t ps = ID_AA64MMFR0_PARANGE(mmfr0);
-    if (ps > 5)
-        ps = 5; /* 48 bits: Tally's tables use no 52-bit descriptors */
-    uint64_t vtcr = aspace_vtcr_t0sz_sl0(&vm->s2) | (1ull << 8) /* IRGN0 WBWA */ |
-                    (1ull << 10) /* ORGN0 WBWA */ | (3ull << 12) /* SH0 inner */ | (ps << 16) |
-                    (1ull << 31) /* RES1 */;
-    if (((mmfr1 >> 4) & 0xf) == 2)
-        vtcr |= 1ull << 19; /* VS: 16-bit VMIDs */
-    return vtcr;
-}
-
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
     return (v + a - 1) & ~(a - 1);
@@ -279,10 +265,18 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     vm->initrd_size = m->initrd_size;
     vm->dtb_ipa = align_up(vm->initrd_ipa + m->initrd_size, SZ_2M);
 
+    err = cpufeature_stage2(&vm->s2geom, msg, len);
+    if (err != ERR_OK)
+        return err;
+
     page_alloc_drain();
     uint64_t free_bytes = page_alloc_free_pages() * PAGE_SIZE;
     uint64_t reserve = VM_HYP_RESERVE_FIXED + free_bytes / 512;
     uint64_t want = free_bytes > reserve ? (free_bytes - reserve) & ~(SZ_2M - 1) : 0;
+    /* RAM ends where the IPA space does (4 GiB with a 32-bit PARange). */
+    uint64_t ipa_room = (1ull << vm->s2geom.ipa_bits) - VM_RAM_IPA;
+    if (want > ipa_room)
+        want = ipa_room;
     uint64_t need = vm->dtb_ipa + GUEST_DTB_MAX - VM_RAM_IPA;
     if (need > want) {
         snprintf(msg, len,
@@ -293,12 +287,13 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     }
 
     pt_set_stage2_fwb(cpu_has_s2fwb());
-    err = aspace_init(&vm->s2, PT_STAGE2, VM_IPA_BITS, vm->vmid, vm->id);
+    err = aspace_init(&vm->s2, PT_STAGE2, vm->s2geom.ipa_bits, vm->vmid, vm->id);
     if (err != ERR_OK) {
         snprintf(msg, len, "no page for the stage-2 root: %s", tally_strerror(err));
         return err;
     }
-    vm->vtcr = vtcr_for(vm);
+    vm->vtcr = cpufeature_vtcr(&vm->s2geom, aspace_vtcr_t0sz_sl0(&vm->s2));
+    cpufeature_view_init(&vm->idregs, gic_version());
     err = alloc_ram(vm, want);
     if (err == ERR_OK && vm->ram_size < need)
         err = ERR_NOMEM;
@@ -545,6 +540,7 @@ static void vm_lifecycle(const struct vm_modules *mods, unsigned nr)
                nr, nr == 1 ? "" : "s", vm->ram_size >> 20, (uint64_t)VM_RAM_IPA, vm->nr_ram,
                vm->kernel_ipa, mods->initrd_size ? vm->initrd_ipa : 0, mods->initrd_size,
                vm->dtb_ipa, vm->boots);
+        cpufeature_print(vm->id, &vm->s2geom);
         run_vm(vm, nr);
         unsigned why = atomic_load_u32(&vm->stop, MO_RELAXED);
         printf("tally: VM 0: %s, every vCPU stopped; tearing down\n",

@@ -20,12 +20,12 @@
 #include <tally/share.h>
 #include <tally/spinlock.h>
 
+#include "cpufeature.h"
 #include "mmio.h"
 #include "vcpu.h"
 
 #define VM_MAX_VCPUS      TALLY_MAX_CPUS
 #define VM_RAM_IPA        0x40000000ull
-#define VM_IPA_BITS       40
 #define VM_MAX_RAM_BLOCKS 64
 /* Where other VMs' shared, lent and donated pages appear in a VM's IPA
  * space (docs/hypercalls.md): the top half of the 40-bit IPA space. */
@@ -66,7 +66,9 @@ struct vm {
     unsigned nr_vcpus;
     struct vcpu *vcpus[VM_MAX_VCPUS];
     struct aspace s2;
-    uint64_t vtcr; /* VTCR_EL2 for this VM's stage-2 */
+    uint64_t vtcr;                 /* VTCR_EL2 for this VM's stage-2 */
+    struct stage2_geometry s2geom; /* IPA size etc. (cpufeature.c) */
+    struct idreg_view idregs;      /* the ID registers the guest reads */
     /* RAM: IPA [VM_RAM_IPA, VM_RAM_IPA + ram_size), in blocks. */
     uint64_t ram_size;
     struct vm_ram_block ram[VM_MAX_RAM_BLOCKS];

@@ -176,8 +176,8 @@ verdict '^run-qemu: --machine raspi4b is a fixed board: --smp --gic does not app
 scenario launcher-sd-image-needs-raspi4b 2 --sd-image build/rpi4/tally.bin
 verdict '^run-qemu: --sd-image needs --machine raspi4b$'
 
-scenario launcher-bad-option 2 --cpu cortex-a53
-verdict "^run-qemu: --cpu must be max or cortex-a72, not 'cortex-a53'$"
+scenario launcher-bad-option 2 --cpu cortex-a15
+verdict "^run-qemu: --cpu must be an AArch64 model with EL2 \(max, cortex-a35/a53/a55/a57/a72/a76/a710, neoverse-n1/n2/v1, a64fx\), not 'cortex-a15'$"
 
 scenario launcher-qemu-error 1 QEMU_EXTRA=-no-such-option --smp 1
 verdict '^run-qemu: QEMU exited with status 1 \(exit 1\)$'
@@ -188,6 +188,8 @@ verdict '^run-qemu: QEMU exited with status 1 \(exit 1\)$'
 TESTGUEST=build/guest/testguest.bin
 LINUX_KERNEL=$(sed -n 's/^kernel=//p' build/guest/linux/paths 2>/dev/null)
 LINUX_INITRD=build/guest/linux/initramfs.cpio.gz
+LINUX13_KERNEL=$(sed -n 's/^kernel=//p' build/guest/linux-trixie/paths 2>/dev/null)
+LINUX13_INITRD=build/guest/linux-trixie/initramfs.cpio.gz
 GUEST_DIR=$out/guests
 mkdir -p "$GUEST_DIR"
 # An arm64 Image header that is well formed but asks for 2 GiB (image_size).
@@ -249,19 +251,34 @@ aborts_are_the_probes() {
     fi
 }
 
-# The test guest, 2 vCPUs, on {max, cortex-a72} x {GICv3, GICv2}.
-for cpu in max cortex-a72; do
+# The test guest, 2 vCPUs, on every AArch64 CPU model of QEMU with EL2 x
+# {GICv3, GICv2}: the ID registers as docs/cpu-features.md says (PARange the
+# VM's IPA size: 36 bits where the CPU's PARange is under 44 bits), MOPS
+# where advertised (max), a clean start.
+ALL_CPUS="max cortex-a35 cortex-a53 cortex-a55 cortex-a57 cortex-a72 cortex-a76 cortex-a710
+neoverse-n1 neoverse-n2 neoverse-v1 a64fx"
+for cpu in $ALL_CPUS; do
+    case $cpu in
+    cortex-a35 | cortex-a53 | cortex-a55 | cortex-a76 | cortex-a710 | a64fx) pa=36 ;;
+    *) pa=40 ;;
+    esac
+    mops=absent
+    [ "$cpu" = max ] && mops=advertised
+    # 1 GiB on the two original models; 512 MiB keeps the others' RAM check short.
+    mem=512M
+    case $cpu in max | cortex-a72) mem=1G ;; esac
     for gic in 3 2; do
-        scenario "testguest-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem 1G \
+        scenario "testguest-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem $mem \
             --kernel "$TESTGUEST" --timeout 180
         vm_started 2 1
         expect '^testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
         expect "^testguest: GICv$gic, virtual timer INTID 27\$"
         for t in psci-version psci-features psci-cpu-on sgi-cpu1-to-cpu0 sgi-cpu0-to-cpu1 \
             vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
-            tally-hypercall tally-hypercall-undefined; do
+            tally-hypercall tally-hypercall-undefined id-registers mops clean-start; do
             expect "^testguest: PASS $t\$"
         done
+        expect "^testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
         expect '^testguest: 0 skipped$'
         expect '^testguest: [0-9]+ passed, 0 failed$'
         forbid '^testguest: (FAIL|SKIP)'
@@ -294,6 +311,36 @@ for cpu in max cortex-a72; do
         done
     done
 done
+
+# Linux on more CPU models (2 vCPUs): the Cortex-A53 (8-bit VMIDs, a 36-bit
+# IPA space from a level-1 stage-2 root) with GICv2, the Cortex-A76 (the
+# Raspberry Pi 5's core) and two SVE cores with SVE hidden; then Debian 13's
+# kernel and busybox on max, whose glibc runs CPYP/SETP (FEAT_MOPS, enabled by
+# HCRX_EL2.MSCEn). Each reaches /init's markers and powers off cleanly.
+linux_markers() { # linux_markers NR_VCPUS
+    vm_started "$1" 1
+    expect '^\[ *[0-9.]+\] Machine model: Tally VM$'
+    expect '^init: boot$'
+    expect "^init: cpus=$1\$"
+    expect '^init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
+    expect '^init: mem8m ok$'
+    expect '^init: dmesg clean$'
+    expect '^init: done$'
+    forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad|SIGILL|el0_undef'
+    vm_powered_off
+}
+for cfg in "cortex-a53 2" "cortex-a76 3" "neoverse-v1 3" "a64fx 3"; do
+    read -r cpu gic <<<"$cfg"
+    scenario "linux-$cpu-gicv$gic-smp2" 0 --cpu "$cpu" --gic "$gic" --smp 2 --mem 512M \
+        --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
+        --append "console=ttyAMA0 tally.test=1" --timeout 600
+    linux_markers 2
+done
+scenario linux-debian13-max-gicv3-smp2 0 --cpu max --gic 3 --smp 2 --mem 512M \
+    --kernel "$LINUX13_KERNEL" --initrd "$LINUX13_INITRD" \
+    --append "console=ttyAMA0 tally.test=1" --timeout 600
+expect '^\[ *[0-9.]+\] CPU features: detected: Memory Copy and Memory Set instructions$'
+linux_markers 2
 
 # Guest reboot loop: reboot -f reaches Tally as PSCI SYSTEM_RESET; VM 0 is
 # torn down and rebuilt from its modules 3 times, then the 4th reset ends
@@ -345,7 +392,9 @@ bad_module 'kernel \(image_size 2147483648 bytes\) and initrd \(0 bytes\) do not
 # (where the host keeps Tally's own memory), host devices it was not given,
 # an MMIO access without a syndrome, undefined SMCCC ids (NOT_SUPPORTED,
 # registers untouched), PSCI with bad arguments, a vCPU started at an
-# unmapped address (it loops on injected aborts until the VM powers off).
+# unmapped address (it loops on injected aborts until the VM powers off),
+# writes to ID registers and accesses to trapped registers (UNDEFs), the PMU
+# asked to count EL2 (nothing counted).
 # Each must end as its documented answer, and Tally tears down cleanly.
 for cfg in "max 3" "cortex-a72 2"; do
     read -r cpu gic <<<"$cfg"
@@ -354,10 +403,18 @@ for cfg in "max 3" "cortex-a72 2"; do
     vm_started 2 1
     for t in abort-unmapped-ipa abort-above-ram abort-host-devices abort-no-syndrome \
         smccc-undefined psci-over-smc psci-bad-arguments hc-features share-bad-requests \
-        share-with-tally cpu-on-bad-entry still-answering; do
+        share-with-tally cpu-on-bad-entry idreg-write-undef trapped-reg-undef pmu-no-el2-cycles \
+        still-answering; do
         expect "^hostile: PASS $t\$"
     done
-    expect '^hostile: 12 passed, 0 failed$'
+    # max has PMUv3.5: the guest gets the PMU, and not one EL2 cycle. The
+    # Cortex-A72's PMUv3 has no HCCD: the PMU is hidden and trapped.
+    if [ "$cpu" = max ]; then
+        expect '^hostile: PMU given: EL2-only counts 0 cycles, 0 events; EL1 counts [1-9][0-9]* cycles, [1-9][0-9]* events$'
+    else
+        expect '^hostile: PMU reads as absent \(hidden: the CPU has no MDCR_EL2.HCCD\)$'
+    fi
+    expect '^hostile: 15 passed, 0 failed$'
     forbid '^hostile: FAIL'
     # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
     expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 0 MMIO, 4118 aborts injected$'
