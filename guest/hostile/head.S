@@ -91,6 +91,8 @@ hg_load_pair:
 hg_hvc6:
     hvc     #0
     ret
+
+/*
  * UNDEF probes: one system-register access each, returning x0 (an MRS's
  * result, or the argument if the access was skipped). hg_sync resumes after
  * an UNDEF (EC 0) taken at one of them.

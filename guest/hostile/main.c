@@ -439,6 +439,8 @@ static void check_share_with_tally(u64 ram_pages)
     ok = ok && r5 == 0 && c[4] == 1;
     result("share-with-tally", ok, "share/again/unshare/again",
            (u64)((r1 & 0xff) << 24 | (r2 & 0xff) << 16 | (r3 & 0xff) << 8 | (r4 & 0xff)));
+}
+
 /* Exactly one UNDEF at the probe itself. */
 static bool undef_once(uprobe_fn fn, u64 arg)
 {
