@@ -1,23 +1,65 @@
 // SPDX-License-Identifier: MIT
-// The console: an Arm PL011 UART, polled, transmit only. Output from several
-// CPUs is serialised by a ticket lock so lines do not interleave; after a
-// fatal error the lock is ignored (the CPU that failed may hold it).
+// The console: the physical Arm PL011 UART, which Tally alone owns. Output is
+// polled; input arrives by the UART's receive interrupt (console_rx_irq) and
+// goes to one VM's emulated UART at a time (console/vuart.c).
+//
+// Output from several sources shares the one wire, line by line:
+//
+//   tally: ...          Tally's own lines (printf, console_write)
+//   vm0: ...            VM 0's output, every line opened by Tally with the tag
+//   vm1: ...            VM 1's
+//
+// Why a guest cannot forge a Tally line or another VM's: a guest's bytes
+// reach the wire only through console_vm_putc(), and Tally writes the tag
+// "vmN: " before the first byte of every line a guest's output starts, so
+// every line that holds guest bytes begins with that guest's tag. A guest's
+// newline ends its line (Tally writes CR LF itself); a guest never moves the
+// cursor back over its tag: CR is dropped, backspace only takes back bytes
+// the guest wrote on the same line, escape sequences (ESC, CSI ...) are
+// swallowed whole, every other control byte is dropped and bytes >= 0x80
+// (which include C1 controls such as CSI 0x9b) print as '?'. Whoever starts
+// writing while another source's line is open closes that line first, so
+// lines never mix. After a fatal error the lock is ignored (the CPU that
+// failed may hold it).
 //
 // The UART is used as firmware left it (enabled, baud rate set): QEMU needs
 // no set-up, and on boards the boot loader has already programmed it.
+#include <stdio.h>
+#include <string.h>
 #include <tally/spinlock.h>
 
 #include "core/hyp.h"
+#include "vuart.h"
 
 #define UARTDR      0x00
 #define UARTFR      0x18
+#define UARTIMSC    0x38
+#define UARTICR     0x44
+#define UARTFR_RXFE (1u << 4) /* receive FIFO empty */
 #define UARTFR_TXFF (1u << 5) /* transmit FIFO full */
+#define UART_RXIM   (1u << 4)
+#define UART_RTIM   (1u << 6)
+
+#define SRC_NONE  (-1) /* no line open on the wire */
+#define SRC_TALLY (-2)
 
 static volatile uint32_t *uart;
 static struct spinlock console_lock = SPINLOCK_INIT;
 /* Set once by the first fatal report; read relaxed: a CPU that sees it late
  * only waits for the lock as before. Pairs with nothing. */
 static atomic_u8 console_fatal;
+
+/* Guarded by console_lock: the source whose line is open on the wire, and
+ * each VM's output filter state. */
+static int open_src = SRC_NONE;
+static struct vm_out {
+    unsigned col;   /* guest bytes on the open line (backspace limit) */
+    uint8_t escape; /* 0, 1 after ESC, 2 inside a CSI sequence */
+} vm_out[CONSOLE_MAX_VMS];
+
+/* Guarded by console_lock too: input routing (console_rx_irq). */
+static unsigned input_vm;
+static bool input_escape;
 
 void console_init(uint64_t pl011_base)
 {
@@ -36,18 +78,197 @@ static void pl011_putc(char c)
     uart[UARTDR / 4] = (uint32_t)(unsigned char)c;
 }
 
-void console_write(const char *s, size_t n)
+static void puts_raw(const char *s)
+{
+    while (*s)
+        pl011_putc(*s++);
+}
+
+/* Close whatever line another source left open. */
+static void switch_to(int src)
+{
+    if (open_src != src && open_src != SRC_NONE)
+        puts_raw("\r\n");
+    if (open_src != src && src >= 0) {
+        char tag[16];
+        snprintf(tag, sizeof(tag), "vm%d: ", src);
+        puts_raw(tag);
+        vm_out[src].col = 0;
+    }
+    open_src = src;
+}
+
+static bool lock_console(void)
 {
     bool locked = !atomic_load_u8(&console_fatal, MO_RELAXED);
     if (locked)
         spin_lock(&console_lock);
+    return locked;
+}
+
+void console_write(const char *s, size_t n)
+{
+    bool locked = lock_console();
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '\n')
-            pl011_putc('\r');
-        pl011_putc(s[i]);
+        switch_to(SRC_TALLY);
+        if (s[i] == '\n') {
+            puts_raw("\r\n");
+            open_src = SRC_NONE;
+        } else {
+            pl011_putc(s[i]);
+        }
     }
     if (locked)
         spin_unlock(&console_lock);
+}
+
+void console_vm_putc(unsigned vm, char ch)
+{
+    unsigned char c = (unsigned char)ch;
+    if (vm >= CONSOLE_MAX_VMS)
+        return;
+    struct vm_out *o = &vm_out[vm];
+    bool locked = lock_console();
+    if (o->escape == 1) {
+        o->escape = c == '[' ? 2 : 0; /* ESC x: two bytes; ESC [: CSI */
+    } else if (o->escape == 2) {
+        if (c >= 0x40 && c <= 0x7e) /* the final byte ends a CSI sequence */
+            o->escape = 0;
+    } else if (c == 0x1b) {
+        o->escape = 1;
+    } else if (c == '\n') {
+        switch_to((int)vm); /* an empty line still shows whose it is */
+        puts_raw("\r\n");
+        open_src = SRC_NONE;
+    } else if (c == '\b') {
+        if (open_src == (int)vm && o->col) {
+            pl011_putc('\b');
+            o->col--;
+        }
+    } else if (c == '\t' || (c >= 0x20 && c < 0x7f) || c >= 0x80) {
+        switch_to((int)vm);
+        pl011_putc(c >= 0x80 ? '?' : (char)c);
+        o->col++;
+    }
+    /* Every other control byte (CR, BEL, ...) and DEL: dropped. */
+    if (locked)
+        spin_unlock(&console_lock);
+}
+
+void console_vm_reset(unsigned vm)
+{
+    if (vm >= CONSOLE_MAX_VMS)
+        return;
+    spin_lock(&console_lock);
+    vm_out[vm].escape = 0;
+    if (open_src == (int)vm) {
+        puts_raw("\r\n");
+        open_src = SRC_NONE;
+    }
+    spin_unlock(&console_lock);
+}
+
+void console_rx_start(void)
+{
+    uart[UARTICR / 4] = UART_RXIM | UART_RTIM;
+    uart[UARTIMSC / 4] |= UART_RXIM | UART_RTIM;
+}
+
+/*
+ * Input switching: Ctrl-] (0x1d) then a digit N sends what follows to VM N;
+ * Ctrl-] twice sends one Ctrl-]; Ctrl-] then anything else is dropped with
+ * a reminder of the keys.
+ *
+ * Flow control: a byte is read from the physical UART only when the VM it
+ * goes to has room in its receive FIFO. Otherwise it waits in `held`, the
+ * physical receive interrupt is masked (the physical FIFO, then the
+ * emulator's or the line's flow control, hold the rest) and the VM's next
+ * read of its data register (console_rx_resume) delivers it and unmasks.
+ * Typed input is never dropped while its VM runs.
+ */
+#define KEY_SWITCH 0x1d
+
+/* input_lock guards input_vm, input_escape, held and the physical UART's
+ * receive side (DR reads, IMSC). Taken before a VM's UART lock. */
+static struct spinlock input_lock = SPINLOCK_INIT;
+static unsigned input_vm;
+static bool input_escape;
+static int held = -1;
+/* Set and cleared under input_lock; read relaxed by console_rx_resume as a
+ * hint (a stale 0 is caught by the next read, a stale 1 costs the lock). */
+static atomic_u8 rx_paused;
+
+unsigned console_input_vm(void)
+{
+    /* A racy read is fine: input switches between two bytes anyway. */
+    return input_vm;
+}
+
+/* Caller holds input_lock. False: the VM's FIFO is full, c not taken. */
+static bool route(char c)
+{
+    char note[96] = "";
+    if (input_escape) {
+        input_escape = false;
+        if (c >= '0' && c <= '9' && (unsigned)(c - '0') < CONSOLE_MAX_VMS) {
+            input_vm = (unsigned)(c - '0');
+            snprintf(note, sizeof(note), "tally: console input goes to VM %u\n", input_vm);
+        } else if (c == KEY_SWITCH) {
+            return vuart_input(input_vm, c);
+        } else {
+            snprintf(note, sizeof(note),
+                     "tally: console keys: Ctrl-] N: input to VM N; Ctrl-] Ctrl-]: a Ctrl-]\n");
+        }
+        console_write(note, strlen(note));
+        return true;
+    }
+    if (c == KEY_SWITCH) {
+        input_escape = true;
+        return true;
+    }
+    return vuart_input(input_vm, c);
+}
+
+static void rx_pause(bool pause)
+{
+    uint32_t bits = UART_RXIM | UART_RTIM;
+    uart[UARTIMSC / 4] = pause ? uart[UARTIMSC / 4] & ~bits : uart[UARTIMSC / 4] | bits;
+    atomic_store_u8(&rx_paused, pause, MO_RELAXED);
+}
+
+void console_rx_irq(void)
+{
+    spin_lock(&input_lock);
+    for (;;) {
+        if (held >= 0) {
+            if (!vuart_input(input_vm, (char)held)) {
+                rx_pause(true);
+                break;
+            }
+            held = -1;
+        }
+        if (uart[UARTFR / 4] & UARTFR_RXFE)
+            break;
+        char c = (char)(uart[UARTDR / 4] & 0xff);
+        if (!route(c)) {
+            held = (unsigned char)c;
+            rx_pause(true);
+            break;
+        }
+    }
+    spin_unlock(&input_lock);
+}
+
+void console_rx_resume(void)
+{
+    if (!atomic_load_u8(&rx_paused, MO_RELAXED))
+        return;
+    spin_lock(&input_lock);
+    if (held >= 0 && vuart_input(input_vm, (char)held))
+        held = -1;
+    if (held < 0 && atomic_load_u8(&rx_paused, MO_RELAXED))
+        rx_pause(false); /* what waits in the physical FIFO interrupts again */
+    spin_unlock(&input_lock);
 }
 
 void console_enter_fatal(void)

@@ -20,6 +20,7 @@
 #include <tally/panic.h>
 #include <tally/sysreg.h>
 
+#include "console/vuart.h"
 #include "accounting.h"
 #include "bootargs.h"
 #include "dt.h"
@@ -133,6 +134,7 @@ void hyp_main(uint64_t fdt_pa)
             console_init(uart);
         read_bootargs(fdt);
         psci_init(fdt);
+        vrtc_host_init(fdt); /* MMU still off: reads the host RTC directly */
     } else if (hyp_platform.psci_smc_default) {
         psci_init_default();
     }

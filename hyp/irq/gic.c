@@ -10,13 +10,15 @@
 //                   interrupt drops; vgic_flush rewrites the list registers
 //                   and turns it on), EOI + deactivate
 //   virtual timer   EOI only: forwarded hardware-linked to the running vCPU
-//   UART SPI        EOI only: forwarded hardware-linked to VM 0
+//   UART SPI        Tally's console input (console_rx_irq reads every byte
+//                   and hands it to the VM input goes to), EOI + deactivate
 //   anything else   disabled, EOI + deactivate, counted
 #include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
 #include <tally/errno.h>
 
+#include "console/vuart.h"
 #include "core/dt.h"
 #include "gic.h"
 #include "gic_hw.h"
@@ -132,12 +134,10 @@ void gic_handle_irq(void)
             vtimer_handle_irq();
             continue;
         }
-        if (intid == uart_intid && uart_intid && vgic_forward_spi(intid))
-            continue;
         if (intid == GIC_PPI_MAINT)
             ops->maint_quiesce();
         else if (intid == uart_intid && uart_intid)
-            ops->irq_enable(intid, false); /* no VM wants it: silence it */
+            console_rx_irq();
         else if (intid >= 16) {
             unexpected_irqs++; /* nobody handles it: silence it too */
             ops->irq_enable(intid, false);

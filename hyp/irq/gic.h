@@ -15,7 +15,7 @@
  *                           newly pending virtual interrupts
  *   PPI  GIC_PPI_MAINT (25) vGIC maintenance (list-register underflow)
  *   PPI  GIC_PPI_VTIMER (27) the EL1 virtual timer, forwarded to the guest
- *   SPI  the console UART's, forwarded to VM 0 (gic_uart_intid())
+ *   SPI  the console UART's (gic_uart_intid()): Tally's console input
  */
 #ifndef TALLY_HYP_GIC_H
 #define TALLY_HYP_GIC_H

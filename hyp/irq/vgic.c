@@ -20,12 +20,11 @@
 #include "vgic_hw.h"
 #include "vm/vm.h"
 
-#define VGIC_MAX_VMS 4
+#define VGIC_MAX_VMS VM_MAX_VMS
 
-/* VM 0's UART SPI (vm.h: QEMU virt's SPI 1, whatever the host's INTID; the
- * list register links it to the physical one). */
-_Static_assert(VM_UART_INTID >= VGIC_NR_PRIVATE && VM_UART_INTID < VGIC_NR_IRQS,
-               "the guest's UART SPI is in the model");
+/* The emulated UART's and RTC's SPIs (vm.h: QEMU virt's SPIs 1 and 2). */
+_Static_assert(VM_UART_INTID >= VGIC_NR_PRIVATE && VM_RTC_INTID < VGIC_NR_IRQS,
+               "the guest's device SPIs are in the model");
 _Static_assert(VM_GICR_STRIDE == VGIC_V3_GICR_STRIDE, "one redistributor frame pair per vCPU");
 
 static struct vgic_dist pool[VGIC_MAX_VMS];
@@ -138,9 +137,6 @@ int vgic_vm_init(struct vm *vm)
         pool_put(d);
         return err;
     }
-    uint32_t uart = gic_uart_intid();
-    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE)
-        vgic_dist_set_hw(d, 0, VM_UART_INTID, uart);
     vm->vgic = d;
     return ERR_OK;
 }
@@ -150,12 +146,6 @@ void vgic_vm_destroy(struct vm *vm)
     struct vgic_dist *d = vm->vgic;
     if (!d)
         return;
-    uint32_t uart = gic_uart_intid();
-    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE) {
-        /* Whatever the guest left: the line off, a taken one ended. */
-        gic_irq_enable(uart, false);
-        gic_irq_deactivate(uart);
-    }
     vm->vgic = NULL;
     pool_put(d);
 }
@@ -178,18 +168,6 @@ void vgic_inject(struct vm *vm, unsigned vcpu_id, uint32_t intid)
     spin_lock(&d->lock);
     vgic_dist_inject(d, vcpu_id, intid);
     spin_unlock(&d->lock);
-}
-
-bool vgic_forward_spi(uint32_t hw_intid)
-{
-    struct vm *vm = vm_current();
-    struct vgic_dist *d = vm ? vm->vgic : NULL;
-    if (!d || hw_intid != gic_uart_intid() || vm->id != 0)
-        return false;
-    spin_lock(&d->lock);
-    vgic_dist_inject(d, 0, VM_UART_INTID);
-    spin_unlock(&d->lock);
-    return true;
 }
 
 void vgic_flush(struct vcpu *v)

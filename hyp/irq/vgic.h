@@ -28,13 +28,12 @@
 struct vm;
 struct vcpu;
 
-/* The VM's distributor (vm->vgic), its MMIO regions (vm_add_mmio), the GICV
- * mapping for GICv2 (stage-2 device mapping at VM_GICC_IPA), and, for
- * VM 0, the console UART's SPI hardware-linked. Needs vm->nr_vcpus and the
+/* The VM's distributor (vm->vgic), its MMIO regions (vm_add_mmio) and the
+ * GICV mapping for GICv2 (stage-2 device mapping at VM_GICC_IPA). Needs vm->nr_vcpus and the
  * stage-2 set up. ERR_NOMEM if no distributor is free or a mapping fails,
  * ERR_NOTSUP if the physical GIC has no virtualisation support. */
 int vgic_vm_init(struct vm *vm);
-/* Undo vgic_vm_init (the UART SPI disabled and deactivated). */
+/* Undo vgic_vm_init. */
 void vgic_vm_destroy(struct vm *vm);
 /* The vCPU's model (v->vgic) attached to the VM's distributor: call after
  * vgic_vm_init, for every vCPU. */
@@ -55,11 +54,6 @@ bool vgic_vcpu_pending(struct vcpu *v);
 /* The vCPU leaves its pCPU for good: list registers cleared, every physical
  * interrupt it still held hardware-linked deactivated. On its own pCPU. */
 void vgic_vcpu_put(struct vcpu *v);
-
-/* From gic_handle_irq: the hardware-linked SPI hw_intid fired (after its
- * priority drop). True if a VM took it; false if none wants it (the caller
- * disables and deactivates it). */
-bool vgic_forward_spi(uint32_t hw_intid);
 
 /* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter, the EL1
  * physical timer traps), CNTVOFF_EL2 = 0, the vCPU's PPI 27 linked to the

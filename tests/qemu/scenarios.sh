@@ -238,7 +238,7 @@ vm_powered_off() {
 aborts_are_the_probes() {
     local c probes aborts
     c=$(cat)
-    probes=$(grep -cE '^testguest: PASS (unmapped-ipa|above-ram)-(load|store)$' <<<"$c")
+    probes=$(grep -cE '^vm0: testguest: PASS (unmapped-ipa|above-ram)-(load|store)$' <<<"$c")
     aborts=$(sed -n 's/^tally: VM 0 vCPU 0: .* \([0-9]*\) aborts injected$/\1/p' <<<"$c")
     if [ "$probes" -lt 2 ] || [ "$aborts" != "$probes" ]; then
         echo "vCPU 0 had '$aborts' aborts injected for $probes probes"
@@ -252,16 +252,16 @@ for cpu in max cortex-a72; do
         scenario "testguest-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem 1G \
             --kernel "$TESTGUEST" --timeout 180
         vm_started 2 1
-        expect '^testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
-        expect "^testguest: GICv$gic, virtual timer INTID 27\$"
+        expect '^vm0: testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
+        expect "^vm0: testguest: GICv$gic, virtual timer INTID 27\$"
         for t in psci-version psci-features psci-cpu-on sgi-cpu1-to-cpu0 sgi-cpu0-to-cpu1 \
             vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
             tally-hypercall tally-hypercall-undefined; do
-            expect "^testguest: PASS $t\$"
+            expect "^vm0: testguest: PASS $t\$"
         done
-        expect '^testguest: 0 skipped$'
-        expect '^testguest: [0-9]+ passed, 0 failed$'
-        forbid '^testguest: (FAIL|SKIP)'
+        expect '^vm0: testguest: 0 skipped$'
+        expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
+        forbid '^vm0: testguest: (FAIL|SKIP)'
         # The guest's abort probes, and nothing else, were aborts.
         check aborts_are_the_probes
         vm_powered_off
@@ -277,15 +277,15 @@ for cpu in max cortex-a72; do
                 --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
                 --append "console=ttyAMA0 tally.test=1" --timeout 600
             vm_started $smp 1
-            expect '^\[ *[0-9.]+\] Machine model: Tally VM$'
-            expect '^init: boot$'
-            expect "^init: cpus=$smp\$"
+            expect '^vm0: \[ *[0-9.]+\] Machine model: Tally VM$'
+            expect '^vm0: init: boot$'
+            expect "^vm0: init: cpus=$smp\$"
             # By the guest's clock sleep 2 never ends early; a loaded host
             # only makes the wake-up late (init says FAIL past 2.50 s).
-            expect '^init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
-            expect '^init: mem8m ok$'
-            expect '^init: dmesg clean$'
-            expect '^init: done$'
+            expect '^vm0: init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
+            expect '^vm0: init: mem8m ok$'
+            expect '^vm0: init: dmesg clean$'
+            expect '^vm0: init: done$'
             forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad'
             vm_powered_off
         done
@@ -298,7 +298,7 @@ done
 four_boots() {
     local c
     c=$(cat)
-    if [ "$(grep -c '^init: boot$' <<<"$c")" != 4 ] ||
+    if [ "$(grep -c '^vm0: init: boot$' <<<"$c")" != 4 ] ||
         [ "$(grep -c '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$' <<<"$c")" != 4 ] ||
         [ "$(grep -c '^tally: VM 0: rebuilding from its boot modules$' <<<"$c")" != 3 ]; then
         echo "want 4 boots reaching /init, 4 resets, 3 rebuilds"
@@ -351,12 +351,14 @@ for cfg in "max 3" "cortex-a72 2"; do
     vm_started 2 1
     for t in abort-unmapped-ipa abort-above-ram abort-host-devices abort-no-syndrome \
         smccc-undefined psci-over-smc psci-bad-arguments cpu-on-bad-entry still-answering; do
-        expect "^hostile: PASS $t\$"
+        expect "^vm0: hostile: PASS $t\$"
     done
-    expect '^hostile: 9 passed, 0 failed$'
-    forbid '^hostile: FAIL'
+    expect '^vm0: hostile: 9 passed, 0 failed$'
+    forbid '^vm0: hostile: FAIL'
     # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
-    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 0 MMIO, 4118 aborts injected$'
+    # MMIO: its output through the emulated UART, a flag-register read and
+    # a data-register write for each of its 370 bytes.
+    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 740 MMIO, 4118 aborts injected$'
     expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 0 HVC/SMC, 0 MMIO, [1-9][0-9]* aborts injected$'
     vm_powered_off
 done
@@ -367,7 +369,7 @@ done
 three_clean_runs() {
     local c
     c=$(cat)
-    if [ "$(grep -cE '^testguest: [0-9]+ passed, 0 failed$' <<<"$c")" != 3 ] ||
+    if [ "$(grep -cE '^vm0: testguest: [0-9]+ passed, 0 failed$' <<<"$c")" != 3 ] ||
         [ "$(grep -c '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$' <<<"$c")" != 3 ]; then
         echo "want 3 runs with 0 failed, each ended by SYSTEM_RESET"
         return 1
@@ -383,7 +385,7 @@ for cfg in "max 3" "cortex-a72 2"; do
     expect '^tally: VM 0: 2 resets \(tally.max-resets\), not rebuilt$'
     check three_clean_runs
     check free_count_restored
-    forbid '^testguest: (FAIL|SKIP)|unexpected exception|halted'
+    forbid '^vm0: testguest: (FAIL|SKIP)|unexpected exception|halted'
     verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
     always_forbid
 done
