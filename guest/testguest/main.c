@@ -63,6 +63,10 @@ static u64 probe_esr, probe_far, probe_elr;
 
 static u32 passed, failed, skipped;
 static bool reset_at_end; /* bootargs "testguest.reset=1": SYSTEM_RESET, not OFF */
+static bool forge_at_end; /* "testguest.forge=1": print lines that mimic Tally's */
+static bool uart_off;     /* "testguest.uart-off=1": disable the UART before the end */
+static unsigned linger_s; /* "testguest.linger=N": wait N seconds before the end */
+static u64 uart_base;
 static const void *dtb;
 
 static long psci(u64 fid, u64 a1, u64 a2, u64 a3)
@@ -106,8 +110,46 @@ static void skip(const char *name, const char *reason)
     con_puts("\n");
 }
 
+/*
+ * Console tests under Tally (docs/guests.md): lines a guest could use to pass
+ * for Tally -- a plain "tally:" line, one after a carriage return, one after
+ * an escape sequence that would erase the line on a terminal, one behind
+ * backspaces -- each must show up under the guest's own tag.
+ */
+static void forge_lines(void)
+{
+    con_puts("tally: accounting free=1 frame=0 pagetable=0 kstack=0 hyp=0 meta=0 reserved=0 "
+             "leaked=0\n");
+    con_puts("\rtally: forged after CR\n");
+    con_puts("\x1b[2K\x1b[1Gtally: forged after an erase sequence\n");
+    con_puts("\b\b\b\b\btally: forged after backspaces\n");
+    con_puts("x\ntally: forged after a newline\n");
+}
+
+/* Turn the PL011 off as a guest may (UARTEN, TXE, RXE cleared, interrupts
+ * masked); under Tally this is its emulated UART and Tally's own output
+ * must go on. */
+#define UART_CR   0x30
+#define UART_IMSC 0x38
+static void disable_uart(u64 base)
+{
+    con_puts("testguest: disabling the UART\n");
+    mmio_write32(base + UART_IMSC, 0);
+    mmio_write32(base + UART_CR, 0);
+}
+
 static void finish(void)
 {
+    if (forge_at_end)
+        forge_lines();
+    if (linger_s) {
+        u64 until = cntvct() + cntfrq() * linger_s;
+        while (cntvct() < until)
+            ;
+        con_puts("testguest: lingered ");
+        con_putu(linger_s);
+        con_puts(" s\n");
+    }
     con_puts("testguest: ");
     con_putu(skipped);
     con_puts(" skipped\n");
@@ -116,6 +158,8 @@ static void finish(void)
     con_puts(" passed, ");
     con_putu(failed);
     con_puts(" failed\n");
+    if (uart_off)
+        disable_uart(uart_base);
     if (reset_at_end) {
         con_puts("testguest: SYSTEM_RESET\n");
         psci(PSCI_SYSTEM_RESET, 0, 0, 0);
@@ -480,7 +524,7 @@ static void check_tally_hypercalls(void)
         skip("tally-hypercall-undefined", "not running under Tally");
         return;
     }
-    u64 out[4];
+    u64 out[4], vm_id;
     tg_smccc(1, TALLY_HC_VERSION, 0, 0, 0, out);
     if ((long)out[0] < 0)
         fail("tally-hypercall", "TALLY_HC_VERSION returned", (long)out[0]);
@@ -490,6 +534,10 @@ static void check_tally_hypercalls(void)
         fail("tally-hypercall", "wrong magic in x1:", (long)out[1]);
     else if (out[3] != (u64)ncpus)
         fail("tally-hypercall", "vCPU count in x3 differs from the device tree:", (long)out[3]);
+    else if (!dt_prop_cells(dt_find_compatible(-1, "tally,hypervisor"), "tally,vm-id", 0, 1,
+                            &vm_id) ||
+             out[2] != vm_id)
+        fail("tally-hypercall", "VM id in x2 differs from the device tree:", (long)out[2]);
     else
         pass("tally-hypercall");
 
@@ -549,6 +597,30 @@ static u64 page_word(u64 pa, int last)
  * last word of each, written with a value unique to the page, all read back
  * after all were written (two IPAs sharing a frame, or a page not backed,
  * show up). Pass 0 writes, pass 1 checks. */
+/* What /memory says: "testguest: memory: N bank(s), BASE + SIZE" (the first). */
+static void print_memory(void)
+{
+    u64 first_base = 0, first_size = 0, base, size;
+    unsigned banks = 0;
+    for (int c = dt_next_child(0, -1); c >= 0; c = dt_next_child(0, c)) {
+        if (!dt_prop_has_string(c, "device_type", "memory"))
+            continue;
+        for (int i = 0; dt_reg(c, i, &base, &size); i++) {
+            if (!banks++) {
+                first_base = base;
+                first_size = size;
+            }
+        }
+    }
+    con_puts("testguest: memory: ");
+    con_putu(banks);
+    con_puts(banks == 1 ? " bank, " : " banks, ");
+    con_puthex(first_base);
+    con_puts(" + ");
+    con_puthex(first_size);
+    con_puts("\n");
+}
+
 static void check_ram_pages(void)
 {
     u64 pages = 0, bad_pa = 0, got = 0;
@@ -635,8 +707,17 @@ void tg_main(const void *fdt)
         return;
     }
     dtb = fdt;
-    con_init(console_base());
+    uart_base = console_base();
+    con_init(uart_base);
     reset_at_end = bootargs_have("testguest.reset=1");
+    forge_at_end = bootargs_have("testguest.forge=1");
+    uart_off = bootargs_have("testguest.uart-off=1");
+    for (unsigned n = 1; n <= 9; n++) {
+        char w[] = "testguest.linger=N";
+        w[sizeof(w) - 2] = (char)('0' + n);
+        if (bootargs_have(w))
+            linger_s = n;
+    }
     int psci_node = dt_path("/psci");
     if (psci_node >= 0 && dt_prop_has_string(psci_node, "method", "smc"))
         psci_hvc = 0;
@@ -659,6 +740,7 @@ void tg_main(const void *fdt)
     con_puts(psci_hvc ? "HVC" : "SMC");
     con_puts("\n");
 
+    print_memory();
     check_psci_basics();
 
     bool gic_ok = gic_init() == 0;

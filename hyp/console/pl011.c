@@ -19,8 +19,15 @@
 // swallowed whole, every other control byte is dropped and bytes >= 0x80
 // (which include C1 controls such as CSI 0x9b) print as '?'. Whoever starts
 // writing while another source's line is open closes that line first, so
-// lines never mix. After a fatal error the lock is ignored (the CPU that
-// failed may hold it).
+// lines never mix.
+//
+// A VM's output is held until a whole line (or 160 bytes) is there, then
+// printed in one piece, so two busy VMs do not cut each other's lines into
+// pieces. A partial line (a shell prompt, the echo of a typed key) goes out
+// when the VM idles (its WFI trap: console_vm_idle) and when input switches
+// to it; the line then stays open for the VM's next bytes unless another
+// source prints first. After a fatal error the lock is ignored (the CPU
+// that failed may hold it).
 //
 // The UART is used as firmware left it (enabled, baud rate set): QEMU needs
 // no set-up, and on boards the boot loader has already programmed it.
@@ -52,14 +59,18 @@ static atomic_u8 console_fatal;
 /* Guarded by console_lock: the source whose line is open on the wire, and
  * each VM's output filter state. */
 static int open_src = SRC_NONE;
+#define LINE_MAX 160
 static struct vm_out {
     unsigned col;   /* guest bytes on the open line (backspace limit) */
     uint8_t escape; /* 0, 1 after ESC, 2 inside a CSI sequence */
+    unsigned len;   /* bytes held in line[], not yet printed */
+    char line[LINE_MAX];
 } vm_out[CONSOLE_MAX_VMS];
 
-/* Guarded by console_lock too: input routing (console_rx_irq). */
+/* The VM input goes to: written with both input_lock and console_lock held,
+ * so either lock gives a stable value (console_vm_putc reads it under the
+ * console lock). */
 static unsigned input_vm;
-static bool input_escape;
 
 void console_init(uint64_t pl011_base)
 {
@@ -122,6 +133,23 @@ void console_write(const char *s, size_t n)
         spin_unlock(&console_lock);
 }
 
+/* Print VM vm's held bytes on a line of their own (left open unless end). */
+static void flush_held(unsigned vm, bool end)
+{
+    struct vm_out *o = &vm_out[vm];
+    if (!o->len && !end)
+        return;
+    switch_to((int)vm);
+    for (unsigned i = 0; i < o->len; i++)
+        pl011_putc(o->line[i]);
+    o->col += o->len;
+    o->len = 0;
+    if (end) {
+        puts_raw("\r\n");
+        open_src = SRC_NONE;
+    }
+}
+
 void console_vm_putc(unsigned vm, char ch)
 {
     unsigned char c = (unsigned char)ch;
@@ -137,20 +165,34 @@ void console_vm_putc(unsigned vm, char ch)
     } else if (c == 0x1b) {
         o->escape = 1;
     } else if (c == '\n') {
-        switch_to((int)vm); /* an empty line still shows whose it is */
-        puts_raw("\r\n");
-        open_src = SRC_NONE;
+        flush_held(vm, true); /* an empty line still shows whose it is */
     } else if (c == '\b') {
-        if (open_src == (int)vm && o->col) {
+        if (o->len) {
+            o->len--;
+        } else if (open_src == (int)vm && o->col) {
             pl011_putc('\b');
             o->col--;
         }
     } else if (c == '\t' || (c >= 0x20 && c < 0x7f) || c >= 0x80) {
-        switch_to((int)vm);
-        pl011_putc(c >= 0x80 ? '?' : (char)c);
-        o->col++;
+        /* Relaxed store: console_vm_idle peeks at len without the lock. */
+        o->line[o->len] = c >= 0x80 ? '?' : (char)c;
+        __atomic_store_n(&o->len, o->len + 1, __ATOMIC_RELAXED);
+        if (o->len == LINE_MAX)
+            flush_held(vm, true);
     }
     /* Every other control byte (CR, BEL, ...) and DEL: dropped. */
+    if (locked)
+        spin_unlock(&console_lock);
+}
+
+void console_vm_idle(unsigned vm)
+{
+    /* A racy peek: a byte written meanwhile is flushed at the next idle or
+     * newline; the common case (nothing held) costs no lock. */
+    if (vm >= CONSOLE_MAX_VMS || !__atomic_load_n(&vm_out[vm].len, __ATOMIC_RELAXED))
+        return;
+    bool locked = lock_console();
+    flush_held(vm, false);
     if (locked)
         spin_unlock(&console_lock);
 }
@@ -161,6 +203,7 @@ void console_vm_reset(unsigned vm)
         return;
     spin_lock(&console_lock);
     vm_out[vm].escape = 0;
+    vm_out[vm].len = 0;
     if (open_src == (int)vm) {
         puts_raw("\r\n");
         open_src = SRC_NONE;
@@ -188,10 +231,9 @@ void console_rx_start(void)
  */
 #define KEY_SWITCH 0x1d
 
-/* input_lock guards input_vm, input_escape, held and the physical UART's
- * receive side (DR reads, IMSC). Taken before a VM's UART lock. */
+/* input_lock guards input_escape, held and the physical UART's receive side
+ * (DR reads, IMSC). Taken before a VM's UART lock and the console lock. */
 static struct spinlock input_lock = SPINLOCK_INIT;
-static unsigned input_vm;
 static bool input_escape;
 static int held = -1;
 /* Set and cleared under input_lock; read relaxed by console_rx_resume as a
@@ -211,8 +253,13 @@ static bool route(char c)
     if (input_escape) {
         input_escape = false;
         if (c >= '0' && c <= '9' && (unsigned)(c - '0') < CONSOLE_MAX_VMS) {
+            snprintf(note, sizeof(note), "tally: console input goes to VM %u\n", c - '0');
+            console_write(note, strlen(note));
+            spin_lock(&console_lock);
             input_vm = (unsigned)(c - '0');
-            snprintf(note, sizeof(note), "tally: console input goes to VM %u\n", input_vm);
+            flush_held(input_vm, false); /* its prompt, if it waits for input */
+            spin_unlock(&console_lock);
+            return true;
         } else if (c == KEY_SWITCH) {
             return vuart_input(input_vm, c);
         } else {

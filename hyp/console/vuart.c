@@ -55,9 +55,9 @@ static const struct {
     uint16_t reg, field;
     uint32_t mask;
 } plain_regs[] = {
-    {ILPR, offsetof(struct vuart, ilpr), 0xff},   {IBRD, offsetof(struct vuart, ibrd), 0xffff},
-    {FBRD, offsetof(struct vuart, fbrd), 0x3f},   {LCR_H, offsetof(struct vuart, lcr), 0xff},
-    {CR, offsetof(struct vuart, cr), 0xffff},     {IFLS, offsetof(struct vuart, ifls), 0x3f},
+    {ILPR, offsetof(struct vuart, ilpr), 0xff},    {IBRD, offsetof(struct vuart, ibrd), 0xffff},
+    {FBRD, offsetof(struct vuart, fbrd), 0x3f},    {LCR_H, offsetof(struct vuart, lcr), 0xff},
+    {CR, offsetof(struct vuart, cr), 0xffff},      {IFLS, offsetof(struct vuart, ifls), 0x3f},
     {IMSC, offsetof(struct vuart, imsc), INT_ALL}, {DMACR, offsetof(struct vuart, dmacr), 7},
 };
 

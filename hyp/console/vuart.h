@@ -30,6 +30,8 @@ struct vuart {
 
 /* pl011.c: a byte VM vm transmitted. Filtered and tagged (see pl011.c). */
 void console_vm_putc(unsigned vm, char c);
+/* VM vm idles (a WFI): print the partial line it holds, if any. */
+void console_vm_idle(unsigned vm);
 /* The VM's output state back to the start (its open line closed): at its
  * creation. */
 void console_vm_reset(unsigned vm);

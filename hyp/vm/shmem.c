@@ -90,7 +90,8 @@ int shmem_create(const struct vm_setup *s, char *msg, size_t len)
         r->members = s->shmem[k].members;
         r->ipa = ipa;
         if (r->size > VM_SHMEM_END - ipa) {
-            snprintf(msg, len, "shared regions: %lu MiB more than the %lu MiB of IPA space for them",
+            snprintf(msg, len,
+                     "shared regions: %lu MiB more than the %lu MiB of IPA space for them",
                      (uint64_t)(r->size - (VM_SHMEM_END - ipa)) >> 20,
                      (uint64_t)(VM_SHMEM_END - VM_SHMEM_IPA) >> 20);
             shmem_release();

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <tally/sysreg.h>
 
+#include "console/vuart.h"
 #include "irq/gic.h"
 #include "vcpu.h"
 #include "irq/vgic.h"
@@ -96,6 +97,8 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
          * has a virtual interrupt to take. WFE, WFIT, WFET (TI = 1, 2, 3):
          * go straight back; an early wake-up is architecturally allowed,
          * and sleeping here would ignore WFIT's deadline. */
+        if ((esr & 3) == 0)
+            console_vm_idle(v->vm->id); /* its prompt or echo, now */
         if ((esr & 3) == 0 && !vgic_vcpu_pending(v)) {
             /* QEMU's GICv2 does not re-evaluate the physical CPU interface
              * when a guest's EOI deactivates a hardware-linked interrupt:

@@ -121,8 +121,8 @@ static int claim_modules(const void *fdt, int node, struct module *m, unsigned n
             if (m[k].base == a)
                 x = &m[k];
         if (!x || x->claimed) {
-            snprintf(msg, len, "VM %u: %s module at 0x%lx", c->id, x ? "a second VM claims the" : "no",
-                     a);
+            snprintf(msg, len, "VM %u: %s module at 0x%lx", c->id,
+                     x ? "a second VM claims the" : "no", a);
             return ERR_INVAL;
         }
         x->claimed = true;
@@ -278,8 +278,8 @@ int vm_setup_assign_cpus(struct vm_setup *s, unsigned nr_cpus, char *msg, size_t
     unsigned claimed = 0;
     for (unsigned i = 0; i < s->nr_vms; i++)
         claimed += s->vm[i].nr_vcpus;
-    if (claimed > nr_cpus || (s->nr_vms && s->vm[0].id == 0 && !s->vm[0].nr_vcpus &&
-                              claimed >= nr_cpus)) {
+    if (claimed > nr_cpus ||
+        (s->nr_vms && s->vm[0].id == 0 && !s->vm[0].nr_vcpus && claimed >= nr_cpus)) {
         snprintf(msg, len, "the VMs ask for %u vCPUs%s, and there are %u CPUs (one vCPU each)",
                  claimed, s->vm[0].id == 0 && !s->vm[0].nr_vcpus ? " beside VM 0" : "", nr_cpus);
         return ERR_RANGE;

@@ -389,3 +389,141 @@ for cfg in "max 3" "cortex-a72 2"; do
     verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
     always_forbid
 done
+
+# --- several VMs (docs/vm-binding.md), consoles, shared regions -----------
+# Every accounting line, the ones printed at one VM's teardown while another
+# still runs included, says leaked=0 (always_forbid). The first teardown's
+# line counts the other VM's RAM as frames, exactly.
+other_vm_counted() { # other_vm_counted PAGES: the first teardown's frame count
+    local c first
+    c=$(cat)
+    first=$(grep -A3 -m1 -E '^tally: VM [0-9]: teardown returned' <<<"$c" | grep -m1 '^tally: accounting')
+    if ! grep -qE "^tally: accounting free=[0-9]+ frame=$1 " <<<"$first"; then
+        echo "the first teardown's accounting line does not count $1 frames: $first"
+        return 1
+    fi
+}
+vm1_before_uart_off_tally_after() {
+    local c
+    c=$(cat)
+    if ! awk '/^vm1: testguest: disabling the UART$/ {d = 1} d && /^tally: VM 1: SYSTEM_OFF/ {ok = 1} END {exit !ok}' <<<"$c"; then
+        echo "no Tally line about VM 1 after it disabled its UART"
+        return 1
+    fi
+}
+
+# Two test guests at once, each with 2 vCPUs of the 4 and its own RAM size;
+# VM 1 also forges Tally lines and disables its UART at the end.
+other_vm_is_vm0_or_vm1() {
+    local c
+    c=$(cat)
+    other_vm_counted 65536 <<<"$c" 2>/dev/null || other_vm_counted 32768 <<<"$c"
+}
+scenario vms-two-testguests 0 --smp 4 --mem 1G --timeout 240 \
+    --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M \
+    --vm --kernel "$TESTGUEST" --vcpus 2 --vm-mem 128M --append "testguest.forge=1 testguest.uart-off=1"
+expect '^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks, kernel at 0x40200000, initrd at 0x0 \(0 bytes\), DTB at 0x40400000; boot 1$'
+expect '^tally: VM 1: 2 vCPUs, RAM 128 MiB at IPA 0x40000000 in 1 blocks, kernel at 0x40200000, initrd at 0x0 \(0 bytes\), DTB at 0x40400000; boot 1$'
+for vm in 0 1; do
+    expect "^vm$vm: testguest: start at EL1, image at 0x40200000, DTB at 0x40400000, 2 CPUs, PSCI over HVC\$"
+    expect "^vm$vm: testguest: PASS tally-hypercall\$"
+    expect "^vm$vm: testguest: 18 passed, 0 failed\$"
+    expect "^tally: VM $vm: SYSTEM_OFF, every vCPU stopped; tearing down\$"
+done
+# 256 MiB and 128 MiB of frames, plus 3 stage-2 table pages each.
+expect '^tally: VM 0: teardown returned 65539 pages$'
+expect '^tally: VM 1: teardown returned 32771 pages$'
+# Console: VM 1's forged lines stay under its tag; nothing untagged.
+expect '^vm1: tally: accounting free=1 frame=0 pagetable=0 kstack=0 hyp=0 meta=0 reserved=0 leaked=0$'
+expect '^vm1: tally: forged after CR$'
+expect '^vm1: tally: forged after an erase sequence$'
+expect '^vm1: tally: forged after backspaces$'
+expect '^vm1: tally: forged after a newline$'
+forbid '^tally: .*forged|^tally: accounting free=1 |^testguest:|^vm[01]: testguest: (FAIL|SKIP)'
+check other_vm_is_vm0_or_vm1
+check vm1_before_uart_off_tally_after
+expect '^tally: powering off$'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
+# One VM resets (twice) while the other keeps running: VM 1 lingers 9 s
+# before it powers off, so VM 0's resets happen while it runs. VM 0's
+# teardowns give back exactly its pages each time.
+vm0_reset_while_vm1_ran() {
+    local c
+    c=$(cat)
+    if ! awk '/^tally: VM 0: rebuilding from its boot modules$/ {r = 1} r && /^tally: VM 1: SYSTEM_OFF/ {ok = 1} END {exit !ok}' <<<"$c"; then
+        echo "VM 1 was not running when VM 0 was rebuilt"
+        return 1
+    fi
+    if [ "$(grep -c '^tally: VM 0: teardown returned 65539 pages$' <<<"$c")" != 3 ] ||
+        [ "$(grep -c '^vm0: testguest: 18 passed, 0 failed$' <<<"$c")" != 3 ]; then
+        echo "want 3 clean runs of VM 0, each giving back 65539 pages"
+        return 1
+    fi
+}
+scenario vms-reset-one 0 --smp 4 --mem 1G --timeout 240 --tally-args tally.max-resets=2 \
+    --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M --append testguest.reset=1 \
+    --vm --kernel "$TESTGUEST" --vcpus 2 --vm-mem 128M --append testguest.linger=9
+for b in 1 2 3; do
+    expect "^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks, kernel at 0x40200000, initrd at 0x0 \\(0 bytes\\), DTB at 0x40400000; boot $b\$"
+done
+expect '^tally: VM 0: 2 resets \(tally.max-resets\), not rebuilt$'
+expect '^vm1: testguest: lingered 9 s$'
+expect '^vm1: testguest: 18 passed, 0 failed$'
+expect '^tally: VM 1: teardown returned 32771 pages$'
+check vm0_reset_while_vm1_ran
+forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
+# --vm-mem for VM 0 alone: exactly that RAM, in its /memory.
+scenario vm-mem-256 0 --smp 2 --mem 512M --kernel "$TESTGUEST" --vm-mem 256 --timeout 180
+vm_started 2 1
+expect '^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks'
+expect '^vm0: testguest: memory: 1 bank, 0x40000000 \+ 0x10000000$'
+expect '^vm0: testguest: 18 passed, 0 failed$'
+vm_powered_off
+
+# Two Linux guests sharing a 2 MiB region (--shmem): VM 0 writes a value
+# with busybox devmem, VM 1 waits until it reads it. Both see the region at
+# the same IPA, outside /memory, 256 MiB of RAM each (Linux's own count),
+# and the host's time from the emulated PL031. Every page comes back.
+rtc_is_host_time() {
+    local c now t
+    c=$(cat)
+    now=$(date +%s)
+    for t in $(sed -n 's/^vm[01]: init: date=\([0-9]*\)$/\1/p' <<<"$c"); do
+        if [ "$t" -gt "$now" ] || [ $((now - t)) -gt 900 ]; then
+            echo "a guest's date ($t) is not the host's time ($now, within the run)"
+            return 1
+        fi
+    done
+    [ "$(grep -c '^vm[01]: init: date=' <<<"$c")" = 2 ] || { echo "want two date lines"; return 1; }
+}
+scenario vms-linux-shmem 0 --smp 2 --mem 1G --shmem 2M --timeout 600 \
+    --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --vm-mem 256 \
+    --append "console=ttyAMA0 tally.shmem=write:0x1234ABCD" \
+    --vm --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --vm-mem 256 \
+    --append "console=ttyAMA0 tally.shmem=read:0x1234ABCD"
+for vm in 0 1; do
+    expect "^tally: VM $vm: 1 vCPU, RAM 256 MiB at IPA 0x40000000"
+    expect "^vm$vm: \\[ *[0-9.]+\\] Memory: [0-9]+K/262144K available"
+    expect "^vm$vm: \\[ *[0-9.]+\\] rtc-pl031 9010000.pl031: registered as rtc0\$"
+    expect "^vm$vm: init: shmem at 0x10000000 size 0x200000\$"
+    expect "^tally: VM $vm: SYSTEM_OFF, every vCPU stopped; tearing down\$"
+    # 256 MiB of its own frames and 4 table pages; the region stays.
+    expect "^tally: VM $vm: teardown returned 65540 pages\$"
+done
+expect '^vm0: init: shmem wrote 0x1234ABCD$'
+expect '^vm1: init: shmem read 0x1234ABCD$'
+# The first teardown: the other VM's 65536 frames + the region's 512.
+first_teardown_counts_66048() { other_vm_counted 66048; }
+check first_teardown_counts_66048
+check rtc_is_host_time
+# The last VM gone, the region's 512 pages are still frames; then freed.
+expect '^tally: accounting free=[0-9]+ frame=512 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+expect '^tally: accounting free=[0-9]+ frame=0 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+forbid 'Kernel panic|Internal error|Oops|shmem timeout|no /shmem'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
