@@ -67,6 +67,7 @@ static bool forge_at_end; /* "testguest.forge=1": print lines that mimic Tally's
 static bool uart_off;     /* "testguest.uart-off=1": disable the UART before the end */
 static unsigned linger_s; /* "testguest.linger=N": wait N seconds before the end */
 static u64 uart_base;
+static bool bench_mode; /* "testguest.bench=1": exit costs only (docs/benchmarks.md) */
 static const void *dtb;
 
 static long psci(u64 fid, u64 a1, u64 a2, u64 a3)
@@ -136,6 +137,43 @@ static void disable_uart(u64 base)
     con_puts("testguest: disabling the UART\n");
     mmio_write32(base + UART_IMSC, 0);
     mmio_write32(base + UART_CR, 0);
+}
+
+/*
+ * Exit costs, in CNTVCT ticks per operation: under QEMU's -icount shift=0
+ * (QEMU 10: the counter at 1 GHz, one tick per instruction) that is the
+ * instructions executed, Tally's and the guest's. Each figure is the mean
+ * over BENCH_N iterations of a loop, beside the bare loop's cost:
+ *   loop_insns            the loop with a store to RAM (no exit)
+ *   hvc_null_insns        TALLY_HC_VERSION round trip (the baseline exit)
+ *   mmio_uart_write_insns a write to the emulated UART's IMSC (same value)
+ */
+#define BENCH_N 1000
+volatile u32 tg_bench_scratch; /* the bare loop's store goes here */
+static void bench_exits(void)
+{
+    u64 out[4], t0, loop, hvc, mmio;
+    u32 imsc = mmio_read32(uart_base + UART_IMSC);
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++)
+        tg_bench_scratch = imsc;
+    loop = (cntvct() - t0) / BENCH_N;
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++)
+        tg_smccc(1, TALLY_HC_VERSION, 0, 0, 0, out);
+    hvc = (cntvct() - t0) / BENCH_N;
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++)
+        mmio_write32(uart_base + UART_IMSC, imsc);
+    mmio = (cntvct() - t0) / BENCH_N;
+    con_puts("testguest: bench loop_insns=");
+    con_putu(loop);
+    con_puts(" hvc_null_insns=");
+    con_putu(hvc);
+    con_puts(" mmio_uart_write_insns=");
+    con_putu(mmio);
+    con_puts("\n");
+    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
 }
 
 static void finish(void)
@@ -710,6 +748,7 @@ void tg_main(const void *fdt)
     uart_base = console_base();
     con_init(uart_base);
     reset_at_end = bootargs_have("testguest.reset=1");
+    bench_mode = bootargs_have("testguest.bench=1");
     forge_at_end = bootargs_have("testguest.forge=1");
     uart_off = bootargs_have("testguest.uart-off=1");
     for (unsigned n = 1; n <= 9; n++) {
@@ -740,6 +779,8 @@ void tg_main(const void *fdt)
     con_puts(psci_hvc ? "HVC" : "SMC");
     con_puts("\n");
 
+    if (bench_mode)
+        bench_exits();
     print_memory();
     check_psci_basics();
 

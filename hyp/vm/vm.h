@@ -99,7 +99,6 @@ struct vm {
     /* enum vm_stop: set once by the first vCPU that stops the VM
      * (compare-and-swap from VM_RUNNING), read by every pCPU's loop. */
     atomic_u32 stop;
-    atomic_u32 nr_left;                      /* pCPUs that have left the guest for good */
     unsigned boots;                          /* how many times this VM has been started */
     uint32_t shmem_mapped;                   /* bit k: shared region k is in this stage-2 */
     struct vm_ram_block shmem[VM_MAX_SHMEM]; /* region k, valid with bit k */
