@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The console: the physical Arm PL011 UART, which Tally alone owns. Output is
 // polled; input arrives by the UART's receive interrupt (console_rx_irq) and
-// goes to one VM's emulated UART at a time (console/vuart.c).
+// goes to one VM's emulated UART at a time (the sink hyp/vm registers:
+// vm/vuart.c).
 //
 // Output from several sources shares the one wire, line by line:
 //
@@ -36,7 +37,7 @@
 #include <tally/spinlock.h>
 
 #include "core/hyp.h"
-#include "vuart.h"
+#include "console.h"
 
 #define UARTDR      0x00
 #define UARTFR      0x18
@@ -239,6 +240,13 @@ static int held = -1;
 /* Set and cleared under input_lock; read relaxed by console_rx_resume as a
  * hint (a stale 0 is caught by the next read, a stale 1 costs the lock). */
 static atomic_u8 rx_paused;
+/* Set once by hyp/vm before the receive interrupt is enabled. */
+static console_input_fn deliver;
+
+void console_set_input(console_input_fn fn)
+{
+    deliver = fn;
+}
 
 unsigned console_input_vm(void)
 {
@@ -261,7 +269,7 @@ static bool route(char c)
             spin_unlock(&console_lock);
             return true;
         } else if (c == KEY_SWITCH) {
-            return vuart_input(input_vm, c);
+            return deliver(input_vm, c);
         } else {
             snprintf(note, sizeof(note),
                      "tally: console keys: Ctrl-] N: input to VM N; Ctrl-] Ctrl-]: a Ctrl-]\n");
@@ -273,7 +281,7 @@ static bool route(char c)
         input_escape = true;
         return true;
     }
-    return vuart_input(input_vm, c);
+    return deliver(input_vm, c);
 }
 
 static void rx_pause(bool pause)
@@ -288,7 +296,7 @@ void console_rx_irq(void)
     spin_lock(&input_lock);
     for (;;) {
         if (held >= 0) {
-            if (!vuart_input(input_vm, (char)held)) {
+            if (!deliver(input_vm, (char)held)) {
                 rx_pause(true);
                 break;
             }
@@ -311,7 +319,7 @@ void console_rx_resume(void)
     if (!atomic_load_u8(&rx_paused, MO_RELAXED))
         return;
     spin_lock(&input_lock);
-    if (held >= 0 && vuart_input(input_vm, (char)held))
+    if (held >= 0 && deliver(input_vm, (char)held))
         held = -1;
     if (held < 0 && atomic_load_u8(&rx_paused, MO_RELAXED))
         rx_pause(false); /* what waits in the physical FIFO interrupts again */

@@ -11,7 +11,8 @@
 // Live owners: Tally's EL2 address space (its table pages, and the pages
 // its owning leaves hold references to), the CPUs' kernel stacks (each CPU
 // holds its stack pages; the stack mapping holds them too, so a stack page
-// is counted once), and through vm_account_owners() every live VM's stage-2
+// is counted once), and through the function hyp/vm registers
+// (accounting_set_owners: vm_account_owners) every live VM's stage-2
 // and the static shared regions (a shared page counted once, by its region,
 // with the region's reference and one per member mapping it).
 #include <stdio.h>
@@ -22,7 +23,6 @@
 #include "accounting.h"
 #include "mmu.h"
 #include "percpu.h"
-#include "vm/vm.h"
 
 struct acct_reach {
     uint64_t tables;    /* table pages of the tree */
@@ -81,6 +81,14 @@ static int count_leaf(const struct pt_visit *v, void *ctx)
         audit(r, page_slot_ref_count(s), cpu_holds_stack_page(p) ? 2 : 1, p);
     }
     return 0;
+}
+
+/* Written once by the boot CPU before any VM exists. */
+static void (*other_owners)(struct acct_reach *r);
+
+void accounting_set_owners(void (*fn)(struct acct_reach *r))
+{
+    other_owners = fn;
 }
 
 struct tree_ctx {
@@ -162,7 +170,8 @@ void accounting_take(struct accounting *a)
     audit(&r, pt_page_ref_count(hyp_aspace.root), 1, pt_page_paddr(hyp_aspace.root));
     int err = pt_walk(&hyp_aspace, 0, 1ull << hyp_aspace.ia_bits, &visitor, &r);
     BUG_ON(err != ERR_OK);
-    vm_account_owners(&r);
+    if (other_owners)
+        other_owners(&r);
     uint64_t reached = r.tables + r.owned + unmapped_stack_pages(&r);
 
     a->free = c.free;

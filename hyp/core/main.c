@@ -20,7 +20,7 @@
 #include <tally/panic.h>
 #include <tally/sysreg.h>
 
-#include "console/vuart.h"
+#include "vm/vuart.h"
 #include "accounting.h"
 #include "bootargs.h"
 #include "dt.h"

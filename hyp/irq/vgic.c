@@ -170,6 +170,23 @@ void vgic_inject(struct vm *vm, unsigned vcpu_id, uint32_t intid)
     spin_unlock(&d->lock);
 }
 
+/* List-register underflow: turn the virtual CPU interface off so the level
+ * maintenance interrupt drops; the next vgic_flush refills and turns it on. */
+static enum gic_irq_result maint_irq(uint32_t intid)
+{
+    (void)intid;
+    if (gic_version() == 3)
+        vgic_v3_quiesce();
+    else
+        vgic_v2_quiesce();
+    return GIC_IRQ_DONE;
+}
+
+int vgic_init(void)
+{
+    return gic_irq_set_handler(GIC_PPI_MAINT, maint_irq);
+}
+
 void vgic_flush(struct vcpu *v)
 {
     struct vgic_dist *d = v->vm->vgic;

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <tally/sysreg.h>
 
-#include "console/vuart.h"
+#include "console/console.h"
 #include "irq/gic.h"
 #include "vcpu.h"
 #include "irq/vgic.h"

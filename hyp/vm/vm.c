@@ -25,7 +25,7 @@
 // Not mapped in stage-2, ever: Tally's image, its page tables, metadata,
 // stacks, the boot modules and everything else that is not the VM's RAM,
 // its shared regions and the vGIC's frames (the UART and RTC are emulated:
-// console/vuart.c, vrtc.c). A guest access there is a stage-2 fault that
+// vuart.c, vrtc.c). A guest access there is a stage-2 fault that
 // traps.c turns into an abort for the guest.
 #include <libfdt.h>
 #include <stdio.h>
@@ -37,7 +37,7 @@
 #include <tally/panic.h>
 #include <tally/sysreg.h>
 
-#include "console/vuart.h"
+#include "vuart.h"
 #include "core/accounting.h"
 #include "core/bootargs.h"
 #include "core/hyp.h"
@@ -439,6 +439,13 @@ static struct vm_setup setup;
 static const struct vm_config *pcpu_config[TALLY_MAX_CPUS];
 static unsigned long max_resets = ~0ul;
 
+static enum gic_irq_result console_irq(uint32_t intid)
+{
+    (void)intid;
+    console_rx_irq();
+    return GIC_IRQ_DONE;
+}
+
 static void sleep_until_ipi(void)
 {
     __asm__ volatile("wfi" ::: "memory");
@@ -599,14 +606,20 @@ void vm_boot_from_fdt(const void *fdt)
         printf("tally: VM 0 not started: GIC: %s\n", msg);
         return;
     }
+    /* The timer first: gic_handle_irq finds handlers in this order. */
+    BUG_ON(vtimer_init() != ERR_OK || vgic_init() != ERR_OK);
     /* tally.max-resets=N: after N resets of a VM, its next one powers it
      * off (a guest reboot loop ends; tests count the boots). */
     char arg[16];
     if (bootarg_get("tally.max-resets", arg, sizeof(arg)))
         max_resets = strtoul(arg, NULL, 10);
     gic_cpu_init();
+    accounting_set_owners(vm_account_owners);
+    /* The physical UART's SPI is Tally's console input, on CPU 0. */
     uint32_t uart = gic_uart_intid();
     if (uart) {
+        console_set_input(vuart_input);
+        BUG_ON(gic_irq_set_handler(uart, console_irq) != ERR_OK);
         gic_irq_route(uart, 0);
         gic_irq_enable(uart, true);
         console_rx_start();

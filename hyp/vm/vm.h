@@ -33,7 +33,7 @@
 #include <tally/pgtable.h>
 #include <tally/spinlock.h>
 
-#include "console/vuart.h"
+#include "vuart.h"
 #include "mmio.h"
 #include "vcpu.h"
 
@@ -183,7 +183,7 @@ void vm_put(struct vm *vm);
 void vm_mm_lock(void);
 void vm_mm_unlock(void);
 
-/* For core/accounting.c, under vm_mm_lock: every live VM's stage-2 and the
+/* Registered with accounting_set_owners, run under vm_mm_lock: every live VM's stage-2 and the
  * shared regions, reported as owners (accounting.h). */
 struct acct_reach;
 void vm_account_owners(struct acct_reach *r);

@@ -167,7 +167,8 @@ START_TEST(test_vmconfig_two_vms_sharing_a_region)
     /* VM 0 needs at least one CPU of its own. */
     ck_assert_int_eq(vm_setup_from_fdt(dt, &setup, msg, sizeof(msg)), ERR_OK);
     ck_assert_int_eq(vm_setup_assign_cpus(&setup, 1, msg, sizeof(msg)), ERR_RANGE);
-    ck_assert_str_eq(msg, "the VMs ask for 1 vCPUs beside VM 0, and there are 1 CPUs (one vCPU each)");
+    ck_assert_str_eq(msg,
+                     "the VMs ask for 1 vCPUs beside VM 0, and there are 1 CPUs (one vCPU each)");
 }
 END_TEST
 
@@ -212,7 +213,7 @@ START_TEST(test_vmconfig_refusals)
     module(0x4b000000, 0x1000, false, NULL);
     end();
     refused("VM 0 not started: no kernel among the boot modules (none is compatible "
-                          "\"multiboot,kernel\")");
+            "\"multiboot,kernel\")");
 
     begin();
     module(0x49000000, 0x1000, true, NULL);
@@ -237,7 +238,7 @@ START_TEST(test_vmconfig_refusals)
     vm_node(1, 1, 0, (uint64_t[]){0x4b000000}, 1);
     vms_end();
     refused("VM 1: tally,memory-size must be a whole number of pages (and is "
-                          "required beyond VM 0)");
+            "required beyond VM 0)");
 
     begin();
     module(0x49000000, 0x1000, true, NULL);

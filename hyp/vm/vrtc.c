@@ -11,7 +11,7 @@
 #include <tally/sysreg.h>
 
 #include "core/dt.h"
-#include "vm/vm.h"
+#include "vm.h"
 #include "vuart.h"
 
 #define RTCDR   0x00

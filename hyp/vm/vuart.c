@@ -13,7 +13,7 @@
 #include <tally/errno.h>
 
 #include "irq/vgic.h"
-#include "vm/vm.h"
+#include "vm.h"
 #include "vuart.h"
 
 #define DR    0x000
