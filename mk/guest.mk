@@ -158,3 +158,20 @@ bench-boot: $(LINUX_INITRAMFS) $(BUILD)/plugin/libinsn_count.so $(BUILD)/qemu-vi
 	    --initrd $(LINUX_INITRAMFS) --plugin $(BUILD)/plugin/libinsn_count.so
 BENCH_TARGETS += bench-boot
 ALL_TARGETS += $(BUILD)/plugin/libinsn_count.so
+
+# Exit costs inside the test guest under Tally (testguest.bench=1), in
+# instructions: -icount shift=0 makes the guest's CNTVCT count them. The
+# emulated UART write is printed against the null hypercall, the cheapest
+# exit, measured in the same run.
+.PHONY: bench-exits
+bench-exits: $(GUEST_BUILD)/testguest.bin $(BUILD)/qemu-virt/tally.bin
+	$(Q)out=$$(QEMU_EXTRA="-icount shift=0,sleep=off" scripts/run-qemu --image $(BUILD)/qemu-virt/tally.bin \
+	    --smp 1 --mem 512M --kernel $< --append testguest.bench=1 --timeout 300 2>&1); \
+	    line=$$(printf '%s\n' "$$out" | tr -d '\r' | sed -n 's/^vm0: testguest: bench //p'); \
+	    [ -n "$$line" ] || { printf '%s\n' "$$out" | tail -20; exit 1; }; \
+	    echo "$$line" | tr ' ' '\n' | awk -F= '{v[$$1] = $$2} END { \
+	        printf "bench-exits: loop_insns %d (a store in the loop, no exit)\n", v["loop_insns"]; \
+	        printf "bench-exits: hvc_null_insns %d (baseline: the null hypercall round trip)\n", v["hvc_null_insns"]; \
+	        printf "bench-exits: mmio_uart_write_insns %d (%.2fx the null hypercall)\n", \
+	            v["mmio_uart_write_insns"], v["mmio_uart_write_insns"] / v["hvc_null_insns"] }'
+BENCH_TARGETS += bench-exits

@@ -31,9 +31,10 @@ $(GUEST_BUILD)/hostile.bin: $(GUEST_BUILD)/hostile.elf
 ALL_TARGETS += $(GUEST_BUILD)/hostile.bin
 test-qemu: $(GUEST_BUILD)/hostile.bin
 
-# The guest device tree writer is portable: it also runs in every host
-# unit-test binary (tests/unit/test_guest_fdt.c).
-VM_UNIT_SRCS := hyp/vm/guest_fdt.c
+# The guest device tree writer and the VM binding reader are portable: they
+# also run in every host unit-test binary (tests/unit/test_guest_fdt.c,
+# test_vmconfig.c).
+VM_UNIT_SRCS := hyp/vm/guest_fdt.c hyp/vm/vmconfig.c
 VM_UNIT_VARIANTS := host asan tsan $(CROSS_UNIT_VARIANTS)
 $(foreach v,$(VM_UNIT_VARIANTS),$(eval \
   $(BUILD)/$(v)/unit-tests: $(patsubst %.c,$(BUILD)/$(v)/%.o,$(VM_UNIT_SRCS))))

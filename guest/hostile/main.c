@@ -12,7 +12,7 @@
 //   abort-above-ram        every page of the 16 MiB above the guest's RAM (in
 //                          IPA space where the host keeps Tally's memory)
 //   abort-host-devices     host frames not given to the guest: GICv2 GICH and
-//                          GICV, GICv3 ITS, RTC, fw_cfg, virtio-mmio, flash
+//                          GICV, GICv3 ITS, GPIO, fw_cfg, virtio-mmio, flash
 //   abort-no-syndrome      LDP from the emulated distributor (no ISV)
 //   smccc-undefined        undefined ids in and out of Tally's range: -1, and
 //                          x1-x3 unchanged but x0, x4-x17 preserved
@@ -585,7 +585,7 @@ void hg_main(const void *fdt)
     static const u64 unmapped[] = {0x3f00000000ull, 0x7fffffff000ull};
     check_probes("abort-unmapped-ipa", unmapped, 2);
     check_above_ram(ram_pages);
-    static const u64 host_devices[] = {0x08030000, 0x08040000, 0x08080000, 0x09010000,
+    static const u64 host_devices[] = {0x08030000, 0x08040000, 0x08080000, 0x09030000,
                                        0x09020000, 0x0a000000, 0x00000000, 0x04000000};
     check_probes("abort-host-devices", host_devices, 8);
     u64 why = 0;

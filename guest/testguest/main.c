@@ -63,6 +63,11 @@ static u64 probe_esr, probe_far, probe_elr;
 
 static u32 passed, failed, skipped;
 static bool reset_at_end; /* bootargs "testguest.reset=1": SYSTEM_RESET, not OFF */
+static bool forge_at_end; /* "testguest.forge=1": print lines that mimic Tally's */
+static bool uart_off;     /* "testguest.uart-off=1": disable the UART before the end */
+static unsigned linger_s; /* "testguest.linger=N": wait N seconds before the end */
+static u64 uart_base;
+static bool bench_mode; /* "testguest.bench=1": exit costs only (docs/benchmarks.md) */
 static const void *dtb;
 
 static long psci(u64 fid, u64 a1, u64 a2, u64 a3)
@@ -106,8 +111,83 @@ void tg_skip(const char *name, const char *reason)
     con_puts("\n");
 }
 
+/*
+ * Console tests under Tally (docs/guests.md): lines a guest could use to pass
+ * for Tally -- a plain "tally:" line, one after a carriage return, one after
+ * an escape sequence that would erase the line on a terminal, one behind
+ * backspaces -- each must show up under the guest's own tag.
+ */
+static void forge_lines(void)
+{
+    con_puts("tally: accounting free=1 frame=0 pagetable=0 kstack=0 hyp=0 meta=0 reserved=0 "
+             "leaked=0\n");
+    con_puts("\rtally: forged after CR\n");
+    con_puts("\x1b[2K\x1b[1Gtally: forged after an erase sequence\n");
+    con_puts("\b\b\b\b\btally: forged after backspaces\n");
+    con_puts("x\ntally: forged after a newline\n");
+}
+
+/* Turn the PL011 off as a guest may (UARTEN, TXE, RXE cleared, interrupts
+ * masked); under Tally this is its emulated UART and Tally's own output
+ * must go on. */
+#define UART_CR   0x30
+#define UART_IMSC 0x38
+static void disable_uart(u64 base)
+{
+    con_puts("testguest: disabling the UART\n");
+    mmio_write32(base + UART_IMSC, 0);
+    mmio_write32(base + UART_CR, 0);
+}
+
+/*
+ * Exit costs, in CNTVCT ticks per operation: under QEMU's -icount shift=0
+ * (QEMU 10: the counter at 1 GHz, one tick per instruction) that is the
+ * instructions executed, Tally's and the guest's. Each figure is the mean
+ * over BENCH_N iterations of a loop, beside the bare loop's cost:
+ *   loop_insns            the loop with a store to RAM (no exit)
+ *   hvc_null_insns        TALLY_HC_VERSION round trip (the baseline exit)
+ *   mmio_uart_write_insns a write to the emulated UART's IMSC (same value)
+ */
+#define BENCH_N 1000
+volatile u32 tg_bench_scratch; /* the bare loop's store goes here */
+static void bench_exits(void)
+{
+    u64 out[4], t0, loop, hvc, mmio;
+    u32 imsc = mmio_read32(uart_base + UART_IMSC);
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++)
+        tg_bench_scratch = imsc;
+    loop = (cntvct() - t0) / BENCH_N;
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++)
+        tg_smccc(1, TALLY_HC_VERSION, 0, 0, 0, out);
+    hvc = (cntvct() - t0) / BENCH_N;
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++)
+        mmio_write32(uart_base + UART_IMSC, imsc);
+    mmio = (cntvct() - t0) / BENCH_N;
+    con_puts("testguest: bench loop_insns=");
+    con_putu(loop);
+    con_puts(" hvc_null_insns=");
+    con_putu(hvc);
+    con_puts(" mmio_uart_write_insns=");
+    con_putu(mmio);
+    con_puts("\n");
+    psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+}
+
 static void finish(void)
 {
+    if (forge_at_end)
+        forge_lines();
+    if (linger_s) {
+        u64 until = cntvct() + cntfrq() * linger_s;
+        while (cntvct() < until)
+            ;
+        con_puts("testguest: lingered ");
+        con_putu(linger_s);
+        con_puts(" s\n");
+    }
     con_puts("testguest: ");
     con_putu(skipped);
     con_puts(" skipped\n");
@@ -116,6 +196,8 @@ static void finish(void)
     con_puts(" passed, ");
     con_putu(failed);
     con_puts(" failed\n");
+    if (uart_off)
+        disable_uart(uart_base);
     if (reset_at_end) {
         cpu_dirty_for_reset();
         con_puts("testguest: SYSTEM_RESET\n");
@@ -490,7 +572,7 @@ static void check_tally_hypercalls(void)
         tg_skip("tally-hypercall-undefined", "not running under Tally");
         return;
     }
-    u64 out[4];
+    u64 out[4], vm_id;
     tg_smccc(1, TALLY_HC_VERSION, 0, 0, 0, out);
     if ((long)out[0] < 0)
         tg_fail("tally-hypercall", "TALLY_HC_VERSION returned", (long)out[0]);
@@ -500,6 +582,10 @@ static void check_tally_hypercalls(void)
         tg_fail("tally-hypercall", "wrong magic in x1:", (long)out[1]);
     else if (out[3] != (u64)ncpus)
         tg_fail("tally-hypercall", "vCPU count in x3 differs from the device tree:", (long)out[3]);
+    else if (!dt_prop_cells(dt_find_compatible(-1, "tally,hypervisor"), "tally,vm-id", 0, 1,
+                            &vm_id) ||
+             out[2] != vm_id)
+        tg_fail("tally-hypercall", "VM id in x2 differs from the device tree:", (long)out[2]);
     else
         tg_pass("tally-hypercall");
 
@@ -559,6 +645,30 @@ static u64 page_word(u64 pa, int last)
  * last word of each, written with a value unique to the page, all read back
  * after all were written (two IPAs sharing a frame, or a page not backed,
  * show up). Pass 0 writes, pass 1 checks. */
+/* What /memory says: "testguest: memory: N bank(s), BASE + SIZE" (the first). */
+static void print_memory(void)
+{
+    u64 first_base = 0, first_size = 0, base, size;
+    unsigned banks = 0;
+    for (int c = dt_next_child(0, -1); c >= 0; c = dt_next_child(0, c)) {
+        if (!dt_prop_has_string(c, "device_type", "memory"))
+            continue;
+        for (int i = 0; dt_reg(c, i, &base, &size); i++) {
+            if (!banks++) {
+                first_base = base;
+                first_size = size;
+            }
+        }
+    }
+    con_puts("testguest: memory: ");
+    con_putu(banks);
+    con_puts(banks == 1 ? " bank, " : " banks, ");
+    con_puthex(first_base);
+    con_puts(" + ");
+    con_puthex(first_size);
+    con_puts("\n");
+}
+
 static void check_ram_pages(void)
 {
     u64 pages = 0, bad_pa = 0, got = 0;
@@ -651,8 +761,18 @@ void tg_main(const void *fdt)
         return;
     }
     dtb = fdt;
-    con_init(console_base());
+    uart_base = console_base();
+    con_init(uart_base);
     reset_at_end = bootargs_have("testguest.reset=1");
+    bench_mode = bootargs_have("testguest.bench=1");
+    forge_at_end = bootargs_have("testguest.forge=1");
+    uart_off = bootargs_have("testguest.uart-off=1");
+    for (unsigned n = 1; n <= 9; n++) {
+        char w[] = "testguest.linger=N";
+        w[sizeof(w) - 2] = (char)('0' + n);
+        if (bootargs_have(w))
+            linger_s = n;
+    }
     int psci_node = dt_path("/psci");
     if (psci_node >= 0 && dt_prop_has_string(psci_node, "method", "smc"))
         psci_hvc = 0;
@@ -676,6 +796,9 @@ void tg_main(const void *fdt)
     con_puts("\n");
 
     cpu_check_clean_start();
+    if (bench_mode)
+        bench_exits();
+    print_memory();
     check_psci_basics();
 
     bool gic_ok = gic_init() == 0;

@@ -23,6 +23,9 @@ if [ "${1:-}" = --tally ]; then
 fi
 bin=${1:?usage: $0 [--tally tally.bin] testguest.bin}
 here=$(cd "$(dirname "$0")" && pwd)
+# The console without carriage returns and without Tally's "vm0: " tag on
+# the guest's lines, so the checks read a run on QEMU and under Tally alike.
+untag() { tr -d '\r' | sed 's/^vm0: //'; }
 root=$(cd "$here/../.." && pwd)
 qemu=${QEMU:-qemu-system-aarch64}
 if [ -n "$tally" ]; then
@@ -66,7 +69,7 @@ for cpu in max cortex-a72; do
         boot_cmd "$cpu" "$gic" ""
         timeout 120 "${cmd[@]}" </dev/null >"$log" 2>&1
         rc=$?
-        tr -d '\r' <"$log" >"$log.txt"
+        untag <"$log" >"$log.txt"
         problems=()
         [ $rc -eq 0 ] || problems+=("exit status $rc (124: timed out)")
         for c in "${checks[@]}"; do
@@ -98,13 +101,13 @@ timeout 120 "${cmd[@]}" </dev/null >"$log" 2>&1 &
 pid=$!
 runs=0
 while kill -0 $pid 2>/dev/null; do
-    runs=$(tr -d '\r' <"$log" | grep -c "^testguest: ${#checks[@]} passed, 0 failed\$")
+    runs=$(untag <"$log" | grep -c "^testguest: ${#checks[@]} passed, 0 failed\$")
     [ "$runs" -lt 3 ] || break
     sleep 0.1
 done
 kill $pid 2>/dev/null
 wait $pid 2>/dev/null
-t=$(tr -d '\r' <"$log")
+t=$(untag <"$log")
 starts=$(grep -c '^testguest: start at EL1' <<<"$t")
 resets=$(grep -c '^testguest: SYSTEM_RESET$' <<<"$t")
 problems=()

@@ -8,10 +8,13 @@
 //   leaked = (tracked pages in use) - (pages live owners reach)
 //          + (reached pages with more references than their owners hold)
 //
-// Live owners today: Tally's EL2 address space (its table pages, and the
-// pages its owning leaves hold references to) and the CPUs' kernel stacks
-// (each CPU holds its stack pages; the stack mapping holds them too, so a
-// stack page is counted once). Guests will add their stage-2 trees here.
+// Live owners: Tally's EL2 address space (its table pages, and the pages
+// its owning leaves hold references to), the CPUs' kernel stacks (each CPU
+// holds its stack pages; the stack mapping holds them too, so a stack page
+// is counted once), and through the function hyp/vm registers
+// (accounting_set_owners: vm_account_owners) every live VM's stage-2
+// and the static shared regions (a shared page counted once, by its region,
+// with the region's reference and one per member mapping it).
 #include <stdio.h>
 #include <tally/errno.h>
 #include <tally/page_alloc.h>
@@ -21,7 +24,7 @@
 #include "mmu.h"
 #include "percpu.h"
 
-struct reach {
+struct acct_reach {
     uint64_t tables;    /* table pages of the tree */
     uint64_t owned;     /* 4 KiB pages that owning leaves hold */
     uint64_t over_refs; /* reached pages holding more references than owners */
@@ -45,7 +48,7 @@ static bool cpu_holds_stack_page(paddr_t p)
 /* A page reached with `expected` references from its owners: more is a
  * reference someone took and never returned; fewer would let the page be
  * freed while still in use. */
-static void audit(struct reach *r, uint32_t refs, uint32_t expected, paddr_t p)
+static void audit(struct acct_reach *r, uint32_t refs, uint32_t expected, paddr_t p)
 {
     if (refs < expected)
         panic("accounting: page 0x%lx has %u references, its owners hold %u", pa_val(p), refs,
@@ -56,7 +59,7 @@ static void audit(struct reach *r, uint32_t refs, uint32_t expected, paddr_t p)
 
 static int count_table(const struct pt_visit *v, void *ctx)
 {
-    struct reach *r = ctx;
+    struct acct_reach *r = ctx;
     r->tables++;
     /* A table page is held by its parent's entry only. */
     audit(r, pt_page_ref_count(v->next), 1, pt_page_paddr(v->next));
@@ -65,7 +68,7 @@ static int count_table(const struct pt_visit *v, void *ctx)
 
 static int count_leaf(const struct pt_visit *v, void *ctx)
 {
-    struct reach *r = ctx;
+    struct acct_reach *r = ctx;
     if (!(v->pte & PTE_SW_OWNED))
         return 0;
     uint64_t n = pte_level_size(v->level) / PAGE_SIZE;
@@ -80,9 +83,62 @@ static int count_leaf(const struct pt_visit *v, void *ctx)
     return 0;
 }
 
+/* Written once by the boot CPU before any VM exists. */
+static void (*other_owners)(struct acct_reach *r);
+
+void accounting_set_owners(void (*fn)(struct acct_reach *r))
+{
+    other_owners = fn;
+}
+
+struct tree_ctx {
+    struct acct_reach *r;
+    bool (*skip)(paddr_t p);
+};
+
+static int tree_table(const struct pt_visit *v, void *ctx)
+{
+    return count_table(v, ((struct tree_ctx *)ctx)->r);
+}
+
+static int tree_leaf(const struct pt_visit *v, void *ctx)
+{
+    struct tree_ctx *t = ctx;
+    if (!(v->pte & PTE_SW_OWNED))
+        return 0;
+    uint64_t n = pte_level_size(v->level) / PAGE_SIZE;
+    for (uint64_t i = 0; i < n; i++) {
+        paddr_t p = pa(pte_oa(v->pte) + i * PAGE_SIZE);
+        if (t->skip && t->skip(p))
+            continue;
+        t->r->owned++;
+        audit(t->r, page_slot_ref_count(meta_slot(p)), 1, p);
+    }
+    return 0;
+}
+
+void accounting_reach_tree(struct acct_reach *r, struct aspace *as, bool (*skip)(paddr_t p))
+{
+    static const struct pt_visitor visitor = {.table_pre = tree_table, .leaf = tree_leaf};
+    struct tree_ctx t = {.r = r, .skip = skip};
+    r->tables++;
+    audit(r, pt_page_ref_count(as->root), 1, pt_page_paddr(as->root));
+    int err = pt_walk(as, 0, 1ull << as->ia_bits, &visitor, &t);
+    BUG_ON(err != ERR_OK);
+}
+
+void accounting_reach_pages(struct acct_reach *r, paddr_t p, uint64_t n, uint32_t refs)
+{
+    r->owned += n;
+    for (uint64_t i = 0; i < n; i++) {
+        paddr_t q = pa_add(p, i * PAGE_SIZE);
+        audit(r, page_slot_ref_count(meta_slot(q)), refs, q);
+    }
+}
+
 /* Stack pages a CPU holds that the address space does not also reach; each
  * must then have exactly the CPU's reference. */
-static uint64_t unmapped_stack_pages(struct reach *r)
+static uint64_t unmapped_stack_pages(struct acct_reach *r)
 {
     uint64_t n = 0;
     for (unsigned cpu = 0; cpu < TALLY_MAX_CPUS; cpu++) {
@@ -107,13 +163,15 @@ void accounting_take(struct accounting *a)
 {
     static const struct pt_visitor visitor = {.table_pre = count_table, .leaf = count_leaf};
     struct page_census c;
-    struct reach r = {.tables = 1 /* the root */};
+    struct acct_reach r = {.tables = 1 /* the root */};
 
     page_census(&c);
     /* The root is held by the address space itself. */
     audit(&r, pt_page_ref_count(hyp_aspace.root), 1, pt_page_paddr(hyp_aspace.root));
     int err = pt_walk(&hyp_aspace, 0, 1ull << hyp_aspace.ia_bits, &visitor, &r);
     BUG_ON(err != ERR_OK);
+    if (other_owners)
+        other_owners(&r);
     uint64_t reached = r.tables + r.owned + unmapped_stack_pages(&r);
 
     a->free = c.free;

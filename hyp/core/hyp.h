@@ -32,10 +32,6 @@ enum console_kind { CONSOLE_PL011, CONSOLE_MINI_UART };
 void console_init(enum console_kind kind, uint64_t base);
 uint64_t console_base(void);
 const char *console_name(void); /* "PL011" or "mini-UART" */
-/* The PL011 a guest gets at its 0x09000000: the console if it is a PL011,
- * else the device tree's first PL011 (the Pi's UART0); 0 if none. */
-void console_set_guest_uart(uint64_t pl011_base);
-uint64_t console_guest_uart(void);
 void console_write(const char *s, size_t n);
 /* From now on console output ignores the console lock (a fatal error may be
  * reported while another CPU, or this one, holds it). */

@@ -20,6 +20,7 @@
 #include <tally/panic.h>
 #include <tally/sysreg.h>
 
+#include "vm/vuart.h"
 #include "accounting.h"
 #include "bootargs.h"
 #include "dt.h"
@@ -30,6 +31,7 @@
 #include "psci.h"
 #include "selftest.h"
 #include "smp.h"
+#include "vm/cpufeature.h"
 #include "vm/vm.h"
 
 bool hyp_panic_wait;
@@ -71,18 +73,12 @@ static void pages_init(struct memmap *m)
 }
 
 /* The console /chosen/stdout-path names (the early PL011 stays if it names
- * none Tally drives), and the PL011 guests get at their 0x09000000. */
+ * none Tally drives). Guests never reach it: each gets an emulated PL011. */
 static void console_from_fdt(const void *fdt)
 {
     struct dt_uart u;
-    uint64_t base, size;
-    bool found = dt_stdout_uart(fdt, &u);
-    if (found)
+    if (dt_stdout_uart(fdt, &u))
         console_init(u.kind == DT_UART_MINI ? CONSOLE_MINI_UART : CONSOLE_PL011, u.base);
-    if (found && u.kind == DT_UART_PL011)
-        console_set_guest_uart(u.base);
-    else if (dt_find_compatible(fdt, "arm,pl011", &base, &size) >= 0)
-        console_set_guest_uart(base);
 }
 
 static uint64_t ram_mib(const struct memmap *m)
@@ -152,6 +148,7 @@ void hyp_main(uint64_t fdt_pa)
         read_bootargs(fdt);
         psci_init(fdt);
         power_init(fdt);
+        vrtc_host_init(fdt); /* MMU still off: reads the host RTC directly */
     } else if (hyp_platform.psci_smc_default) {
         psci_init_default();
     }
@@ -170,7 +167,7 @@ void hyp_main(uint64_t fdt_pa)
     }
     pages_init(&boot_memmap);
     boot_fdt = fdt;
-    smp_init(fdt);
+    smp_init(fdt, cpufeature_el2_init);
     dt_gic(fdt, &boot_gic);
 
     mmu_build(&boot_memmap, &boot_gic);

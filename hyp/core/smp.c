@@ -22,7 +22,6 @@
 #include "percpu.h"
 #include "psci.h"
 #include "smp.h"
-#include "vm/cpufeature.h"
 
 _Static_assert(offsetof(struct percpu, ttbr0) == PERCPU_TTBR0, "head.S offset");
 _Static_assert(offsetof(struct percpu, tcr) == PERCPU_TCR, "head.S offset");
@@ -78,10 +77,14 @@ static int cpu_method(const void *fdt, int node, struct percpu *pc)
     return ERR_OK;
 }
 
-void smp_init(const void *fdt)
+/* Written once by smp_init on the boot CPU before any secondary starts. */
+static void (*per_cpu_init)(void);
+
+void smp_init(const void *fdt, void (*cpu_init)(void))
 {
+    per_cpu_init = cpu_init;
     smp_cpu_event_stream_init();
-    cpufeature_el2_init();
+    per_cpu_init();
     hyp_percpu[0].id = 0;
     hyp_percpu[0].mpidr = read_sysreg(mpidr_el1) & MPIDR_AFF_MASK;
     int cpus = fdt_path_offset(fdt, "/cpus");
@@ -279,7 +282,7 @@ void smp_secondary_main(void *percpu)
     uint64_t sp;
     __asm__ volatile("mov %0, sp" : "=r"(sp));
     smp_cpu_event_stream_init();
-    cpufeature_el2_init();
+    per_cpu_init();
     printf("tally: CPU %u online (MPIDR 0x%lx), stack 0x%lx, guard page 0x%lx\n", pc->id, pc->mpidr,
            sp, pc->stack_guard_va);
     /* Release: the line above and all set-up happen before the boot CPU,

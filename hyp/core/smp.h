@@ -4,7 +4,10 @@
 #define TALLY_HYP_SMP_H
 
 /* Read /cpus: the boot CPU becomes CPU 0, the others 1.. in DT order. */
-void smp_init(const void *fdt);
+/* Find the CPUs in /cpus. cpu_init runs on every CPU as it comes up, the
+ * boot CPU first (here), before anything runs at EL1: the EL2 set-up the
+ * VMs need (vm/cpufeature.c), which the machine itself does not know. */
+void smp_init(const void *fdt, void (*cpu_init)(void));
 /* Start every secondary with PSCI CPU_ON, one at a time, each on its own
  * tracked stack; returns the number of CPUs online (boot CPU included). */
 unsigned smp_boot_secondaries(void);

@@ -7,7 +7,7 @@
 // priority-dropped (EOI), then its owner's handler says what it did:
 //   GIC_IRQ_DONE       deactivate (e.g. the vGIC's maintenance interrupt)
 //   GIC_IRQ_FORWARDED  nothing: the guest's deactivation ends it (the
-//                      virtual timer, VM 0's console SPI)
+//                      virtual timer)
 //   GIC_IRQ_UNWANTED   disable, deactivate
 // An SGI without a handler (the kick) is deactivated: leaving the guest was
 // the point, the next vgic_flush loads what the sender made pending. Any
@@ -91,14 +91,15 @@ uint64_t gic_v2_gicv_base(void)
     return version == 2 ? gic_v2_gicv : 0;
 }
 
-/* The guest's PL011's interrupt: <type number flags>, type 0 = SPI. */
+/* The console PL011's interrupt: <type number flags>, type 0 = SPI. (The
+ * mini-UART's is not looked for: Tally takes no input from it.) */
 static uint32_t find_uart_intid(const void *fdt)
 {
     int node = -1;
     while ((node = fdt_node_offset_by_compatible(fdt, node, "arm,pl011")) >= 0) {
         uint64_t base, size;
         int len;
-        if (!dt_reg(fdt, node, 0, &base, &size) || base != console_guest_uart())
+        if (!dt_reg(fdt, node, 0, &base, &size) || base != console_base())
             continue;
         const fdt32_t *irq = fdt_getprop(fdt, node, "interrupts", &len);
         if (!irq || len < 12 || fdt32_to_cpu(irq[0]) != 0)

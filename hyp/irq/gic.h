@@ -18,7 +18,7 @@
  *                           leaving the guest was the point)
  *   PPI  GIC_PPI_MAINT (25) vGIC maintenance (list-register underflow), the vGIC's
  *   PPI  GIC_PPI_VTIMER (27) the EL1 virtual timer, the timer's
- *   SPI  the console UART's (gic_uart_intid()), the vGIC's (VM 0's console)
+ *   SPI  the console UART's (gic_uart_intid()): Tally's console input (hyp/vm)
  */
 #ifndef TALLY_HYP_GIC_H
 #define TALLY_HYP_GIC_H

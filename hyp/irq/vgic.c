@@ -21,12 +21,11 @@
 #include "vgic_hw.h"
 #include "vm/vm.h"
 
-#define VGIC_MAX_VMS 4
+#define VGIC_MAX_VMS VM_MAX_VMS
 
-/* VM 0's UART SPI (vm.h: QEMU virt's SPI 1, whatever the host's INTID; the
- * list register links it to the physical one). */
-_Static_assert(VM_UART_INTID >= VGIC_NR_PRIVATE && VM_UART_INTID < VGIC_NR_IRQS,
-               "the guest's UART SPI is in the model");
+/* The emulated UART's and RTC's SPIs (vm.h: QEMU virt's SPIs 1 and 2). */
+_Static_assert(VM_UART_INTID >= VGIC_NR_PRIVATE && VM_RTC_INTID < VGIC_NR_IRQS,
+               "the guest's device SPIs are in the model");
 _Static_assert(VM_GICR_STRIDE == VGIC_V3_GICR_STRIDE, "one redistributor frame pair per vCPU");
 
 static struct vgic_dist pool[VGIC_MAX_VMS];
@@ -139,9 +138,6 @@ int vgic_vm_init(struct vm *vm)
         pool_put(d);
         return err;
     }
-    uint32_t uart = gic_uart_intid();
-    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE)
-        vgic_dist_set_hw(d, 0, VM_UART_INTID, uart);
     vm->vgic = d;
     return ERR_OK;
 }
@@ -151,12 +147,6 @@ void vgic_vm_destroy(struct vm *vm)
     struct vgic_dist *d = vm->vgic;
     if (!d)
         return;
-    uint32_t uart = gic_uart_intid();
-    if (vm->id == 0 && uart >= VGIC_NR_PRIVATE) {
-        /* Whatever the guest left: the line off, a taken one ended. */
-        gic_irq_enable(uart, false);
-        gic_irq_deactivate(uart);
-    }
     vm->vgic = NULL;
     pool_put(d);
 }
@@ -181,23 +171,11 @@ void vgic_inject(struct vm *vm, unsigned vcpu_id, uint32_t intid)
     spin_unlock(&d->lock);
 }
 
-/* The console UART's SPI, hardware-linked to VM 0's virtual INTID 33. */
-static enum gic_irq_result uart_irq(uint32_t hw_intid)
-{
-    struct vm *vm = vm_current();
-    struct vgic_dist *d = vm ? vm->vgic : NULL;
-    if (!d || vm->id != 0)
-        return GIC_IRQ_UNWANTED;
-    spin_lock(&d->lock);
-    vgic_dist_inject(d, 0, VM_UART_INTID);
-    spin_unlock(&d->lock);
-    return GIC_IRQ_FORWARDED;
-}
-
 /* List-register underflow: turn the virtual CPU interface off so the level
  * maintenance interrupt drops; the next vgic_flush refills and turns it on. */
 static enum gic_irq_result maint_irq(uint32_t intid)
 {
+    (void)intid;
     if (gic_version() == 3)
         vgic_v3_quiesce();
     else
@@ -207,10 +185,7 @@ static enum gic_irq_result maint_irq(uint32_t intid)
 
 int vgic_init(void)
 {
-    int err = gic_irq_set_handler(GIC_PPI_MAINT, maint_irq);
-    if (err == ERR_OK && gic_uart_intid())
-        err = gic_irq_set_handler(gic_uart_intid(), uart_irq);
-    return err;
+    return gic_irq_set_handler(GIC_PPI_MAINT, maint_irq);
 }
 
 void vgic_flush(struct vcpu *v)

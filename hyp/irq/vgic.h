@@ -28,13 +28,12 @@
 struct vm;
 struct vcpu;
 
-/* The VM's distributor (vm->vgic), its MMIO regions (vm_add_mmio), the GICV
- * mapping for GICv2 (stage-2 device mapping at VM_GICC_IPA), and, for
- * VM 0, the console UART's SPI hardware-linked. Needs vm->nr_vcpus and the
+/* The VM's distributor (vm->vgic), its MMIO regions (vm_add_mmio) and the
+ * GICV mapping for GICv2 (stage-2 device mapping at VM_GICC_IPA). Needs vm->nr_vcpus and the
  * stage-2 set up. ERR_NOMEM if no distributor is free or a mapping fails,
  * ERR_NOTSUP if the physical GIC has no virtualisation support. */
 int vgic_vm_init(struct vm *vm);
-/* Undo vgic_vm_init (the UART SPI disabled and deactivated). */
+/* Undo vgic_vm_init. */
 void vgic_vm_destroy(struct vm *vm);
 /* The vCPU's model (v->vgic) attached to the VM's distributor: call after
  * vgic_vm_init, for every vCPU. */
@@ -56,8 +55,8 @@ bool vgic_vcpu_pending(struct vcpu *v);
  * interrupt it still held hardware-linked deactivated. On its own pCPU. */
 void vgic_vcpu_put(struct vcpu *v);
 
-/* After gic_init, before any VM: take the maintenance interrupt and the
- * console UART's SPI (forwarded to VM 0) from the physical GIC. */
+/* After gic_init, before any VM: take the maintenance interrupt from the
+ * physical GIC. */
 int vgic_init(void);
 
 /* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter, the EL1

@@ -11,11 +11,16 @@
 //                     arm,cortex-a15-gic (GICD + GICC), as the hardware has
 //   /timer            arm,armv8-timer, PPIs 13, 14, 11, 10
 //   /apb-pclk         fixed-clock, 24 MHz
-//   /pl011@9000000    arm,pl011 + arm,primecell, the passed-through UART
+//   /pl011@9000000    arm,pl011 + arm,primecell, the emulated UART (SPI 1)
+//   /pl031@9010000    arm,pl031 + arm,primecell, the emulated RTC (SPI 2)
+//   /shmem@IPA        compatible "tally,shmem": each static shared region
+//                     the VM is a member of (outside /memory: Linux reaches
+//                     it through /dev/mem)
 //   /hypervisor       compatible "tally,hypervisor": the guest runs under
 //                     Tally and may use its hypercalls (docs/hypercalls.md)
 //   /chosen           bootargs, stdout-path, linux,initrd-start/-end
 #include <libfdt.h>
+#include <stdio.h>
 #include <string.h>
 #include <tally/errno.h>
 
@@ -55,6 +60,24 @@ static int prop_reg2(void *fdt, const uint64_t *pairs, unsigned nr_pairs)
         if (e_ < 0)                                                                                \
             return e_;                                                                             \
     } while (0)
+
+/* An Arm PrimeCell device at the root: reg, its SPI (level), and
+ * nr_clocks references to the 24 MHz clock named by clock_names. */
+static int primecell(void *fdt, const char *name, const char *compat, size_t compat_len,
+                     uint64_t base, uint64_t size, uint32_t intid, const char *clock_names,
+                     size_t clock_names_len, unsigned nr_clocks)
+{
+    uint32_t irq[3] = {GIC_SPI, intid - 32, IRQ_LEVEL_HIGH};
+    uint32_t clocks[2] = {PHANDLE_CLK, PHANDLE_CLK};
+    uint64_t reg[2] = {base, size};
+    CHECK(fdt_begin_node(fdt, name));
+    CHECK(fdt_property(fdt, "compatible", compat, (int)compat_len));
+    CHECK(prop_reg2(fdt, reg, 1));
+    CHECK(prop_cells(fdt, "interrupts", irq, 3));
+    CHECK(prop_cells(fdt, "clocks", clocks, nr_clocks));
+    CHECK(fdt_property(fdt, "clock-names", clock_names, (int)clock_names_len));
+    return fdt_end_node(fdt);
+}
 
 static int build(const struct vm *vm, const char *bootargs, void *fdt, size_t len)
 {
@@ -151,17 +174,25 @@ static int build(const struct vm *vm, const char *bootargs, void *fdt, size_t le
     CHECK(fdt_end_node(fdt));
 
     static const char uart_compat[] = "arm,pl011\0arm,primecell";
-    static const char clock_names[] = "uartclk\0apb_pclk";
-    uint32_t uirq[3] = {GIC_SPI, VM_UART_INTID - 32, IRQ_LEVEL_HIGH};
-    uint32_t clocks[2] = {PHANDLE_CLK, PHANDLE_CLK};
-    uint64_t ureg[2] = {VM_UART_IPA, VM_UART_SIZE};
-    CHECK(fdt_begin_node(fdt, "pl011@9000000"));
-    CHECK(fdt_property(fdt, "compatible", uart_compat, sizeof(uart_compat)));
-    CHECK(prop_reg2(fdt, ureg, 1));
-    CHECK(prop_cells(fdt, "interrupts", uirq, 3));
-    CHECK(prop_cells(fdt, "clocks", clocks, 2));
-    CHECK(fdt_property(fdt, "clock-names", clock_names, sizeof(clock_names)));
-    CHECK(fdt_end_node(fdt));
+    static const char uart_clocks[] = "uartclk\0apb_pclk";
+    CHECK(primecell(fdt, "pl011@9000000", uart_compat, sizeof(uart_compat), VM_UART_IPA,
+                    VM_UART_SIZE, VM_UART_INTID, uart_clocks, sizeof(uart_clocks), 2));
+    static const char rtc_compat[] = "arm,pl031\0arm,primecell";
+    static const char rtc_clocks[] = "apb_pclk";
+    CHECK(primecell(fdt, "pl031@9010000", rtc_compat, sizeof(rtc_compat), VM_RTC_IPA, VM_RTC_SIZE,
+                    VM_RTC_INTID, rtc_clocks, sizeof(rtc_clocks), 1));
+
+    for (unsigned k = 0; k < VM_MAX_SHMEM; k++) {
+        if (!(vm->shmem_mapped & (1u << k)))
+            continue;
+        char name[32];
+        snprintf(name, sizeof(name), "shmem@%lx", (unsigned long)vm->shmem[k].ipa);
+        uint64_t sreg[2] = {vm->shmem[k].ipa, vm->shmem[k].size};
+        CHECK(fdt_begin_node(fdt, name));
+        CHECK(fdt_property_string(fdt, "compatible", "tally,shmem"));
+        CHECK(prop_reg2(fdt, sreg, 1));
+        CHECK(fdt_end_node(fdt));
+    }
 
     /* Tally itself */
     CHECK(fdt_begin_node(fdt, "hypervisor"));

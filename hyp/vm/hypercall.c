@@ -8,7 +8,7 @@
 //
 // The sharing calls hand their arguments to the sharing core (mm/share.c),
 // which checks every page before changing any; the other VM is named by id
-// and found with vm_lookup(). Their result is x0 only: 0 or a negative
+// and held with vm_get_by_id() for the call. Their result is x0 only: 0 or a negative
 // Tally error code (include/tally/errno.h), each with one meaning.
 #include <tally/errno.h>
 #include <tally/share.h>
@@ -37,11 +37,45 @@
 
 #define SMCCC_NOT_SUPPORTED (-1)
 
-/* The VM a call names in x3, as the sharing core sees it (NULL: none). */
-static struct share_vm *target(uint64_t id)
+/* One sharing call for vm, with the other VM (x3) as the sharing core sees
+ * it: NULL if the call names none or no live VM has that id. */
+static int sharing_call(uint32_t fid, struct share_vm *me, const uint64_t *x,
+                        struct share_vm *other)
 {
-    struct vm *vm = id <= 0xffffffffu ? vm_lookup((unsigned)id) : NULL;
-    return vm ? &vm->share : NULL;
+    switch (fid) {
+    case TALLY_HC_SHARE:
+        return share_share(me, x[1], x[2], other, x[4], x[5]);
+    case TALLY_HC_UNSHARE:
+        return share_unshare(me, x[1], x[2], other, x[4]);
+    case TALLY_HC_LEND:
+        return share_lend(me, x[1], x[2], other, x[4]);
+    case TALLY_HC_RECLAIM:
+        return share_reclaim(me, x[1], x[2], other, x[4]);
+    case TALLY_HC_DONATE:
+        return share_donate(me, x[1], x[2], other, x[4]);
+    case TALLY_HC_RELINQUISH:
+        return share_relinquish(me, x[1], x[2]);
+    case TALLY_HC_SHARE_HYP:
+        return share_with_hyp(me, x[1], x[2]);
+    default: /* TALLY_HC_UNSHARE_HYP */
+        return share_unshare_hyp(me, x[1], x[2]);
+    }
+}
+
+/* Sharing calls change two VMs' stage-2 tables (or Tally's stage-1): under
+ * vm_mm_lock, so that the accounting never sees half a change and the other
+ * VM is either live for the whole call or already gone (its teardown takes
+ * the same lock). The other VM is held by a reference meanwhile. */
+static int sharing_locked(uint32_t fid, struct vm *vm, const uint64_t *x)
+{
+    bool names_vm = fid >= TALLY_HC_SHARE && fid <= TALLY_HC_DONATE;
+    vm_mm_lock();
+    struct vm *other = names_vm && x[3] <= 0xffffffffu ? vm_get_by_id((unsigned)x[3]) : NULL;
+    int err = sharing_call(fid, &vm->share, x, other ? &other->share : NULL);
+    if (other)
+        vm_put(other);
+    vm_mm_unlock();
+    return err;
 }
 
 static void accounting(struct vm *vm, uint64_t *x)
@@ -62,8 +96,6 @@ void hypercall_handle(struct vcpu *v, uint32_t fid)
 {
     uint64_t *x = v->ctx.x;
     struct vm *vm = v->vm;
-    struct share_vm *me = &vm->share;
-    int err;
     switch (fid) {
     case TALLY_HC_VERSION:
         x[0] = (TALLY_ABI_MAJOR << 16) | TALLY_ABI_MINOR;
@@ -80,33 +112,11 @@ void hypercall_handle(struct vcpu *v, uint32_t fid)
                    ? 0
                    : (uint64_t)SMCCC_NOT_SUPPORTED;
         return;
-    case TALLY_HC_SHARE:
-        err = share_share(me, x[1], x[2], target(x[3]), x[4], x[5]);
-        break;
-    case TALLY_HC_UNSHARE:
-        err = share_unshare(me, x[1], x[2], target(x[3]), x[4]);
-        break;
-    case TALLY_HC_LEND:
-        err = share_lend(me, x[1], x[2], target(x[3]), x[4]);
-        break;
-    case TALLY_HC_RECLAIM:
-        err = share_reclaim(me, x[1], x[2], target(x[3]), x[4]);
-        break;
-    case TALLY_HC_DONATE:
-        err = share_donate(me, x[1], x[2], target(x[3]), x[4]);
-        break;
-    case TALLY_HC_RELINQUISH:
-        err = share_relinquish(me, x[1], x[2]);
-        break;
-    case TALLY_HC_SHARE_HYP:
-        err = share_with_hyp(me, x[1], x[2]);
-        break;
-    case TALLY_HC_UNSHARE_HYP:
-        err = share_unshare_hyp(me, x[1], x[2]);
-        break;
+    case TALLY_HC_SHARE ... TALLY_HC_UNSHARE_HYP:
+        x[0] = (uint64_t)(int64_t)sharing_locked(fid, vm, x);
+        return;
     default:
         x[0] = (uint64_t)(int64_t)SMCCC_NOT_SUPPORTED;
         return;
     }
-    x[0] = (uint64_t)(int64_t)err;
 }

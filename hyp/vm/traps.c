@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <tally/sysreg.h>
 
+#include "console/console.h"
 #include "irq/gic.h"
 #include "sysreg.h"
 #include "vcpu.h"
@@ -104,6 +105,8 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
          * has a virtual interrupt to take. WFE, WFIT, WFET (TI = 1, 2, 3):
          * go straight back; an early wake-up is architecturally allowed,
          * and sleeping here would ignore WFIT's deadline. */
+        if ((esr & 3) == 0)
+            console_vm_idle(v->vm->id); /* its prompt or echo, now */
         if ((esr & 3) == 0 && !vgic_vcpu_pending(v)) {
             /* QEMU's GICv2 does not re-evaluate the physical CPU interface
              * when a guest's EOI deactivates a hardware-linked interrupt:

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Virtual CPUs (hyp/vm/vcpu.c, hyp/vm/guest_entry.S). One vCPU per physical CPU:
- * vCPU i of VM 0 always runs on pCPU i (static partitioning), so a vCPU is
+ * vCPU i of a VM always runs on pCPU first_pcpu + i (static partitioning:
+ * vm.h, struct vm_config), so a vCPU is
  * "loaded" on its pCPU from its first entry until the VM stops: the EL1
  * system registers, the FP/SIMD registers and the timer live in the CPU
  * meanwhile and are saved and restored at load/put (vcpu_load/vcpu_put);

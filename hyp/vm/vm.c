@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
-// VM 0: built from the boot modules, run on every pCPU, torn down and
-// accounted for, rebuilt on a guest reset.
+// VMs: built from their configuration (vmconfig.c), each run on its own
+// pCPUs, torn down and accounted for, rebuilt on a guest reset, while the
+// other VMs keep running.
 //
-// Guest RAM is a set of buddy blocks, taken largest first (up to 1 GiB) from
-// the free pages minus what Tally keeps for itself (VM_HYP_RESERVE: stage-2
-// tables, the vGIC). Every page of a block becomes a tracked frame owned by
+// Guest RAM is a set of buddy blocks, taken largest first (up to 1 GiB):
+// exactly the size the binding asks for, or (VM 0 by default) the free pages
+// minus what Tally keeps for itself (VM_HYP_RESERVE: stage-2 tables, the
+// vGIC), a size fixed at its first creation so that a rebuild never takes
+// what another VM's rebuild needs. Every page of a block becomes a tracked frame owned by
 // the VM; the block is mapped read-write-execute at the next IPA from
 // 0x40000000 (pt_map_frames: the stage-2 entry takes one reference per 4 KiB
 // frame, and 2 MiB / 1 GiB blocks are used wherever the block is aligned,
@@ -21,8 +24,9 @@
 //
 // Not mapped in stage-2, ever: Tally's image, its page tables, metadata,
 // stacks, the boot modules and everything else that is not the VM's RAM,
-// the passed-through PL011 page and the vGIC's frames. A guest access there
-// is a stage-2 fault that traps.c turns into an abort for the guest.
+// its shared regions and the vGIC's frames (the UART and RTC are emulated:
+// vuart.c, vrtc.c). A guest access there is a stage-2 fault that
+// traps.c turns into an abort for the guest.
 #include <libfdt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +37,14 @@
 #include <tally/panic.h>
 #include <tally/sysreg.h>
 
+#include "vuart.h"
 #include "core/accounting.h"
 #include "core/bootargs.h"
-#include "irq/gic.h"
 #include "core/hyp.h"
 #include "core/mmu.h"
 #include "core/percpu.h"
 #include "core/smp.h"
+#include "irq/gic.h"
 #include "irq/vgic.h"
 #include "vm.h"
 
@@ -59,83 +64,89 @@ struct image_header {
 };
 #define IMAGE_MAGIC 0x644d5241u /* "ARM\x64" */
 
-static struct vm vm0;
+/* The VMs, by id, and the vCPUs, by pCPU (one each, statically). */
+static struct vm vms[VM_MAX_VMS];
 static struct vcpu vcpu_pool[VM_MAX_VCPUS];
-/* Written by the boot CPU before the VM runs and cleared after it stops;
- * the pCPUs read it between those points only (vm_epoch and left_epoch
- * order both, see run_vm). */
-static struct vm *current_vm;
+
+/* The registry: a VM's state and the references vm_get_by_id handed out,
+ * both guarded by registry_lock. */
+enum vm_state { VM_EMPTY = 0, VM_LIVE, VM_DYING };
+static struct spinlock registry_lock = SPINLOCK_INIT;
+static unsigned vm_state[VM_MAX_VMS], vm_users[VM_MAX_VMS];
+
+/* vm_mm_lock (vm.h): creation, teardown and the accounting. It also guards
+ * dtb_buf, which every creation uses. */
+static struct spinlock mm_lock = SPINLOCK_INIT;
 static uint8_t dtb_buf[GUEST_DTB_MAX] __attribute__((aligned(8)));
 
-struct vm *vm_current(void)
+void vm_mm_lock(void)
 {
-    return current_vm;
+    spin_lock(&mm_lock);
 }
 
-/* Only VM 0 exists today; it exists while it runs (sharing calls come from
- * running vCPUs). */
-struct vm *vm_lookup(unsigned id)
+void vm_mm_unlock(void)
 {
-    struct vm *vm = current_vm;
-    return vm && vm->id == id ? vm : NULL;
+    spin_unlock(&mm_lock);
 }
 
-/* reg of a /chosen child: /chosen's cells if it has them, else the root's
- * (QEMU writes 2 + 2 cells and no #address-cells in /chosen). */
-static bool module_reg(const void *fdt, int chosen, int node, uint64_t *base, uint64_t *size)
+struct vm *vm_get_by_id(unsigned id)
 {
-    int len;
-    const fdt32_t *ac_p = fdt_getprop(fdt, chosen, "#address-cells", &len);
-    int ac = ac_p && len == 4 ? (int)fdt32_to_cpu(*ac_p) : fdt_address_cells(fdt, 0);
-    const fdt32_t *sc_p = fdt_getprop(fdt, chosen, "#size-cells", &len);
-    int sc = sc_p && len == 4 ? (int)fdt32_to_cpu(*sc_p) : fdt_size_cells(fdt, 0);
-    const fdt32_t *reg = fdt_getprop(fdt, node, "reg", &len);
-    if (!reg || ac < 1 || ac > 2 || sc < 1 || sc > 2 || len < (ac + sc) * 4)
-        return false;
-    uint64_t b = 0, s = 0;
-    for (int i = 0; i < ac; i++)
-        b = (b << 32) | fdt32_to_cpu(reg[i]);
-    for (int i = 0; i < sc; i++)
-        s = (s << 32) | fdt32_to_cpu(reg[ac + i]);
-    *base = b;
-    *size = s;
-    return true;
-}
-
-int vm_modules_from_fdt(const void *fdt, struct vm_modules *m, char *msg, size_t len)
-{
-    memset(m, 0, sizeof(*m));
-    msg[0] = 0;
-    int chosen = fdt_path_offset(fdt, "/chosen"), node, found = 0;
-    if (chosen < 0)
-        return ERR_NOENT;
-    fdt_for_each_subnode(node, fdt, chosen)
-    {
-        if (fdt_node_check_compatible(fdt, node, "multiboot,module") != 0)
-            continue;
-        uint64_t base, size;
-        if (!module_reg(fdt, chosen, node, &base, &size))
-            continue;
-        found++;
-        if (fdt_node_check_compatible(fdt, node, "multiboot,kernel") == 0 && !m->kernel_size) {
-            m->kernel = pa(base);
-            m->kernel_size = size;
-            m->bootargs = fdt_getprop(fdt, node, "bootargs", NULL);
-        } else if (fdt_node_check_compatible(fdt, node, "multiboot,ramdisk") == 0 &&
-                   !m->initrd_size) {
-            m->initrd = pa(base);
-            m->initrd_size = size;
-        }
+    if (id >= VM_MAX_VMS)
+        return NULL;
+    struct vm *vm = NULL;
+    spin_lock(&registry_lock);
+    if (vm_state[id] == VM_LIVE) {
+        vm_users[id]++;
+        vm = &vms[id];
     }
-    if (!found)
-        return ERR_NOENT;
-    if (!m->kernel_size) {
-        snprintf(msg, len,
-                 "no kernel among the boot modules (none is compatible "
-                 "\"multiboot,kernel\")");
-        return ERR_INVAL;
+    spin_unlock(&registry_lock);
+    return vm;
+}
+
+void vm_put(struct vm *vm)
+{
+    spin_lock(&registry_lock);
+    BUG_ON(!vm_users[vm->id]);
+    vm_users[vm->id]--;
+    spin_unlock(&registry_lock);
+}
+
+static void publish(struct vm *vm)
+{
+    spin_lock(&registry_lock);
+    vm_state[vm->id] = VM_LIVE;
+    spin_unlock(&registry_lock);
+}
+
+/* No new reference from now on; returns once the last one is put. */
+static void unpublish(struct vm *vm)
+{
+    spin_lock(&registry_lock);
+    vm_state[vm->id] = VM_DYING;
+    while (vm_users[vm->id]) {
+        spin_unlock(&registry_lock);
+        __asm__ volatile("yield" ::: "memory");
+        spin_lock(&registry_lock);
     }
-    return ERR_OK;
+    vm_state[vm->id] = VM_EMPTY;
+    spin_unlock(&registry_lock);
+}
+
+static bool skip_shared(paddr_t p)
+{
+    return shmem_contains(p);
+}
+
+void vm_account_owners(struct acct_reach *r)
+{
+    for (unsigned id = 0; id < VM_MAX_VMS; id++) {
+        struct vm *vm = vm_get_by_id(id);
+        if (!vm)
+            continue;
+        accounting_reach_tree(r, &vm->s2, skip_shared);
+        vm_put(vm);
+    }
+    shmem_account(r);
 }
 
 /* Check the Image header; the kernel's text_offset and image_size. */
@@ -241,8 +252,21 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) & ~(a - 1);
 }
 
-int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char *msg, size_t len)
+/* The RAM a VM gets: what its configuration says, or (0) the free pages
+ * minus Tally's reserve, 2 MiB aligned. */
+static uint64_t ram_target(const struct vm_config *c)
 {
+    if (c->ram_size)
+        return c->ram_size;
+    page_alloc_drain();
+    uint64_t free_bytes = page_alloc_free_pages() * PAGE_SIZE;
+    uint64_t reserve = VM_HYP_RESERVE_FIXED + free_bytes / 512;
+    return free_bytes > reserve ? (free_bytes - reserve) & ~(SZ_2M - 1) : 0;
+}
+
+int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
+{
+    const struct vm_modules *m = &c->mods;
     uint64_t text_offset, image_size;
     int err = parse_image(m, &text_offset, &image_size, msg, len);
     if (err != ERR_OK)
@@ -256,9 +280,9 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     }
 
     memset(vm, 0, sizeof(*vm));
-    vm->id = 0;
-    vm->vmid = 1;
-    vm->nr_vcpus = nr_vcpus;
+    vm->id = c->id;
+    vm->vmid = (uint16_t)(c->id + 1);
+    vm->nr_vcpus = c->nr_vcpus;
     vm->kernel_ipa = KERNEL_BASE_IPA + text_offset;
     vm->kernel_size = m->kernel_size;
     vm->initrd_ipa = align_up(vm->kernel_ipa + image_size, SZ_2M);
@@ -268,21 +292,23 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     err = cpufeature_stage2(&vm->s2geom, msg, len);
     if (err != ERR_OK)
         return err;
-
-    page_alloc_drain();
-    uint64_t free_bytes = page_alloc_free_pages() * PAGE_SIZE;
-    uint64_t reserve = VM_HYP_RESERVE_FIXED + free_bytes / 512;
-    uint64_t want = free_bytes > reserve ? (free_bytes - reserve) & ~(SZ_2M - 1) : 0;
+    uint64_t want = ram_target(c);
     /* RAM ends where the IPA space does (4 GiB with a 32-bit PARange). */
     uint64_t ipa_room = (1ull << vm->s2geom.ipa_bits) - VM_RAM_IPA;
     if (want > ipa_room)
         want = ipa_room;
     uint64_t need = vm->dtb_ipa + GUEST_DTB_MAX - VM_RAM_IPA;
     if (need > want) {
-        snprintf(msg, len,
-                 "kernel (image_size %lu bytes) and initrd (%lu bytes) do not fit in "
-                 "the guest RAM Tally can give (%lu MiB)",
-                 image_size, m->initrd_size, want >> 20);
+        if (c->ram_size)
+            snprintf(msg, len,
+                     "kernel (image_size %lu bytes) and initrd (%lu bytes) do not fit in "
+                     "the VM's %lu MiB of RAM",
+                     image_size, m->initrd_size, want >> 20);
+        else
+            snprintf(msg, len,
+                     "kernel (image_size %lu bytes) and initrd (%lu bytes) do not fit in "
+                     "the guest RAM Tally can give (%lu MiB)",
+                     image_size, m->initrd_size, want >> 20);
         return ERR_RANGE;
     }
 
@@ -295,7 +321,7 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     vm->vtcr = cpufeature_vtcr(&vm->s2geom, aspace_vtcr_t0sz_sl0(&vm->s2));
     cpufeature_view_init(&vm->idregs, gic_version());
     err = alloc_ram(vm, want);
-    if (err == ERR_OK && vm->ram_size < need)
+    if (err == ERR_OK && vm->ram_size != want)
         err = ERR_NOMEM;
     if (err != ERR_OK) {
         snprintf(msg, len, "could not allocate guest RAM (%lu of %lu MiB): %s", vm->ram_size >> 20,
@@ -305,13 +331,19 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     }
     share_vm_init(&vm->share, (uint16_t)vm->id, &vm->s2, vm->ram_size / PAGE_SIZE, VM_BORROW_IPA,
                   VM_BORROW_SIZE);
+    err = shmem_map(vm, c->shmem);
+    if (err != ERR_OK) {
+        snprintf(msg, len, "could not map the shared regions: %s", tally_strerror(err));
+        vm_destroy(vm);
+        return err;
+    }
 
-    for (unsigned i = 0; i < nr_vcpus; i++) {
-        struct vcpu *v = &vcpu_pool[i];
+    for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+        struct vcpu *v = &vcpu_pool[c->first_pcpu + i];
         memset(v, 0, sizeof(*v));
         v->vm = vm;
         v->id = i;
-        v->pcpu = i;
+        v->pcpu = c->first_pcpu + i;
         v->mpidr = (1ull << 31) | i; /* RES1 bit 31; Aff0 = vCPU index */
         vcpu_reset(v, vm->kernel_ipa, vm->dtb_ipa);
         atomic_store_u32(&v->power, i == 0 ? VCPU_ON : VCPU_OFF, MO_RELAXED);
@@ -327,9 +359,6 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
         err = vm_copy_to_guest(vm, vm->initrd_ipa, arch_phys_to_virt(m->initrd), m->initrd_size);
     if (err == ERR_OK)
         err = vm_copy_to_guest(vm, vm->dtb_ipa, dtb_buf, vm->dtb_size);
-    if (err == ERR_OK && console_guest_uart())
-        err = pt_map_phys(&vm->s2, VM_UART_IPA, pa(console_guest_uart()), VM_UART_SIZE,
-                          PT_R | PT_W | PT_DEVICE);
     if (err != ERR_OK) {
         snprintf(msg, len, "could not set up the guest's memory: %s", tally_strerror(err));
         vm_destroy(vm);
@@ -338,12 +367,16 @@ int vm_create(struct vm *vm, const struct vm_modules *m, unsigned nr_vcpus, char
     __asm__ volatile("ic ialluis\n\tdsb ish\n\tisb" ::: "memory");
 
     err = vgic_vm_init(vm);
+    if (err == ERR_OK)
+        err = vuart_vm_init(vm);
+    if (err == ERR_OK)
+        err = vrtc_vm_init(vm);
     if (err != ERR_OK) {
-        snprintf(msg, len, "vGIC: %s", tally_strerror(err));
+        snprintf(msg, len, "vGIC, UART or RTC: %s", tally_strerror(err));
         vm_destroy(vm);
         return err;
     }
-    for (unsigned i = 0; i < nr_vcpus; i++)
+    for (unsigned i = 0; i < vm->nr_vcpus; i++)
         vgic_vcpu_init(vm->vcpus[i]);
     return ERR_OK;
 }
@@ -363,6 +396,7 @@ void vm_destroy(struct vm *vm)
     vm->nr_ram = 0;
     vm->ram_size = 0;
     vm->nr_mmio = 0;
+    vm->shmem_mapped = 0;
 }
 
 bool vm_request_stop(struct vm *vm, enum vm_stop why)
@@ -381,65 +415,43 @@ bool vm_request_stop(struct vm *vm, enum vm_stop why)
     return true;
 }
 
-/* --- running VM 0 on every pCPU ------------------------------------------ */
-
-static unsigned vm0_boots;
+/* --- running the VMs ----------------------------------------------------- */
 
 /*
- * The secondaries spend Tally's whole VM phase in secondary_loop() (posted
- * with smp_call_async once): they sleep in WFI and are woken by an IPI when
- * the boot CPU has built a VM (vm_epoch moves) or is done with VMs
- * (vms_over). WFI rather than smp.c's WFE wait, because emulators run a WFE
- * loop as a busy loop, which would double the cost of building and tearing
- * down a VM on the boot CPU.
+ * Every pCPU of a VM runs pcpu_main() (posted with smp_call_async once; the
+ * boot CPU calls it directly). The VM's first pCPU is its leader: it runs
+ * vCPU 0, waits for the others to leave, tears the VM down and rebuilds it
+ * on a reset. The other pCPUs sleep in WFI and are woken by an IPI when the
+ * leader has built the VM (vm_epoch moves) or the VM is gone for good
+ * (vm_gone). WFI rather than smp.c's WFE wait, because emulators run a WFE
+ * loop as a busy loop, which would slow the leader's build and teardown.
  *
- * vm_epoch, vms_over: store-release by the boot CPU after current_vm and
- * the VM are set up; load-acquire by the secondaries.
- * left_epoch[i]: store-release by secondary i once its vCPU has left (its
- * state saved); load-acquire by the boot CPU before the teardown.
+ * vm_epoch[id], vm_gone[id]: store-release by the leader after the VM is
+ *   built (or gone); load-acquire by the VM's other pCPUs.
+ * left_epoch[pcpu]: store-release by a pCPU once its vCPU has left (its
+ *   state saved); load-acquire by the leader before the teardown.
+ * vms_alive: VMs not yet gone; the leader that ends one decrements it
+ *   (release) and kicks the boot CPU, which waits (acquire) for zero.
  */
-static atomic_u32 vm_epoch, vms_over;
+static atomic_u32 vm_epoch[VM_MAX_VMS], vm_gone[VM_MAX_VMS];
 static atomic_u32 left_epoch[TALLY_MAX_CPUS];
+static atomic_u32 vms_alive;
+/* Written by the boot CPU before posting pcpu_main(); read-only after. */
+static struct vm_setup setup;
+static const struct vm_config *pcpu_config[TALLY_MAX_CPUS];
+static unsigned long max_resets = ~0ul;
+
+static enum gic_irq_result console_irq(uint32_t intid)
+{
+    (void)intid;
+    console_rx_irq();
+    return GIC_IRQ_DONE;
+}
 
 static void sleep_until_ipi(void)
 {
     __asm__ volatile("wfi" ::: "memory");
     gic_handle_irq();
-}
-
-static void secondary_loop(void)
-{
-    unsigned cpu = arch_cpu_id(), seen = 0;
-    gic_cpu_init();
-    for (;;) {
-        unsigned e = atomic_load_u32(&vm_epoch, MO_ACQUIRE);
-        if (e != seen) {
-            seen = e;
-            vcpu_run(current_vm->vcpus[cpu]);
-            atomic_store_u32(&left_epoch[cpu], e, MO_RELEASE);
-            gic_send_ipi(0);
-            continue;
-        }
-        if (atomic_load_u32(&vms_over, MO_ACQUIRE))
-            return;
-        sleep_until_ipi();
-    }
-}
-
-/* Run the VM on every pCPU; returns once every vCPU has left. */
-static void run_vm(struct vm *vm, unsigned nr)
-{
-    current_vm = vm;
-    unsigned e = atomic_load_u32(&vm_epoch, MO_RELAXED) + 1;
-    atomic_store_u32(&vm_epoch, e, MO_RELEASE);
-    for (unsigned i = 1; i < nr; i++)
-        gic_send_ipi(i);
-    vcpu_run(vm->vcpus[0]);
-    for (unsigned i = 1; i < nr; i++) {
-        while (atomic_load_u32(&left_epoch[i], MO_ACQUIRE) != e)
-            sleep_until_ipi();
-    }
-    current_vm = NULL;
 }
 
 static const char *const stop_names[] = {"running", "SYSTEM_OFF", "SYSTEM_RESET", "fatal error"};
@@ -455,12 +467,126 @@ static unsigned online_cpus(void)
     return n;
 }
 
-static void vm_lifecycle(const struct vm_modules *mods, unsigned nr);
-
-static void print_free(const char *when)
+static uint64_t free_pages(void)
 {
     page_alloc_drain();
-    printf("tally: VM 0: free pages %s: %lu\n", when, page_alloc_free_pages());
+    return page_alloc_free_pages();
+}
+
+/* Build and publish the VM (under vm_mm_lock); false after a message. */
+static bool build(const struct vm_config *c, unsigned boot)
+{
+    struct vm *vm = &vms[c->id];
+    char msg[200];
+    vm_mm_lock();
+    printf("tally: VM %u: free pages before creation: %lu\n", c->id, free_pages());
+    int err = vm_create(vm, c, msg, sizeof(msg));
+    if (err != ERR_OK) {
+        printf("tally: VM %u not started: %s\n", c->id, msg);
+        printf("tally: VM %u: free pages after teardown: %lu\n", c->id, free_pages());
+        vm_mm_unlock();
+        return false;
+    }
+    vm->boots = boot;
+    publish(vm);
+    printf("tally: VM %u: %u vCPU%s, RAM %lu MiB at IPA 0x%lx in %u blocks, kernel at 0x%lx, "
+           "initrd at 0x%lx (%lu bytes), DTB at 0x%lx; boot %u\n",
+           vm->id, vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s", vm->ram_size >> 20,
+           (uint64_t)VM_RAM_IPA, vm->nr_ram, vm->kernel_ipa,
+           c->mods.initrd_size ? vm->initrd_ipa : 0, c->mods.initrd_size, vm->dtb_ipa, vm->boots);
+    cpufeature_print(vm->id, &vm->s2geom);
+    vm_mm_unlock();
+    return true;
+}
+
+/* Unpublish, destroy and account (under vm_mm_lock). */
+static void teardown(struct vm *vm)
+{
+    vm_mm_lock();
+    unpublish(vm);
+    uint64_t before = free_pages();
+    vm_destroy(vm);
+    uint64_t after = free_pages();
+    printf("tally: VM %u: teardown returned %lu pages\n", vm->id, after - before);
+    printf("tally: VM %u: free pages after teardown: %lu\n", vm->id, after);
+    struct accounting a;
+    accounting_take(&a);
+    accounting_print(&a);
+    vm_mm_unlock();
+}
+
+static void leader_loop(const struct vm_config *c)
+{
+    struct vm *vm = &vms[c->id];
+    unsigned boots = vm->boots, self = arch_cpu_id();
+    for (;;) {
+        unsigned e = atomic_load_u32(&vm_epoch[c->id], MO_RELAXED) + 1;
+        atomic_store_u32(&vm_epoch[c->id], e, MO_RELEASE);
+        for (unsigned i = 1; i < c->nr_vcpus; i++)
+            gic_send_ipi(self + i);
+        vcpu_run(vm->vcpus[0]);
+        for (unsigned i = 1; i < c->nr_vcpus; i++) {
+            while (atomic_load_u32(&left_epoch[self + i], MO_ACQUIRE) != e)
+                sleep_until_ipi();
+        }
+        unsigned why = atomic_load_u32(&vm->stop, MO_RELAXED);
+        printf("tally: VM %u: %s, every vCPU stopped; tearing down\n", vm->id,
+               why < ARRAY_SIZE(stop_names) ? stop_names[why] : "?");
+        for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+            const struct vcpu *v = vm->vcpus[i];
+            printf("tally: VM %u vCPU %u: %lu exits: %lu interrupts, %lu HVC/SMC, %lu MMIO, "
+                   "%lu aborts injected\n",
+                   vm->id, i, v->exits, v->exits_irq, v->exits_hvc, v->exits_mmio, v->exits_abort);
+        }
+        teardown(vm);
+        if (why != VM_STOP_RESET)
+            break;
+        if (boots > max_resets) {
+            printf("tally: VM %u: %lu resets (tally.max-resets), not rebuilt\n", vm->id,
+                   max_resets);
+            break;
+        }
+        printf("tally: VM %u: rebuilding from its boot modules\n", vm->id);
+        if (!build(c, ++boots))
+            break;
+    }
+    atomic_store_u32(&vm_gone[c->id], 1, MO_RELEASE);
+    for (unsigned i = 1; i < c->nr_vcpus; i++)
+        gic_send_ipi(self + i);
+    /* Release: this VM's teardown is done before the boot CPU, seeing the
+     * count reach 0, releases the shared regions and powers off. */
+    atomic_fetch_sub_u32(&vms_alive, 1, MO_RELEASE);
+    gic_send_ipi(0);
+}
+
+static void follower_loop(const struct vm_config *c)
+{
+    unsigned cpu = arch_cpu_id(), seen = 0, id = c->id;
+    for (;;) {
+        unsigned e = atomic_load_u32(&vm_epoch[id], MO_ACQUIRE);
+        if (e != seen) {
+            seen = e;
+            vcpu_run(vms[id].vcpus[cpu - c->first_pcpu]);
+            atomic_store_u32(&left_epoch[cpu], e, MO_RELEASE);
+            gic_send_ipi(c->first_pcpu);
+            continue;
+        }
+        if (atomic_load_u32(&vm_gone[id], MO_ACQUIRE))
+            return;
+        sleep_until_ipi();
+    }
+}
+
+static void pcpu_main(void)
+{
+    unsigned cpu = arch_cpu_id();
+    const struct vm_config *c = pcpu_config[cpu];
+    if (cpu != 0)
+        gic_cpu_init();
+    if (c->first_pcpu == cpu)
+        leader_loop(c);
+    else
+        follower_loop(c);
 }
 
 /* Pages a VM shares with Tally appear in Tally's stage-1 in a window of one
@@ -485,13 +611,17 @@ static void share_window_init(void)
 
 void vm_boot_from_fdt(const void *fdt)
 {
-    struct vm_modules m;
     char msg[200];
-    int err = vm_modules_from_fdt(fdt, &m, msg, sizeof(msg));
+    int err = vm_setup_from_fdt(fdt, &setup, msg, sizeof(msg));
     if (err == ERR_NOENT)
         return;
     if (err != ERR_OK) {
-        printf("tally: VM 0 not started: %s\n", msg);
+        printf("tally: %s\n", msg);
+        return;
+    }
+    err = vm_setup_assign_cpus(&setup, online_cpus(), msg, sizeof(msg));
+    if (err != ERR_OK) {
+        printf("tally: VMs not started: %s\n", msg);
         return;
     }
     err = gic_init(fdt, msg, sizeof(msg));
@@ -501,67 +631,70 @@ void vm_boot_from_fdt(const void *fdt)
     }
     /* The timer first: gic_handle_irq finds handlers in this order. */
     BUG_ON(vtimer_init() != ERR_OK || vgic_init() != ERR_OK);
-    unsigned nr = online_cpus();
-    share_window_init();
-    gic_cpu_init();
-    for (unsigned i = 1; i < nr; i++)
-        BUG_ON(smp_call_async(i, secondary_loop) != ERR_OK);
-    vm_lifecycle(&m, nr);
-    atomic_store_u32(&vms_over, 1, MO_RELEASE);
-    for (unsigned i = 1; i < nr; i++) {
-        gic_send_ipi(i);
-        smp_call_wait(i);
-    }
-}
-
-/* Build, run and tear down VM 0 until it powers off or cannot be built. */
-static void vm_lifecycle(const struct vm_modules *mods, unsigned nr)
-{
-    char msg[200];
-    int err;
-    /* tally.max-resets=N: after N guest resets, the next one powers off
-     * (a guest reboot loop ends; tests count the boots). */
+    /* tally.max-resets=N: after N resets of a VM, its next one powers it
+     * off (a guest reboot loop ends; tests count the boots). */
     char arg[16];
-    unsigned long max_resets = ~0ul;
     if (bootarg_get("tally.max-resets", arg, sizeof(arg)))
         max_resets = strtoul(arg, NULL, 10);
-    for (;;) {
-        print_free("before creation");
-        struct vm *vm = &vm0;
-        err = vm_create(vm, mods, nr, msg, sizeof(msg));
-        if (err != ERR_OK) {
-            printf("tally: VM 0 not started: %s\n", msg);
-            print_free("after teardown");
-            return;
-        }
-        vm->boots = ++vm0_boots;
-        printf("tally: VM 0: %u vCPU%s, RAM %lu MiB at IPA 0x%lx in %u blocks, kernel at 0x%lx, "
-               "initrd at 0x%lx (%lu bytes), DTB at 0x%lx; boot %u\n",
-               nr, nr == 1 ? "" : "s", vm->ram_size >> 20, (uint64_t)VM_RAM_IPA, vm->nr_ram,
-               vm->kernel_ipa, mods->initrd_size ? vm->initrd_ipa : 0, mods->initrd_size,
-               vm->dtb_ipa, vm->boots);
-        cpufeature_print(vm->id, &vm->s2geom);
-        run_vm(vm, nr);
-        unsigned why = atomic_load_u32(&vm->stop, MO_RELAXED);
-        printf("tally: VM 0: %s, every vCPU stopped; tearing down\n",
-               why < ARRAY_SIZE(stop_names) ? stop_names[why] : "?");
-        for (unsigned i = 0; i < nr; i++) {
-            const struct vcpu *v = vm->vcpus[i];
-            printf("tally: VM 0 vCPU %u: %lu exits: %lu interrupts, %lu HVC/SMC, %lu MMIO, "
-                   "%lu aborts injected\n",
-                   i, v->exits, v->exits_irq, v->exits_hvc, v->exits_mmio, v->exits_abort);
-        }
-        vm_destroy(vm);
-        print_free("after teardown");
-        struct accounting a;
-        accounting_take(&a);
-        accounting_print(&a);
-        if (why != VM_STOP_RESET)
-            return;
-        if (vm0_boots > max_resets) {
-            printf("tally: VM 0: %lu resets (tally.max-resets), not rebuilt\n", max_resets);
-            return;
-        }
-        printf("tally: VM 0: rebuilding from its boot modules\n");
+    gic_cpu_init();
+    share_window_init();
+    accounting_set_owners(vm_account_owners);
+    /* The physical UART's SPI is Tally's console input, on CPU 0. */
+    uint32_t uart = gic_uart_intid();
+    if (uart) {
+        console_set_input(vuart_input);
+        BUG_ON(gic_irq_set_handler(uart, console_irq) != ERR_OK);
+        gic_irq_route(uart, 0);
+        gic_irq_enable(uart, true);
+        console_rx_start();
     }
+    err = shmem_create(&setup, msg, sizeof(msg));
+    if (err != ERR_OK) {
+        printf("tally: VMs not started: %s\n", msg);
+        return;
+    }
+
+    /* VMs with a fixed size first, so that one taking "the rest" leaves them
+     * theirs; each keeps its size for its rebuilds. */
+    bool built[VM_MAX_VMS] = {false};
+    unsigned alive = 0;
+    for (unsigned pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < setup.nr_vms; i++) {
+            struct vm_config *c = &setup.vm[i];
+            if ((pass == 0) != (c->ram_size != 0))
+                continue;
+            built[i] = build(c, 1);
+            if (built[i] && !c->ram_size)
+                c->ram_size = vms[c->id].ram_size;
+            alive += built[i];
+        }
+    }
+    atomic_store_u32(&vms_alive, alive, MO_RELAXED);
+    bool boot_cpu_runs = false;
+    for (unsigned i = 0; i < setup.nr_vms; i++) {
+        const struct vm_config *c = &setup.vm[i];
+        if (!built[i])
+            continue;
+        for (unsigned k = 0; k < c->nr_vcpus; k++)
+            pcpu_config[c->first_pcpu + k] = c;
+        for (unsigned k = 0; k < c->nr_vcpus; k++) {
+            if (c->first_pcpu + k == 0)
+                boot_cpu_runs = true;
+            else
+                BUG_ON(smp_call_async(c->first_pcpu + k, pcpu_main) != ERR_OK);
+        }
+    }
+    if (boot_cpu_runs)
+        pcpu_main();
+    /* Acquire: pairs with each leader's release decrement. */
+    while (atomic_load_u32(&vms_alive, MO_ACQUIRE))
+        sleep_until_ipi();
+    for (unsigned cpu = 1; cpu < TALLY_MAX_CPUS; cpu++)
+        if (pcpu_config[cpu])
+            smp_call_wait(cpu);
+    if (uart)
+        gic_irq_enable(uart, false);
+    vm_mm_lock();
+    shmem_release();
+    vm_mm_unlock();
 }

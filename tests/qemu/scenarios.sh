@@ -243,7 +243,7 @@ vm_powered_off() { # vm_powered_off [POWER-OFF-LINE-REGEX]
 aborts_are_the_probes() {
     local c probes aborts
     c=$(cat)
-    probes=$(grep -cE '^testguest: PASS (unmapped-ipa|above-ram)-(load|store)$' <<<"$c")
+    probes=$(grep -cE '^vm0: testguest: PASS (unmapped-ipa|above-ram)-(load|store)$' <<<"$c")
     aborts=$(sed -n 's/^tally: VM 0 vCPU 0: .* \([0-9]*\) aborts injected$/\1/p' <<<"$c")
     if [ "$probes" -lt 2 ] || [ "$aborts" != "$probes" ]; then
         echo "vCPU 0 had '$aborts' aborts injected for $probes probes"
@@ -271,17 +271,17 @@ for cpu in $ALL_CPUS; do
         scenario "testguest-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem $mem \
             --kernel "$TESTGUEST" --timeout 180
         vm_started 2 1
-        expect '^testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
-        expect "^testguest: GICv$gic, virtual timer INTID 27\$"
+        expect '^vm0: testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
+        expect "^vm0: testguest: GICv$gic, virtual timer INTID 27\$"
         for t in psci-version psci-features psci-cpu-on sgi-cpu1-to-cpu0 sgi-cpu0-to-cpu1 \
             vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
             tally-hypercall tally-hypercall-undefined id-registers mops clean-start; do
-            expect "^testguest: PASS $t\$"
+            expect "^vm0: testguest: PASS $t\$"
         done
-        expect "^testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
-        expect '^testguest: 0 skipped$'
-        expect '^testguest: [0-9]+ passed, 0 failed$'
-        forbid '^testguest: (FAIL|SKIP)'
+        expect "^vm0: testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
+        expect '^vm0: testguest: 0 skipped$'
+        expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
+        forbid '^vm0: testguest: (FAIL|SKIP)'
         # The guest's abort probes, and nothing else, were aborts.
         check aborts_are_the_probes
         vm_powered_off
@@ -297,15 +297,15 @@ for cpu in max cortex-a72; do
                 --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
                 --append "console=ttyAMA0 tally.test=1" --timeout 600
             vm_started $smp 1
-            expect '^\[ *[0-9.]+\] Machine model: Tally VM$'
-            expect '^init: boot$'
-            expect "^init: cpus=$smp\$"
+            expect '^vm0: \[ *[0-9.]+\] Machine model: Tally VM$'
+            expect '^vm0: init: boot$'
+            expect "^vm0: init: cpus=$smp\$"
             # By the guest's clock sleep 2 never ends early; a loaded host
             # only makes the wake-up late (init says FAIL past 2.50 s).
-            expect '^init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
-            expect '^init: mem8m ok$'
-            expect '^init: dmesg clean$'
-            expect '^init: done$'
+            expect '^vm0: init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
+            expect '^vm0: init: mem8m ok$'
+            expect '^vm0: init: dmesg clean$'
+            expect '^vm0: init: done$'
             forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad'
             vm_powered_off
         done
@@ -319,13 +319,13 @@ done
 # HCRX_EL2.MSCEn). Each reaches /init's markers and powers off cleanly.
 linux_markers() { # linux_markers NR_VCPUS
     vm_started "$1" 1
-    expect '^\[ *[0-9.]+\] Machine model: Tally VM$'
-    expect '^init: boot$'
-    expect "^init: cpus=$1\$"
-    expect '^init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
-    expect '^init: mem8m ok$'
-    expect '^init: dmesg clean$'
-    expect '^init: done$'
+    expect '^vm0: \[ *[0-9.]+\] Machine model: Tally VM$'
+    expect '^vm0: init: boot$'
+    expect "^vm0: init: cpus=$1\$"
+    expect '^vm0: init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
+    expect '^vm0: init: mem8m ok$'
+    expect '^vm0: init: dmesg clean$'
+    expect '^vm0: init: done$'
     forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad|SIGILL|el0_undef'
     vm_powered_off
 }
@@ -339,7 +339,7 @@ done
 scenario linux-debian13-max-gicv3-smp2 0 --cpu max --gic 3 --smp 2 --mem 512M \
     --kernel "$LINUX13_KERNEL" --initrd "$LINUX13_INITRD" \
     --append "console=ttyAMA0 tally.test=1" --timeout 600
-expect '^\[ *[0-9.]+\] CPU features: detected: Memory Copy and Memory Set instructions$'
+expect '^vm0: \[ *[0-9.]+\] CPU features: detected: Memory Copy and Memory Set instructions$'
 linux_markers 2
 
 # Guest reboot loop: reboot -f reaches Tally as PSCI SYSTEM_RESET; VM 0 is
@@ -348,7 +348,7 @@ linux_markers 2
 four_boots() {
     local c
     c=$(cat)
-    if [ "$(grep -c '^init: boot$' <<<"$c")" != 4 ] ||
+    if [ "$(grep -c '^vm0: init: boot$' <<<"$c")" != 4 ] ||
         [ "$(grep -c '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$' <<<"$c")" != 4 ] ||
         [ "$(grep -c '^tally: VM 0: rebuilding from its boot modules$' <<<"$c")" != 3 ]; then
         echo "want 4 boots reaching /init, 4 resets, 3 rebuilds"
@@ -405,19 +405,21 @@ for cfg in "max 3" "cortex-a72 2"; do
         smccc-undefined psci-over-smc psci-bad-arguments hc-features share-bad-requests \
         share-with-tally cpu-on-bad-entry idreg-write-undef trapped-reg-undef pmu-no-el2-cycles \
         still-answering; do
-        expect "^hostile: PASS $t\$"
+        expect "^vm0: hostile: PASS $t\$"
     done
     # max has PMUv3.5: the guest gets the PMU, and not one EL2 cycle. The
     # Cortex-A72's PMUv3 has no HCCD: the PMU is hidden and trapped.
     if [ "$cpu" = max ]; then
-        expect '^hostile: PMU given: EL2-only counts 0 cycles, 0 events; EL1 counts [1-9][0-9]* cycles, [1-9][0-9]* events$'
+        expect '^vm0: hostile: PMU given: EL2-only counts 0 cycles, 0 events; EL1 counts [1-9][0-9]* cycles, [1-9][0-9]* events$'
     else
-        expect '^hostile: PMU reads as absent \(hidden: the CPU has no MDCR_EL2.HCCD\)$'
+        expect '^vm0: hostile: PMU reads as absent \(hidden: the CPU has no MDCR_EL2.HCCD\)$'
     fi
-    expect '^hostile: 15 passed, 0 failed$'
-    forbid '^hostile: FAIL'
+    expect '^vm0: hostile: 15 passed, 0 failed$'
+    forbid '^vm0: hostile: FAIL'
     # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
-    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 0 MMIO, 4118 aborts injected$'
+    # MMIO: its output through the emulated UART, a flag-register read and
+    # a data-register write for each of its 370 bytes.
+    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 740 MMIO, 4118 aborts injected$'
     expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 0 HVC/SMC, 0 MMIO, [1-9][0-9]* aborts injected$'
     vm_powered_off
 done
@@ -428,7 +430,7 @@ done
 three_clean_runs() {
     local c
     c=$(cat)
-    if [ "$(grep -cE '^testguest: [0-9]+ passed, 0 failed$' <<<"$c")" != 3 ] ||
+    if [ "$(grep -cE '^vm0: testguest: [0-9]+ passed, 0 failed$' <<<"$c")" != 3 ] ||
         [ "$(grep -c '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$' <<<"$c")" != 3 ]; then
         echo "want 3 runs with 0 failed, each ended by SYSTEM_RESET"
         return 1
@@ -444,7 +446,7 @@ for cfg in "max 3" "cortex-a72 2"; do
     expect '^tally: VM 0: 2 resets \(tally.max-resets\), not rebuilt$'
     check three_clean_runs
     check free_count_restored
-    forbid '^testguest: (FAIL|SKIP)|unexpected exception|halted'
+    forbid '^vm0: testguest: (FAIL|SKIP)|unexpected exception|halted'
     verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
     always_forbid
 done
@@ -473,16 +475,16 @@ rpi4_boot() { # rpi4_boot: what every raspi4b run prints up to the banner
 scenario rpi4-testguest 0 --image "$RPI4_TALLY" --machine raspi4b --timeout 300
 rpi4_boot
 vm_started 4 1
-expect '^testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 4 CPUs, PSCI over HVC$'
-expect '^testguest: GICv2, virtual timer INTID 27$'
+expect '^vm0: testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 4 CPUs, PSCI over HVC$'
+expect '^vm0: testguest: GICv2, virtual timer INTID 27$'
 for t in psci-version psci-features psci-cpu-on sgi-cpu1-to-cpu0 sgi-cpu0-to-cpu1 \
     vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
     tally-hypercall tally-hypercall-undefined; do
-    expect "^testguest: PASS $t\$"
+    expect "^vm0: testguest: PASS $t\$"
 done
-expect '^testguest: 0 skipped$'
-expect '^testguest: [0-9]+ passed, 0 failed$'
-forbid '^testguest: (FAIL|SKIP)'
+expect '^vm0: testguest: 0 skipped$'
+expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
+forbid '^vm0: testguest: (FAIL|SKIP)'
 check aborts_are_the_probes
 vm_powered_off '^tally: powering off \(watchdog\)$'
 
@@ -494,12 +496,150 @@ scenario rpi4-linux 0 --image "$RPI4_TALLY" --machine raspi4b --kernel "$LINUX_K
     --initrd "$LINUX_INITRD" --append "console=ttyAMA0 tally.test=1" --timeout 1500
 rpi4_boot
 vm_started 4 1
-expect '^\[ *[0-9.]+\] Machine model: Tally VM$'
-expect '^init: boot$'
-expect '^init: cpus=4$'
-expect '^init: sleep2 (ok|FAIL) elapsed=([2-9]|[1-9][0-9]+)\.[0-9]+$'
-expect '^init: mem8m ok$'
-expect '^init: dmesg clean$'
-expect '^init: done$'
+expect '^vm0: \[ *[0-9.]+\] Machine model: Tally VM$'
+expect '^vm0: init: boot$'
+expect '^vm0: init: cpus=4$'
+expect '^vm0: init: sleep2 (ok|FAIL) elapsed=([2-9]|[1-9][0-9]+)\.[0-9]+$'
+expect '^vm0: init: mem8m ok$'
+expect '^vm0: init: dmesg clean$'
+expect '^vm0: init: done$'
 forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad'
 vm_powered_off '^tally: powering off \(watchdog\)$'
+
+# --- several VMs (docs/vm-binding.md), consoles, shared regions -----------
+# Every accounting line, the ones printed at one VM's teardown while another
+# still runs included, says leaked=0 (always_forbid). The first teardown's
+# line counts the other VM's RAM as frames, exactly.
+other_vm_counted() { # other_vm_counted PAGES: the first teardown's frame count
+    local c first
+    c=$(cat)
+    first=$(grep -A3 -m1 -E '^tally: VM [0-9]: teardown returned' <<<"$c" | grep -m1 '^tally: accounting')
+    if ! grep -qE "^tally: accounting free=[0-9]+ frame=$1 " <<<"$first"; then
+        echo "the first teardown's accounting line does not count $1 frames: $first"
+        return 1
+    fi
+}
+vm1_before_uart_off_tally_after() {
+    local c
+    c=$(cat)
+    if ! awk '/^vm1: testguest: disabling the UART$/ {d = 1} d && /^tally: VM 1: SYSTEM_OFF/ {ok = 1} END {exit !ok}' <<<"$c"; then
+        echo "no Tally line about VM 1 after it disabled its UART"
+        return 1
+    fi
+}
+
+# Two test guests at once, each with 2 vCPUs of the 4 and its own RAM size;
+# VM 1 also forges Tally lines and disables its UART at the end.
+other_vm_is_vm0_or_vm1() {
+    local c
+    c=$(cat)
+    other_vm_counted 65536 <<<"$c" 2>/dev/null || other_vm_counted 32768 <<<"$c"
+}
+scenario vms-two-testguests 0 --smp 4 --mem 1G --timeout 240 \
+    --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M \
+    --vm --kernel "$TESTGUEST" --vcpus 2 --vm-mem 128M --append "testguest.forge=1 testguest.uart-off=1"
+expect '^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks, kernel at 0x40200000, initrd at 0x0 \(0 bytes\), DTB at 0x40400000; boot 1$'
+expect '^tally: VM 1: 2 vCPUs, RAM 128 MiB at IPA 0x40000000 in 1 blocks, kernel at 0x40200000, initrd at 0x0 \(0 bytes\), DTB at 0x40400000; boot 1$'
+for vm in 0 1; do
+    expect "^vm$vm: testguest: start at EL1, image at 0x40200000, DTB at 0x40400000, 2 CPUs, PSCI over HVC\$"
+    expect "^vm$vm: testguest: PASS tally-hypercall\$"
+    expect "^vm$vm: testguest: 18 passed, 0 failed\$"
+    expect "^tally: VM $vm: SYSTEM_OFF, every vCPU stopped; tearing down\$"
+done
+# 256 MiB and 128 MiB of frames, plus 3 stage-2 table pages each.
+expect '^tally: VM 0: teardown returned 65539 pages$'
+expect '^tally: VM 1: teardown returned 32771 pages$'
+# Console: VM 1's forged lines stay under its tag; nothing untagged.
+expect '^vm1: tally: accounting free=1 frame=0 pagetable=0 kstack=0 hyp=0 meta=0 reserved=0 leaked=0$'
+expect '^vm1: tally: forged after CR$'
+expect '^vm1: tally: forged after an erase sequence$'
+expect '^vm1: tally: forged after backspaces$'
+expect '^vm1: tally: forged after a newline$'
+forbid '^tally: .*forged|^tally: accounting free=1 |^testguest:|^vm[01]: testguest: (FAIL|SKIP)'
+check other_vm_is_vm0_or_vm1
+check vm1_before_uart_off_tally_after
+expect '^tally: powering off$'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
+# One VM resets (twice) while the other keeps running: VM 1 lingers 9 s
+# before it powers off, so VM 0's resets happen while it runs. VM 0's
+# teardowns give back exactly its pages each time.
+vm0_reset_while_vm1_ran() {
+    local c
+    c=$(cat)
+    if ! awk '/^tally: VM 0: rebuilding from its boot modules$/ {r = 1} r && /^tally: VM 1: SYSTEM_OFF/ {ok = 1} END {exit !ok}' <<<"$c"; then
+        echo "VM 1 was not running when VM 0 was rebuilt"
+        return 1
+    fi
+    if [ "$(grep -c '^tally: VM 0: teardown returned 65539 pages$' <<<"$c")" != 3 ] ||
+        [ "$(grep -c '^vm0: testguest: 18 passed, 0 failed$' <<<"$c")" != 3 ]; then
+        echo "want 3 clean runs of VM 0, each giving back 65539 pages"
+        return 1
+    fi
+}
+scenario vms-reset-one 0 --smp 4 --mem 1G --timeout 240 --tally-args tally.max-resets=2 \
+    --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M --append testguest.reset=1 \
+    --vm --kernel "$TESTGUEST" --vcpus 2 --vm-mem 128M --append testguest.linger=9
+for b in 1 2 3; do
+    expect "^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks, kernel at 0x40200000, initrd at 0x0 \\(0 bytes\\), DTB at 0x40400000; boot $b\$"
+done
+expect '^tally: VM 0: 2 resets \(tally.max-resets\), not rebuilt$'
+expect '^vm1: testguest: lingered 9 s$'
+expect '^vm1: testguest: 18 passed, 0 failed$'
+expect '^tally: VM 1: teardown returned 32771 pages$'
+check vm0_reset_while_vm1_ran
+forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
+# --vm-mem for VM 0 alone: exactly that RAM, in its /memory.
+scenario vm-mem-256 0 --smp 2 --mem 512M --kernel "$TESTGUEST" --vm-mem 256 --timeout 180
+vm_started 2 1
+expect '^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks'
+expect '^vm0: testguest: memory: 1 bank, 0x40000000 \+ 0x10000000$'
+expect '^vm0: testguest: 18 passed, 0 failed$'
+vm_powered_off
+
+# Two Linux guests sharing a 2 MiB region (--shmem): VM 0 writes a value
+# with busybox devmem, VM 1 waits until it reads it. Both see the region at
+# the same IPA, outside /memory, 256 MiB of RAM each (Linux's own count),
+# and the host's time from the emulated PL031. Every page comes back.
+rtc_is_host_time() {
+    local c now t
+    c=$(cat)
+    now=$(date +%s)
+    for t in $(sed -n 's/^vm[01]: init: date=\([0-9]*\)$/\1/p' <<<"$c"); do
+        if [ "$t" -gt "$now" ] || [ $((now - t)) -gt 900 ]; then
+            echo "a guest's date ($t) is not the host's time ($now, within the run)"
+            return 1
+        fi
+    done
+    [ "$(grep -c '^vm[01]: init: date=' <<<"$c")" = 2 ] || { echo "want two date lines"; return 1; }
+}
+scenario vms-linux-shmem 0 --smp 2 --mem 1G --shmem 2M --timeout 600 \
+    --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --vm-mem 256 \
+    --append "console=ttyAMA0 tally.shmem=write:0x1234ABCD" \
+    --vm --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" --vm-mem 256 \
+    --append "console=ttyAMA0 tally.shmem=read:0x1234ABCD"
+for vm in 0 1; do
+    expect "^tally: VM $vm: 1 vCPU, RAM 256 MiB at IPA 0x40000000"
+    expect "^vm$vm: \\[ *[0-9.]+\\] Memory: [0-9]+K/262144K available"
+    expect "^vm$vm: \\[ *[0-9.]+\\] rtc-pl031 9010000.pl031: registered as rtc0\$"
+    expect "^vm$vm: init: shmem at 0x10000000 size 0x200000\$"
+    expect "^tally: VM $vm: SYSTEM_OFF, every vCPU stopped; tearing down\$"
+    # 256 MiB of its own frames and 4 table pages; the region stays.
+    expect "^tally: VM $vm: teardown returned 65540 pages\$"
+done
+expect '^vm0: init: shmem wrote 0x1234ABCD$'
+expect '^vm1: init: shmem read 0x1234ABCD$'
+# The first teardown: the other VM's 65536 frames + the region's 512.
+first_teardown_counts_66048() { other_vm_counted 66048; }
+check first_teardown_counts_66048
+check rtc_is_host_time
+# The last VM gone, the region's 512 pages are still frames; then freed.
+expect '^tally: accounting free=[0-9]+ frame=512 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+expect '^tally: accounting free=[0-9]+ frame=0 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+forbid 'Kernel panic|Internal error|Oops|shmem timeout|no /shmem'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid

@@ -143,6 +143,26 @@ START_TEST(test_guest_fdt_gicv2_one_vcpu_no_initrd)
 }
 END_TEST
 
+START_TEST(test_guest_fdt_rtc_and_shared_regions)
+{
+    fake_gic_version = 3;
+    make_vm(2, false);
+    vm.shmem_mapped = 0x5; /* regions 0 and 2 */
+    vm.shmem[0] = (struct vm_ram_block){.ipa = 0x10000000, .size = 0x200000};
+    vm.shmem[2] = (struct vm_ram_block){.ipa = 0x10400000, .size = 0x1000};
+    ck_assert_int_eq(guest_fdt_build(&vm, "x", buf, sizeof(buf)), ERR_OK);
+    assert_strings("/pl031@9010000", "compatible", "arm,pl031\0arm,primecell", 24);
+    assert_cells("/pl031@9010000", "reg", (uint32_t[]){0, 0x09010000, 0, 0x1000}, 4);
+    assert_cells("/pl031@9010000", "interrupts", (uint32_t[]){0, 2, 4}, 3);
+    assert_cells("/pl031@9010000", "clocks", (uint32_t[]){2}, 1);
+    assert_strings("/pl031@9010000", "clock-names", "apb_pclk", 9);
+    assert_strings("/shmem@10000000", "compatible", "tally,shmem", 12);
+    assert_cells("/shmem@10000000", "reg", (uint32_t[]){0, 0x10000000, 0, 0x200000}, 4);
+    assert_cells("/shmem@10400000", "reg", (uint32_t[]){0, 0x10400000, 0, 0x1000}, 4);
+    ck_assert_int_lt(fdt_path_offset(buf, "/shmem@10200000"), 0);
+}
+END_TEST
+
 START_TEST(test_guest_fdt_too_small)
 {
     fake_gic_version = 3;
@@ -159,6 +179,7 @@ Suite *guest_fdt_suite(void)
     TCase *t = tcase_create("guest_fdt");
     tcase_add_test(t, test_guest_fdt_gicv3_two_vcpus);
     tcase_add_test(t, test_guest_fdt_gicv2_one_vcpu_no_initrd);
+    tcase_add_test(t, test_guest_fdt_rtc_and_shared_regions);
     tcase_add_test(t, test_guest_fdt_too_small);
     suite_add_tcase(s, t);
     return s;
