@@ -72,6 +72,11 @@ static int sharing_locked(uint32_t fid, struct vm *vm, const uint64_t *x)
     vm_mm_lock();
     struct vm *other = names_vm && x[3] <= 0xffffffffu ? vm_get_by_id((unsigned)x[3]) : NULL;
     int err = sharing_call(fid, &vm->share, x, other ? &other->share : NULL);
+    /* Nothing is mapped at an emulated device's IPAs (every access traps):
+     * say what is there. */
+    if (err == ERR_NOENT && x[2] && x[2] < (1ull << 40) &&
+        mmio_overlaps(vm, x[1], x[2] << PAGE_SHIFT))
+        err = ERR_DEVICE;
     if (other)
         vm_put(other);
     vm_mm_unlock();

@@ -49,6 +49,16 @@ static const struct mmio_region *find(const struct vm *vm, uint64_t ipa)
     return NULL;
 }
 
+bool mmio_overlaps(const struct vm *vm, uint64_t ipa, uint64_t size)
+{
+    for (unsigned i = 0; i < vm->nr_mmio; i++) {
+        const struct mmio_region *r = &vm->mmio[i];
+        if (ipa < r->base + r->size && r->base < ipa + size)
+            return true;
+    }
+    return false;
+}
+
 /* The instruction at the guest's PC, read through its stage 1 (AT, with
  * the guest's PAR_EL1 kept) and Tally's stage 2. False if it is not in the
  * guest's RAM. */

@@ -40,4 +40,7 @@ int vm_add_mmio(struct vm *vm, const struct mmio_region *r);
  * caller to inject an abort (false). Advances the guest PC on success. */
 bool mmio_handle_abort(struct vcpu *v, uint64_t esr, uint64_t ipa);
 
+/* True if [ipa, ipa + size) touches one of the VM's emulated regions. */
+bool mmio_overlaps(const struct vm *vm, uint64_t ipa, uint64_t size);
+
 #endif

@@ -293,8 +293,16 @@ int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
     if (err != ERR_OK)
         return err;
     uint64_t want = ram_target(c);
-    /* RAM ends where the IPA space does (4 GiB with a 32-bit PARange). */
-    uint64_t ipa_room = (1ull << vm->s2geom.ipa_bits) - VM_RAM_IPA;
+    /* RAM ends below the borrow window, the top half of the IPA space
+     * (VM_BORROW_IPA): 1 GiB of RAM at most with a 32-bit PARange. */
+    uint64_t ipa_room = VM_BORROW_IPA(vm->s2geom.ipa_bits) - VM_RAM_IPA;
+    if (c->ram_size > ipa_room) {
+        snprintf(msg, len,
+                 "%lu MiB of RAM do not fit in a %u-bit IPA space below its borrow window "
+                 "(%lu MiB at most)",
+                 c->ram_size >> 20, vm->s2geom.ipa_bits, ipa_room >> 20);
+        return ERR_RANGE;
+    }
     if (want > ipa_room)
         want = ipa_room;
     uint64_t need = vm->dtb_ipa + GUEST_DTB_MAX - VM_RAM_IPA;
@@ -329,8 +337,8 @@ int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
         vm_destroy(vm);
         return err;
     }
-    share_vm_init(&vm->share, (uint16_t)vm->id, &vm->s2, vm->ram_size / PAGE_SIZE, VM_BORROW_IPA,
-                  VM_BORROW_SIZE);
+    share_vm_init(&vm->share, (uint16_t)vm->id, &vm->s2, vm->ram_size / PAGE_SIZE,
+                  VM_BORROW_IPA(vm->s2geom.ipa_bits), VM_BORROW_SIZE(vm->s2geom.ipa_bits));
     err = shmem_map(vm, c->shmem);
     if (err != ERR_OK) {
         snprintf(msg, len, "could not map the shared regions: %s", tally_strerror(err));

@@ -44,9 +44,10 @@
 #define VM_RAM_IPA        0x40000000ull
 #define VM_MAX_RAM_BLOCKS 64
 /* Where other VMs' shared, lent and donated pages appear in a VM's IPA
- * space (docs/hypercalls.md): the top half of the 40-bit IPA space. */
-#define VM_BORROW_IPA  0x8000000000ull
-#define VM_BORROW_SIZE 0x8000000000ull
+ * space (docs/hypercalls.md): its top half, [2^(bits-1), 2^bits), whatever
+ * IPA size the CPU gives (0x8000000000 with 40 bits); RAM stays below it. */
+#define VM_BORROW_IPA(ipa_bits)  (1ull << ((ipa_bits)-1))
+#define VM_BORROW_SIZE(ipa_bits) (1ull << ((ipa_bits)-1))
 
 /* The guest's view of the machine: QEMU virt's addresses. */
 #define VM_GICD_IPA    0x08000000ull

@@ -53,6 +53,8 @@ bool vm_request_stop(struct vm *vm, enum vm_stop why)
  * fuzzed VM has no RAM mapped), so every sharing call ends in an argument
  * or ownership error the model can name. vm.s2 itself only carries the
  * table count ACCOUNTING reports. */
+/* The fuzzed VM's IPA size, as a 44-bit-PARange CPU gives it. */
+#define FUZZ_IPA_BITS 40
 static struct aspace share_s2;
 static struct vm vm;
 
@@ -70,6 +72,12 @@ void vm_mm_lock(void)
 {
 }
 
+/* The fuzzed VM has no emulated device (vm/mmio.c is EL2-only). */
+bool mmio_overlaps(const struct vm *v, uint64_t ipa, uint64_t size)
+{
+    return false;
+}
+
 void vm_mm_unlock(void)
 {
 }
@@ -78,7 +86,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     atomics_init();
     sim_ram_setup_simple(64);
-    if (aspace_init(&share_s2, PT_STAGE2, VM_IPA_BITS, 1, 0) != ERR_OK)
+    if (aspace_init(&share_s2, PT_STAGE2, FUZZ_IPA_BITS, 1, 0) != ERR_OK)
         abort();
     return 0;
 }
@@ -161,7 +169,7 @@ static bool psci_supported(uint32_t fid)
  */
 static int share_model(uint32_t fid, const uint64_t *x)
 {
-    uint64_t ipa = x[1], nr = x[2], id = x[3], lim = 1ull << VM_IPA_BITS;
+    uint64_t ipa = x[1], nr = x[2], id = x[3], lim = 1ull << FUZZ_IPA_BITS;
     if (nr == 0)
         return ERR_INVAL;
     if (nr > SHARE_MAX_PAGES)
@@ -324,8 +332,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vm.vmid = (uint16_t)(vm.id + 1);
     vm.ram_size = (uint64_t)fuzz_u32(&in) * PAGE_SIZE;
     vm.s2.nr_tables = fuzz_u16(&in);
-    share_vm_init(&vm.share, (uint16_t)vm.id, &share_s2, vm.ram_size / PAGE_SIZE, VM_BORROW_IPA,
-                  VM_BORROW_SIZE);
+    share_vm_init(&vm.share, (uint16_t)vm.id, &share_s2, vm.ram_size / PAGE_SIZE,
+                  VM_BORROW_IPA(FUZZ_IPA_BITS), VM_BORROW_SIZE(FUZZ_IPA_BITS));
     for (unsigned i = 0; i < vm.nr_vcpus; i++) {
         struct vcpu *v = &vcpus[i];
         v->vm = &vm;

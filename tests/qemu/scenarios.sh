@@ -396,6 +396,19 @@ bad_module 'kernel \(image_size 2147483648 bytes\) and initrd \(0 bytes\) do not
 # writes to ID registers and accesses to trapped registers (UNDEFs), the PMU
 # asked to count EL2 (nothing counted).
 # Each must end as its documented answer, and Tally tears down cleanly.
+# Every byte a guest prints is a flag-register read and a data-register
+# write of its emulated UART: at least 2 MMIO exits per byte of vm0's output
+# (the rest are its distributor accesses).
+uart_bytes_are_mmio_exits() {
+    local c bytes mmio
+    c=$(cat)
+    bytes=$(sed -n 's/^vm0: //p' <<<"$c" | awk '{n += length($0) + 1} END {print n + 0}')
+    mmio=$(sed -n 's/^tally: VM 0 vCPU 0: .* \([0-9]*\) MMIO, .*/\1/p' <<<"$c")
+    if [ -z "$mmio" ] || [ "$mmio" -lt $((2 * bytes)) ]; then
+        echo "vCPU 0 had '$mmio' MMIO exits for $bytes bytes of output"
+        return 1
+    fi
+}
 for cfg in "max 3" "cortex-a72 2"; do
     read -r cpu gic <<<"$cfg"
     scenario "vm-hostile-guest-$cpu-gicv$gic" 0 --cpu "$cpu" --gic "$gic" --smp 2 --mem 512M \
@@ -417,9 +430,8 @@ for cfg in "max 3" "cortex-a72 2"; do
     expect '^vm0: hostile: 15 passed, 0 failed$'
     forbid '^vm0: hostile: FAIL'
     # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
-    # MMIO: its output through the emulated UART, a flag-register read and
-    # a data-register write for each of its 370 bytes.
-    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 740 MMIO, 4118 aborts injected$'
+    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, [0-9]+ MMIO, 4118 aborts injected$'
+    check uart_bytes_are_mmio_exits
     expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 0 HVC/SMC, 0 MMIO, [1-9][0-9]* aborts injected$'
     vm_powered_off
 done
@@ -543,7 +555,7 @@ expect '^tally: VM 1: 2 vCPUs, RAM 128 MiB at IPA 0x40000000 in 1 blocks, kernel
 for vm in 0 1; do
     expect "^vm$vm: testguest: start at EL1, image at 0x40200000, DTB at 0x40400000, 2 CPUs, PSCI over HVC\$"
     expect "^vm$vm: testguest: PASS tally-hypercall\$"
-    expect "^vm$vm: testguest: 18 passed, 0 failed\$"
+    expect "^vm$vm: testguest: [0-9]+ passed, 0 failed\$"
     expect "^tally: VM $vm: SYSTEM_OFF, every vCPU stopped; tearing down\$"
 done
 # 256 MiB and 128 MiB of frames, plus 3 stage-2 table pages each.
@@ -573,7 +585,7 @@ vm0_reset_while_vm1_ran() {
         return 1
     fi
     if [ "$(grep -c '^tally: VM 0: teardown returned 65539 pages$' <<<"$c")" != 3 ] ||
-        [ "$(grep -c '^vm0: testguest: 18 passed, 0 failed$' <<<"$c")" != 3 ]; then
+        [ "$(grep -cE '^vm0: testguest: [0-9]+ passed, 0 failed$' <<<"$c")" != 3 ]; then
         echo "want 3 clean runs of VM 0, each giving back 65539 pages"
         return 1
     fi
@@ -586,7 +598,7 @@ for b in 1 2 3; do
 done
 expect '^tally: VM 0: 2 resets \(tally.max-resets\), not rebuilt$'
 expect '^vm1: testguest: lingered 9 s$'
-expect '^vm1: testguest: 18 passed, 0 failed$'
+expect '^vm1: testguest: [0-9]+ passed, 0 failed$'
 expect '^tally: VM 1: teardown returned 32771 pages$'
 check vm0_reset_while_vm1_ran
 forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
@@ -598,7 +610,7 @@ scenario vm-mem-256 0 --smp 2 --mem 512M --kernel "$TESTGUEST" --vm-mem 256 --ti
 vm_started 2 1
 expect '^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks'
 expect '^vm0: testguest: memory: 1 bank, 0x40000000 \+ 0x10000000$'
-expect '^vm0: testguest: 18 passed, 0 failed$'
+expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
 vm_powered_off
 
 # Two Linux guests sharing a 2 MiB region (--shmem): VM 0 writes a value
