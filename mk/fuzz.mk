@@ -38,7 +38,7 @@ FUZZ_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_sta
 FUZZ_memmap_SRCS := tests/fuzz/fuzz_memmap.c hyp/core/memmap.c
 FUZZ_memmap_LIBS := -lfdt
 FUZZ_pgtable_SRCS := tests/fuzz/fuzz_pgtable.c $(MM_SRCS) $(HOSTLIB_SRCS)
-FUZZ_pgtable_LIBS := -lcheck -lsubunit -lrt -lm -pthread
+FUZZ_pgtable_LIBS := -lcheck -lsubunit -lfdt -lrt -lm -pthread
 FUZZ_vgic_SRCS := tests/fuzz/fuzz_vgic.c hyp/irq/vgic_dist.c
 FUZZ_vgic_LIBS :=
 FUZZ_hypercall_SRCS := tests/fuzz/fuzz_hypercall.c hyp/vm/hypercall.c hyp/vm/vpsci.c $(MM_SRCS) \
