@@ -27,6 +27,8 @@ static const char *ref_state_name(uint32_t ref)
         return "untracked";
     if (ref == REF_BUSY)
         return "busy";
+    if (ref > REF_TAIL && ref <= REF_TAIL + PAGE_MAX_ORDER)
+        return "a tail page of a block";
     if (ref > REF_MAX)
         return "corrupt";
     return "in use";
@@ -67,6 +69,82 @@ struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta)
     return s;
 }
 
+static bool ref_is_tail(uint32_t ref)
+{
+    return ref - (REF_TAIL + 1) < PAGE_MAX_ORDER;
+}
+
+struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_usage u,
+                                         uint64_t meta)
+{
+    if (order == 0)
+        return page_from_unused(p, u, meta);
+    BUG_ON(u != PAGE_FRAME);
+    if (order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order))
+        panic("from_unused: block %#llx order %u is not naturally aligned",
+              (unsigned long long)pa_val(p), order);
+    struct meta_slot *s = meta_slot(p);
+    uint32_t expected = REF_UNUSED;
+    /* Acquire: as in page_from_unused(), pairs with the release store of
+     * REF_UNUSED by the head page's last drop. */
+    if (!atomic_cas_u32(&s->ref_count, &expected, REF_BUSY, MO_ACQUIRE))
+        panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
+              (unsigned long long)pa_val(p), ref_state_name(expected),
+              page_usage_name(page_slot_usage(s)), expected);
+    uint64_t n = 1ull << order, dirty_from = 0, dirty = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct meta_slot *t = s + i;
+        uint8_t flags = slot_flags(t);
+        if ((i && page_slot_ref_count(t) != REF_UNUSED) ||
+            (flags & (SLOT_F_FREE_HEAD | SLOT_F_PCP)))
+            panic("from_unused: page %#llx of block %#llx is not an allocated unused page",
+                  (unsigned long long)(pa_val(p) + i * PAGE_SIZE), (unsigned long long)pa_val(p));
+        /* Zero the dirty pages in runs (one call for a wholly dirty block). */
+        if (flags & SLOT_F_DIRTY) {
+            if (!dirty++)
+                dirty_from = i;
+        } else if (dirty) {
+            arch_page_zero(pa_add(p, dirty_from << PAGE_SHIFT), dirty);
+            dirty = 0;
+        }
+        atomic_store_u8(&t->flags, 0, MO_RELAXED);
+        atomic_store_u8(&t->raw, 0, MO_RELAXED);
+        atomic_store_u8(&t->usage, u, MO_RELAXED);
+        if (i) {
+            t->m.word = 0;
+            /* Relaxed: published with the head by the release store below;
+             * a racing try_get re-checks the tail after its acquire. */
+            atomic_store_u32(&t->ref_count, REF_TAIL + order, MO_RELAXED);
+        }
+    }
+    if (dirty)
+        arch_page_zero(pa_add(p, dirty_from << PAGE_SHIFT), dirty);
+    s->m.word = meta;
+    s->order = (uint8_t)order;
+    meta_census_move(PAGE_UNUSED, u, n);
+    /* Release: publishes head, tails and metadata; pairs with the acquire
+     * CAS in page_try_get() and with whoever receives this handle. */
+    atomic_store_u32(&s->ref_count, 1, MO_RELEASE);
+    return s;
+}
+
+unsigned page_block_order(paddr_t p)
+{
+    struct meta_slot *s = meta_slot(p);
+    uint32_t ref = page_slot_ref_count(s);
+    if (ref_is_tail(ref))
+        return ref - REF_TAIL;
+    return ref - 1 < REF_MAX ? s->order : 0;
+}
+
+/* The head of the compound page whose tail slot t says REF_TAIL + order. */
+static struct meta_slot *tail_head(struct meta_slot *t, uint32_t ref)
+{
+    uint64_t pfn = pa_val(meta_slot_paddr(t)) >> PAGE_SHIFT;
+    /* A block never crosses a bank: slot indices follow page numbers. */
+    return t - (pfn & ((1ull << (ref - REF_TAIL)) - 1));
+}
+
 void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
 {
     const char *why;
@@ -78,6 +156,8 @@ void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
         why = "page is unused";
     else if (old >= REF_MAX && old <= REF_MAX + TALLY_MAX_CPUS * 64)
         why = "reference count saturated";
+    else if (old > REF_TAIL && old <= REF_TAIL + PAGE_MAX_ORDER)
+        why = "a tail page of a block (references live on its head)";
     else
         why = "corrupt reference count";
     panic("%s of page %#llx (usage %s, ref_count %u): %s", op,
@@ -85,12 +165,15 @@ void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
           why);
 }
 
-/* Run the usage's destructor and make the slot unused; the page is not yet
- * back in the allocator. */
-static void page_release(struct meta_slot *s)
+/* Run the usage's destructor and make the slot unused (and a compound
+ * page's tails); the pages are not yet back in the allocator. Returns the
+ * order of what was released. */
+static unsigned page_release(struct meta_slot *s)
 {
     enum page_usage u = page_slot_usage(s);
-    bool zero = false; /* the destructor saw every byte of the page zero */
+    unsigned order = s->order;
+    uint64_t n = 1ull << order; /* pages: a compound page goes whole */
+    bool zero = false;          /* the destructor saw every byte of the page zero */
     switch (u) {
     case PAGE_FRAME:
     case PAGE_KSTACK:
@@ -106,19 +189,31 @@ static void page_release(struct meta_slot *s)
      * an emptied table is, and is not zeroed a second time. */
     atomic_store_u8(&s->flags, zero ? 0 : SLOT_F_DIRTY, MO_RELAXED);
     s->m.word = 0;
+    s->order = 0;
     atomic_store_u8(&s->raw, 0, MO_RELAXED);
     atomic_store_u8(&s->usage, PAGE_UNUSED, MO_RELAXED);
-    meta_census_move(u, PAGE_UNUSED, 1);
+    /* Tails: no reference can reach them while the head is BUSY (try_get
+     * goes through the head), so plain order suffices; the allocator's lock
+     * or per-CPU list publishes them with the block. */
+    for (uint64_t i = 1; i < n; i++) {
+        struct meta_slot *t = s + i;
+        atomic_store_u8(&t->flags, SLOT_F_DIRTY, MO_RELAXED);
+        atomic_store_u8(&t->raw, 0, MO_RELAXED);
+        atomic_store_u8(&t->usage, PAGE_UNUSED, MO_RELAXED);
+        atomic_store_u32(&t->ref_count, REF_UNUSED, MO_RELAXED);
+    }
+    meta_census_move(u, PAGE_UNUSED, n);
     /* Release: the cleared slot (and everything the destructor and the
      * holders did) is visible to the next from_unused(), whose acquire CAS
      * pairs with this store. */
     atomic_store_u32(&s->ref_count, REF_UNUSED, MO_RELEASE);
+    return order;
 }
 
 void page_drop_last(struct meta_slot *s)
 {
-    page_release(s);
-    page_free_released(meta_slot_paddr(s), 0);
+    unsigned order = page_release(s);
+    page_free_released(meta_slot_paddr(s), order);
 }
 
 /* Free [p, p + n pages) in the largest naturally aligned blocks it holds. */
@@ -142,6 +237,15 @@ void page_drop_block(paddr_t p, unsigned order)
     for (uint64_t i = 0; i < n; i++) {
         paddr_t q = pa_add(p, i << PAGE_SHIFT);
         struct meta_slot *s = page_from_raw(q, PAGE_UNUSED);
+        if (unlikely(s->order || s != meta_slot(q))) {
+            /* A page of a smaller compound page: the reference is its
+             * head's, and its last drop frees that block. */
+            free_run(run_start, run);
+            run = 0;
+            run_start = pa_add(q, PAGE_SIZE);
+            page_slot_drop(s);
+            continue;
+        }
         /* Release, then acquire on the last reference: as page_slot_drop(). */
         uint32_t old = atomic_fetch_sub_u32(&s->ref_count, 1, MO_RELEASE);
         if (likely(old - 2 < REF_MAX - 1)) {
@@ -174,6 +278,11 @@ void page_into_raw_debug(struct meta_slot *s)
 struct meta_slot *page_from_raw(paddr_t p, enum page_usage u)
 {
     struct meta_slot *s = meta_slot(p);
+    /* Relaxed: the raw reference being taken back keeps the block alive, so
+     * a tail stays a tail of the same head. */
+    uint32_t tail = page_slot_ref_count(s);
+    if (ref_is_tail(tail))
+        s = tail_head(s, tail);
 #ifdef TALLY_DEBUG
     uint32_t ref = page_slot_ref_count(s);
     enum page_usage have = page_slot_usage(s);
@@ -200,10 +309,17 @@ struct meta_slot *page_from_raw(paddr_t p, enum page_usage u)
 
 int page_try_get(paddr_t p, enum page_usage u, struct dyn_page *out)
 {
-    struct meta_slot *s = meta_slot_lookup(p);
+    struct meta_slot *s = meta_slot_lookup(p), *t = NULL;
     if (!s || !IS_ALIGNED(pa_val(p), PAGE_SIZE))
         return ERR_RANGE;
-    uint32_t old = atomic_load_u32(&s->ref_count, MO_RELAXED);
+    uint32_t old = atomic_load_u32(&s->ref_count, MO_RELAXED), tail = 0;
+    if (ref_is_tail(old)) {
+        /* A page of a compound page: the reference is taken on its head. */
+        t = s;
+        tail = old;
+        s = tail_head(t, tail);
+        old = atomic_load_u32(&s->ref_count, MO_RELAXED);
+    }
     do {
         if (old == REF_BUSY || old > REF_MAX)
             return ERR_STATE;
@@ -214,8 +330,10 @@ int page_try_get(paddr_t p, enum page_usage u, struct dyn_page *out)
          * ones of the live page. */
     } while (!atomic_cas_u32(&s->ref_count, &old, old + 1, MO_ACQUIRE));
     /* Checked after taking the reference: before it, the page could have
-     * been torn down and rebuilt with another usage. */
-    if (u != PAGE_UNUSED && page_slot_usage(s) != u) {
+     * been torn down and rebuilt with another usage, and the block the tail
+     * belonged to torn down and its head rebuilt as something else. With
+     * the reference held neither can change any more. */
+    if ((t && page_slot_ref_count(t) != tail) || (u != PAGE_UNUSED && page_slot_usage(s) != u)) {
         page_slot_drop(s);
         return ERR_STATE;
     }
