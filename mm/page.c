@@ -128,6 +128,14 @@ struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_us
     return s;
 }
 
+/* The head of the compound page whose tail slot t says REF_TAIL + order. */
+static struct meta_slot *tail_head(struct meta_slot *t, uint32_t ref)
+{
+    uint64_t pfn = pa_val(meta_slot_paddr(t)) >> PAGE_SHIFT;
+    /* A block never crosses a bank: slot indices follow page numbers. */
+    return t - (pfn & ((1ull << (ref - REF_TAIL)) - 1));
+}
+
 unsigned page_block_order(paddr_t p)
 {
     struct meta_slot *s = meta_slot(p);
@@ -137,12 +145,11 @@ unsigned page_block_order(paddr_t p)
     return ref - 1 < REF_MAX ? s->order : 0;
 }
 
-/* The head of the compound page whose tail slot t says REF_TAIL + order. */
-static struct meta_slot *tail_head(struct meta_slot *t, uint32_t ref)
+struct meta_slot *page_owner_slot(paddr_t p)
 {
-    uint64_t pfn = pa_val(meta_slot_paddr(t)) >> PAGE_SHIFT;
-    /* A block never crosses a bank: slot indices follow page numbers. */
-    return t - (pfn & ((1ull << (ref - REF_TAIL)) - 1));
+    struct meta_slot *s = meta_slot(p);
+    uint32_t ref = page_slot_ref_count(s);
+    return ref_is_tail(ref) ? tail_head(s, ref) : s;
 }
 
 void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)

@@ -58,6 +58,8 @@ struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_us
 /* Order of the compound page holding p (0: a page of its own). The caller
  * holds a reference on it, so the answer is stable. */
 unsigned page_block_order(paddr_t p);
+/* The slot that counts p's references: its compound page's head, or its own. */
+struct meta_slot *page_owner_slot(paddr_t p);
 __attribute__((noreturn)) void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op);
 void page_drop_last(struct meta_slot *s);
 /*
@@ -80,6 +82,16 @@ static always_inline void page_slot_clone(struct meta_slot *s)
      * page alive; nothing is published. Pairs with nothing (the Arc rule). */
     uint32_t old = atomic_fetch_add_u32(&s->ref_count, 1, MO_RELAXED);
     if (unlikely(old - 1 >= REF_MAX - 1))
+        page_bad_ref(s, old, "clone");
+}
+
+/* n new references at once (a block entry split into n + 1 entries); the
+ * caller checked that the count stays below REF_MAX. */
+static always_inline void page_slot_clone_n(struct meta_slot *s, uint32_t n)
+{
+    /* Relaxed, as for clone. */
+    uint32_t old = atomic_fetch_add_u32(&s->ref_count, n, MO_RELAXED);
+    if (unlikely(old - 1 >= REF_MAX - n))
         page_bad_ref(s, old, "clone");
 }
 

@@ -794,6 +794,96 @@ START_TEST(test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly)
 }
 END_TEST
 
+#define BLOCKREF (1ull << 56)
+
+/* A block of frames typed as one compound page. */
+static struct frame compound(unsigned order)
+{
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(order, &p), ERR_OK);
+    return frame_block_from_unused(p, order, (struct frame_meta){.owner_vm = OWNER});
+}
+
+/*
+ * One reference per block: a 1 GiB block over a 1 GiB compound page costs
+ * one count on its head; splitting converts it exactly (each of the 512 new
+ * entries owns one), and a page entry inside owns one on the head too.
+ */
+START_TEST(test_compound_1g_block_owns_one_ref_and_splits_convert_exactly)
+{
+    struct aspace as = s2_40();
+    struct frame c = compound(18);
+    paddr_t f = frame_paddr(c);
+    ck_assert_int_eq(pt_map_frames(&as, GiB, f, GiB, PT_R | PT_W), ERR_OK);
+    pte_t *l1 = table_of(root_of(&as)[0]);
+    ck_assert_uint_eq(l1[1], pa_val(f) | S2_RW_XN | OWNED | BLOCKREF | TYPE_BLOCK);
+    ck_assert_uint_eq(frame_ref_count(c), 2);
+    ck_assert_uint_eq(ref_of(pa_add(f, 12345 * PAGE_SIZE)), REF_TAIL + 18);
+
+    uint64_t hole = GiB + 2 * MiB + 5 * PAGE_SIZE;
+    ck_assert_int_eq(pt_unmap(&as, hole, PAGE_SIZE), ERR_OK);
+    /* 1 (ours) + 511 2 MiB blocks + 511 pages. */
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 511 + 511);
+    pte_t *l2 = expect_table(l1, 1, 2, 512);
+    ck_assert_uint_eq(l2[0], pa_val(f) | S2_RW_XN | OWNED | BLOCKREF | TYPE_BLOCK);
+    ck_assert_uint_eq(l2[511],
+                      (pa_val(f) + 511 * 2 * MiB) | S2_RW_XN | OWNED | BLOCKREF | TYPE_BLOCK);
+    pte_t *l3 = expect_table(l2, 1, 3, 511);
+    ck_assert_uint_eq(l3[4], (pa_val(f) + 2 * MiB + 4 * PAGE_SIZE) | S2_RW_XN | OWNED | TYPE_PAGE);
+    ck_assert_uint_eq(l3[5], 0);
+    paddr_t got;
+    ck_assert_int_eq(pt_lookup(&as, hole + PAGE_SIZE, &got, NULL, NULL, NULL), ERR_OK);
+    ck_assert_uint_eq(pa_val(got), pa_val(f) + 2 * MiB + 6 * PAGE_SIZE);
+
+    /* Partial unmaps: each removed entry drops exactly its one reference. */
+    ck_assert_int_eq(pt_unmap(&as, GiB + 2 * MiB, 5 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 511 + 506);
+    ck_assert_int_eq(pt_unmap(&as, GiB + 4 * MiB, 4 * MiB), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 509 + 506);
+    ck_assert_int_eq(pt_unmap(&as, hole + PAGE_SIZE, 2 * MiB - 6 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 509);
+    ck_assert_uint_eq(as.nr_tables, 3);
+
+    /* Teardown drops the rest; the caller's reference then frees the GiB whole. */
+    aspace_destroy(&as);
+    ck_assert_uint_eq(frame_ref_count(c), 1);
+    uint64_t free0 = page_alloc_free_pages();
+    frame_drop(c);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + (1ull << 18));
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+}
+END_TEST
+
+/* 2 MiB blocks and pages over one compound, and an all-or-nothing failure
+ * part-way: the block's one reference is given back. */
+START_TEST(test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing)
+{
+    struct aspace as = s2_40();
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(11, &p), ERR_OK); /* 8 MiB: a 4 MiB compound + unused */
+    struct frame c = frame_block_from_unused(p, 10, (struct frame_meta){.owner_vm = OWNER});
+    ck_assert_int_eq(pt_map_frames(&as, 0x40000000, p, 4 * MiB, PT_R), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 3);
+    ck_assert_int_eq(pt_map_frames(&as, 0x80001000, pa_add(p, PAGE_SIZE), 3 * PAGE_SIZE, PT_R),
+                     ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 6);
+    /* 2 MiB of the compound then a page that is not a frame: ERR_STATE and
+     * every count as it was. */
+    uint64_t h = snapshot(&as);
+    ck_assert_int_eq(pt_map_frames(&as, 0xc0200000, pa_add(p, 2 * MiB), 2 * MiB + PAGE_SIZE, PT_R),
+                     ERR_STATE);
+    ck_assert_uint_eq(frame_ref_count(c), 6);
+    ck_assert_uint_eq(snapshot(&as), h);
+    ck_assert_int_eq(pt_unmap(&as, 0x40000000, 4 * MiB), ERR_OK);
+    ck_assert_int_eq(pt_unmap(&as, 0x80001000, 3 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1);
+    aspace_destroy(&as);
+    frame_drop(c);
+    page_free(pa_add(p, 4 * MiB), 10);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+}
+END_TEST
+
 START_TEST(test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged)
 {
     struct aspace as = s2_40();
@@ -1352,6 +1442,8 @@ Suite *pgtable_suite(void)
     tcase_set_timeout(big, 120);
     tcase_add_test(big, test_s2_1g_block_owns_one_ref_per_page);
     tcase_add_test(big, test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly);
+    tcase_add_test(big, test_compound_1g_block_owns_one_ref_and_splits_convert_exactly);
+    tcase_add_test(big, test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing);
     tcase_add_test(big, test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged);
     suite_add_tcase(s, big);
 
