@@ -884,6 +884,81 @@ START_TEST(test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing)
 }
 END_TEST
 
+static int count_owned_leaf(const struct pt_visit *v, void *ctx)
+{
+    if (v->pte & OWNED)
+        ++*(uint64_t *)ctx;
+    return 0;
+}
+
+/*
+ * Random maps and unmaps of aligned pieces (pages and 2 MiB blocks) of a
+ * 64 MiB compound page, checked after every step against a per-page model:
+ * each call's exact code, every page's translation, and the block
+ * accounting: the head's count is exactly 1 (ours) + the owned leaf entries
+ * (blocks and pages alike own one each), the census unchanged.
+ */
+START_TEST(test_random_compound_maps_keep_block_and_page_accounting_exact)
+{
+    enum { ORDER = 14, NPAGES = 1 << ORDER };
+    static bool mapped[NPAGES];
+    memset(mapped, 0, sizeof(mapped));
+    struct aspace as = s2_40();
+    struct frame c = compound(ORDER);
+    paddr_t f = frame_paddr(c);
+    uint64_t seed = test_seed("compound model"), rng = seed;
+    uint64_t steps = test_iterations("TALLY_PT_MODEL_OPS", 200000) / 100;
+    uint64_t frames0 = census_of(PAGE_FRAME);
+    for (uint64_t step = 0; step < steps; step++) {
+        uint64_t r = test_rand(&rng);
+        bool block = r & 1;
+        uint64_t unit = block ? 512 : 1, units = NPAGES / unit;
+        uint64_t first = (r >> 8) % units * unit;
+        uint64_t n = unit * (1 + (r >> 40) % (block ? 4 : 48));
+        if (first + n > NPAGES)
+            n = NPAGES - first;
+        unsigned nmapped = 0;
+        for (uint64_t i = first; i < first + n; i++)
+            nmapped += mapped[i];
+        uint64_t ia = GiB + first * PAGE_SIZE;
+        if ((r >> 4) & 1) {
+            int want = nmapped ? ERR_EXIST : ERR_OK;
+            ck_assert_int_eq(
+                pt_map_frames(&as, ia, pa_add(f, first * PAGE_SIZE), n * PAGE_SIZE, PT_R), want);
+            if (want == ERR_OK)
+                memset(&mapped[first], 1, n);
+        } else {
+            int want = nmapped == n ? ERR_OK : ERR_NOENT;
+            ck_assert_int_eq(pt_unmap(&as, ia, n * PAGE_SIZE), want);
+            if (want == ERR_OK)
+                memset(&mapped[first], 0, n);
+        }
+        uint64_t leaves = 0;
+        ck_assert_int_eq(
+            pt_walk(&as, 0, 1ull << 40, &(struct pt_visitor){.leaf = count_owned_leaf}, &leaves),
+            ERR_OK);
+        ck_assert_msg(frame_ref_count(c) == 1 + leaves,
+                      "step %llu (seed %llu): head count %u, %llu owned leaves",
+                      (unsigned long long)step, (unsigned long long)seed, frame_ref_count(c),
+                      (unsigned long long)leaves);
+        ck_assert_uint_eq(census_of(PAGE_FRAME), frames0);
+        for (uint64_t k = 0; k < 8; k++) {
+            uint64_t i = test_rand(&rng) % NPAGES;
+            paddr_t got;
+            int err = pt_lookup(&as, GiB + i * PAGE_SIZE, &got, NULL, NULL, NULL);
+            ck_assert_int_eq(err, mapped[i] ? ERR_OK : ERR_NOENT);
+            if (mapped[i])
+                ck_assert_uint_eq(pa_val(got), pa_val(f) + i * PAGE_SIZE);
+        }
+    }
+    aspace_destroy(&as);
+    ck_assert_uint_eq(frame_ref_count(c), 1);
+    uint64_t free0 = page_alloc_free_pages();
+    frame_drop(c);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + NPAGES);
+}
+END_TEST
+
 START_TEST(test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged)
 {
     struct aspace as = s2_40();
@@ -1444,6 +1519,7 @@ Suite *pgtable_suite(void)
     tcase_add_test(big, test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly);
     tcase_add_test(big, test_compound_1g_block_owns_one_ref_and_splits_convert_exactly);
     tcase_add_test(big, test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing);
+    tcase_add_test(big, test_random_compound_maps_keep_block_and_page_accounting_exact);
     tcase_add_test(big, test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged);
     suite_add_tcase(s, big);
 
