@@ -504,18 +504,25 @@ static unsigned map_leaf_level(const struct pt_op *op, uint64_t a, uint64_t e)
     return 3;
 }
 
+/* End of the leaf at a; pages come as one run up to where a block could
+ * start (the next 2 MiB boundary), so the per-page loop stays tight. */
+static uint64_t map_leaf_end(unsigned level, uint64_t a, uint64_t e)
+{
+    return level == 3 ? entry_end(a, 2, e) : a + pte_level_size(level);
+}
+
 /* Drop what refs_take_leaves() took for the leaves in [s, upto) of a map of
  * [s, e). */
 static void refs_drop_leaves(const struct pt_op *op, uint64_t s, uint64_t upto, uint64_t e)
 {
     for (uint64_t a = s, next; a < upto; a = next) {
         unsigned level = map_leaf_level(op, a, e);
-        next = a + pte_level_size(level);
+        next = map_leaf_end(level, a, e);
         paddr_t p = pa(a + op->pa_off);
         if (leaf_blockref(level, p))
             refs_drop(p, 1);
         else
-            refs_drop(p, pte_level_size(level) >> PAGE_SHIFT);
+            refs_drop(p, (next - a) >> PAGE_SHIFT);
     }
 }
 
@@ -529,8 +536,8 @@ static int refs_take_leaves(const struct pt_op *op, uint64_t s, uint64_t e)
 {
     for (uint64_t a = s, next; a < e; a = next) {
         unsigned level = map_leaf_level(op, a, e);
-        uint64_t n = pte_level_size(level) >> PAGE_SHIFT;
-        next = a + pte_level_size(level);
+        next = map_leaf_end(level, a, e);
+        uint64_t n = (next - a) >> PAGE_SHIFT;
         paddr_t p = pa(a + op->pa_off);
         int err = refs_take(p, 1);
         if (err == ERR_OK && n > 1 && !leaf_blockref(level, p)) {
