@@ -34,20 +34,27 @@ static const char *ref_state_name(uint32_t ref)
     return "in use";
 }
 
+/* Take an unused page's slot: UNUSED -> BUSY, or panic naming its state. */
+static struct meta_slot *claim_unused(paddr_t p)
+{
+    struct meta_slot *s = meta_slot(p);
+    uint32_t expected = REF_UNUSED;
+    /* Acquire: pairs with the release store of REF_UNUSED at the end of
+     * page_release(), so the destructor's work and the cleared slot (and a
+     * compound page's cleared tails) happen before we build on them. */
+    if (!atomic_cas_u32(&s->ref_count, &expected, REF_BUSY, MO_ACQUIRE))
+        panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
+              (unsigned long long)pa_val(p), ref_state_name(expected),
+              page_usage_name(page_slot_usage(s)), expected);
+    return s;
+}
+
 struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta)
 {
     BUG_ON(u != PAGE_FRAME && u != PAGE_PT && u != PAGE_KSTACK);
     if (!IS_ALIGNED(pa_val(p), PAGE_SIZE))
         panic("from_unused: %#llx is not page aligned", (unsigned long long)pa_val(p));
-    struct meta_slot *s = meta_slot(p);
-    uint32_t expected = REF_UNUSED;
-    /* Acquire: pairs with the release store of REF_UNUSED at the end of
-     * page_drop_last(), so the destructor's zeroing and the cleared slot
-     * happen before we build on them. */
-    if (!atomic_cas_u32(&s->ref_count, &expected, REF_BUSY, MO_ACQUIRE))
-        panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
-              (unsigned long long)pa_val(p), ref_state_name(expected),
-              page_usage_name(page_slot_usage(s)), expected);
+    struct meta_slot *s = claim_unused(p);
     uint8_t flags = slot_flags(s);
     if (flags & (SLOT_F_FREE_HEAD | SLOT_F_PCP))
         panic("from_unused: page %#llx is still in the allocator's free lists",
@@ -83,14 +90,7 @@ struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_us
     if (order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order))
         panic("from_unused: block %#llx order %u is not naturally aligned",
               (unsigned long long)pa_val(p), order);
-    struct meta_slot *s = meta_slot(p);
-    uint32_t expected = REF_UNUSED;
-    /* Acquire: as in page_from_unused(), pairs with the release store of
-     * REF_UNUSED by the head page's last drop. */
-    if (!atomic_cas_u32(&s->ref_count, &expected, REF_BUSY, MO_ACQUIRE))
-        panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
-              (unsigned long long)pa_val(p), ref_state_name(expected),
-              page_usage_name(page_slot_usage(s)), expected);
+    struct meta_slot *s = claim_unused(p);
     uint64_t n = 1ull << order, dirty_from = 0, dirty = 0;
     for (uint64_t i = 0; i < n; i++) {
         struct meta_slot *t = s + i;
