@@ -13,4 +13,9 @@ void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n);
  * since a raw caller may have written it. */
 void page_free_released(paddr_t p, unsigned order);
 
+/* The usage's destructor (mm/usage.c) for the last drop of s; panics if
+ * the tracker does not count references of usage u. Returns true when the
+ * destructor saw every byte of the page zero (its next zeroing is skipped). */
+bool usage_destroy(struct meta_slot *s, enum page_usage u);
+
 #endif

@@ -15,7 +15,6 @@
 #include <tally/errno.h>
 #include <tally/page.h>
 #include <tally/page_alloc.h>
-#include <tally/pgtable.h>
 
 #include "mm_internal.h"
 
@@ -180,18 +179,8 @@ static unsigned page_release(struct meta_slot *s)
     enum page_usage u = page_slot_usage(s);
     unsigned order = s->order;
     uint64_t n = 1ull << order; /* pages: a compound page goes whole */
-    bool zero = false;          /* the destructor saw every byte of the page zero */
-    switch (u) {
-    case PAGE_FRAME:
-    case PAGE_KSTACK:
-        break;
-    case PAGE_PT:
-        zero = pt_page_release(s);
-        break;
-    default:
-        panic("last drop of page %#llx with untracked usage %s",
-              (unsigned long long)pa_val(meta_slot_paddr(s)), page_usage_name(u));
-    }
+    /* The destructor says whether it saw every byte of the page zero. */
+    bool zero = usage_destroy(s, u);
     /* Zeroed when next typed (page_from_unused), unless known to be zero:
      * an emptied table is, and is not zeroed a second time. */
     atomic_store_u8(&s->flags, zero ? 0 : SLOT_F_DIRTY, MO_RELAXED);

@@ -56,17 +56,16 @@ bool vgic_vcpu_pending(struct vcpu *v);
  * interrupt it still held hardware-linked deactivated. On its own pCPU. */
 void vgic_vcpu_put(struct vcpu *v);
 
-/* From gic_handle_irq: the hardware-linked SPI hw_intid fired (after its
- * priority drop). True if a VM took it; false if none wants it (the caller
- * disables and deactivates it). */
-bool vgic_forward_spi(uint32_t hw_intid);
+/* After gic_init, before any VM: take the maintenance interrupt and the
+ * console UART's SPI (forwarded to VM 0) from the physical GIC. */
+int vgic_init(void);
 
 /* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter, the EL1
  * physical timer traps), CNTVOFF_EL2 = 0, the vCPU's PPI 27 linked to the
  * physical PPI 27. put: the virtual timer disabled. */
 void vtimer_vcpu_load(struct vcpu *v);
 void vtimer_vcpu_put(struct vcpu *v);
-/* From gic_handle_irq: the physical virtual-timer PPI fired on this pCPU. */
-void vtimer_handle_irq(void);
+/* After gic_init, before any VM: take the virtual timer's PPI. */
+int vtimer_init(void);
 
 #endif

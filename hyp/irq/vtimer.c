@@ -32,15 +32,21 @@ void vtimer_vcpu_put(struct vcpu *v)
     isb();
 }
 
-void vtimer_handle_irq(void)
+static enum gic_irq_result vtimer_irq(uint32_t intid)
 {
     struct vcpu *v = vcpu_current();
     if (v && v->vm && v->vm->vgic) {
         vgic_inject(v->vm, v->id, GIC_PPI_VTIMER);
-        return;
+        return GIC_IRQ_FORWARDED;
     }
-    /* No vCPU here: whatever programmed the timer is gone. Mask it, end it. */
+    /* No vCPU here: whatever programmed the timer is gone. Mask it; the
+     * driver deactivates it. */
     write_sysreg(cntv_ctl_el0, CNTV_CTL_IMASK);
     isb();
-    gic_irq_deactivate(GIC_PPI_VTIMER);
+    return GIC_IRQ_DONE;
+}
+
+int vtimer_init(void)
+{
+    return gic_irq_set_handler(GIC_PPI_VTIMER, vtimer_irq);
 }
