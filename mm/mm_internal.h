@@ -8,14 +8,14 @@
 /* Move n slots of census from one usage to another. */
 void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n);
 
-/* The usage's destructor (mm/usage.c) for the last drop of s; panics if
- * the tracker does not count references of usage u. True if the
- * destructor saw every byte of the page zero (it need not be zeroed again). */
-bool usage_destroy(struct meta_slot *s, enum page_usage u);
-
 /* page_free() for pages whose last drop set SLOT_F_DIRTY as it knew best
  * (clear: known to be zero); page_free() itself marks every page dirty,
  * since a raw caller may have written it. */
 void page_free_released(paddr_t p, unsigned order);
+
+/* The usage's destructor (mm/usage.c) for the last drop of s; panics if
+ * the tracker does not count references of usage u. Returns true when the
+ * destructor saw every byte of the page zero (its next zeroing is skipped). */
+bool usage_destroy(struct meta_slot *s, enum page_usage u);
 
 #endif

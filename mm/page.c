@@ -26,9 +26,26 @@ static const char *ref_state_name(uint32_t ref)
         return "untracked";
     if (ref == REF_BUSY)
         return "busy";
+    if (ref > REF_TAIL && ref <= REF_TAIL + PAGE_MAX_ORDER)
+        return "a tail page of a block";
     if (ref > REF_MAX)
         return "corrupt";
     return "in use";
+}
+
+/* Take an unused page's slot: UNUSED -> BUSY, or panic naming its state. */
+static struct meta_slot *claim_unused(paddr_t p)
+{
+    struct meta_slot *s = meta_slot(p);
+    uint32_t expected = REF_UNUSED;
+    /* Acquire: pairs with the release store of REF_UNUSED at the end of
+     * page_release(), so the destructor's work and the cleared slot (and a
+     * compound page's cleared tails) happen before we build on them. */
+    if (!atomic_cas_u32(&s->ref_count, &expected, REF_BUSY, MO_ACQUIRE))
+        panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
+              (unsigned long long)pa_val(p), ref_state_name(expected),
+              page_usage_name(page_slot_usage(s)), expected);
+    return s;
 }
 
 struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta)
@@ -36,15 +53,7 @@ struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta)
     BUG_ON(u != PAGE_FRAME && u != PAGE_PT && u != PAGE_KSTACK);
     if (!IS_ALIGNED(pa_val(p), PAGE_SIZE))
         panic("from_unused: %#llx is not page aligned", (unsigned long long)pa_val(p));
-    struct meta_slot *s = meta_slot(p);
-    uint32_t expected = REF_UNUSED;
-    /* Acquire: pairs with the release store of REF_UNUSED at the end of
-     * page_drop_last(), so the destructor's zeroing and the cleared slot
-     * happen before we build on them. */
-    if (!atomic_cas_u32(&s->ref_count, &expected, REF_BUSY, MO_ACQUIRE))
-        panic("from_unused: page %#llx is %s (usage %s, ref_count %u)",
-              (unsigned long long)pa_val(p), ref_state_name(expected),
-              page_usage_name(page_slot_usage(s)), expected);
+    struct meta_slot *s = claim_unused(p);
     uint8_t flags = slot_flags(s);
     if (flags & (SLOT_F_FREE_HEAD | SLOT_F_PCP))
         panic("from_unused: page %#llx is still in the allocator's free lists",
@@ -66,6 +75,82 @@ struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta)
     return s;
 }
 
+static bool ref_is_tail(uint32_t ref)
+{
+    return ref - (REF_TAIL + 1) < PAGE_MAX_ORDER;
+}
+
+struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_usage u,
+                                         uint64_t meta)
+{
+    if (order == 0)
+        return page_from_unused(p, u, meta);
+    BUG_ON(u != PAGE_FRAME);
+    if (order > PAGE_MAX_ORDER || !IS_ALIGNED(pa_val(p), PAGE_SIZE << order))
+        panic("from_unused: block %#llx order %u is not naturally aligned",
+              (unsigned long long)pa_val(p), order);
+    struct meta_slot *s = claim_unused(p);
+    uint64_t n = 1ull << order, dirty_from = 0, dirty = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        struct meta_slot *t = s + i;
+        uint8_t flags = slot_flags(t);
+        if ((i && page_slot_ref_count(t) != REF_UNUSED) ||
+            (flags & (SLOT_F_FREE_HEAD | SLOT_F_PCP)))
+            panic("from_unused: page %#llx of block %#llx is not an allocated unused page",
+                  (unsigned long long)(pa_val(p) + i * PAGE_SIZE), (unsigned long long)pa_val(p));
+        /* Zero the dirty pages in runs (one call for a wholly dirty block). */
+        if (flags & SLOT_F_DIRTY) {
+            if (!dirty++)
+                dirty_from = i;
+        } else if (dirty) {
+            arch_page_zero(pa_add(p, dirty_from << PAGE_SHIFT), dirty);
+            dirty = 0;
+        }
+        atomic_store_u8(&t->flags, 0, MO_RELAXED);
+        atomic_store_u8(&t->raw, 0, MO_RELAXED);
+        atomic_store_u8(&t->usage, u, MO_RELAXED);
+        if (i) {
+            t->m.word = 0;
+            /* Relaxed: published with the head by the release store below;
+             * a racing try_get re-checks the tail after its acquire. */
+            atomic_store_u32(&t->ref_count, REF_TAIL + order, MO_RELAXED);
+        }
+    }
+    if (dirty)
+        arch_page_zero(pa_add(p, dirty_from << PAGE_SHIFT), dirty);
+    s->m.word = meta;
+    s->order = (uint8_t)order;
+    meta_census_move(PAGE_UNUSED, u, n);
+    /* Release: publishes head, tails and metadata; pairs with the acquire
+     * CAS in page_try_get() and with whoever receives this handle. */
+    atomic_store_u32(&s->ref_count, 1, MO_RELEASE);
+    return s;
+}
+
+/* The head of the compound page whose tail slot t says REF_TAIL + order. */
+static struct meta_slot *tail_head(struct meta_slot *t, uint32_t ref)
+{
+    uint64_t pfn = pa_val(meta_slot_paddr(t)) >> PAGE_SHIFT;
+    /* A block never crosses a bank: slot indices follow page numbers. */
+    return t - (pfn & ((1ull << (ref - REF_TAIL)) - 1));
+}
+
+unsigned page_block_order(paddr_t p)
+{
+    struct meta_slot *s = meta_slot(p);
+    uint32_t ref = page_slot_ref_count(s);
+    if (ref_is_tail(ref))
+        return ref - REF_TAIL;
+    return ref - 1 < REF_MAX ? s->order : 0;
+}
+
+struct meta_slot *page_owner_slot(paddr_t p)
+{
+    struct meta_slot *s = meta_slot(p);
+    uint32_t ref = page_slot_ref_count(s);
+    return ref_is_tail(ref) ? tail_head(s, ref) : s;
+}
+
 void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
 {
     const char *why;
@@ -77,6 +162,8 @@ void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
         why = "page is unused";
     else if (old >= REF_MAX && old <= REF_MAX + TALLY_MAX_CPUS * 64)
         why = "reference count saturated";
+    else if (old > REF_TAIL && old <= REF_TAIL + PAGE_MAX_ORDER)
+        why = "a tail page of a block (references live on its head)";
     else
         why = "corrupt reference count";
     panic("%s of page %#llx (usage %s, ref_count %u): %s", op,
@@ -84,30 +171,45 @@ void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
           why);
 }
 
-/* Run the usage's destructor and make the slot unused; the page is not yet
- * back in the allocator. */
-static void page_release(struct meta_slot *s)
+/* Run the usage's destructor and make the slot unused (and a compound
+ * page's tails); the pages are not yet back in the allocator. Returns the
+ * order of what was released. */
+static unsigned page_release(struct meta_slot *s)
 {
     enum page_usage u = page_slot_usage(s);
-    /* True if the destructor saw every byte of the page zero. */
+    unsigned order = s->order;
+    uint64_t n = 1ull << order; /* pages: a compound page goes whole */
+    /* The destructor says whether it saw every byte of the page zero. */
     bool zero = usage_destroy(s, u);
     /* Zeroed when next typed (page_from_unused), unless known to be zero:
      * an emptied table is, and is not zeroed a second time. */
     atomic_store_u8(&s->flags, zero ? 0 : SLOT_F_DIRTY, MO_RELAXED);
     s->m.word = 0;
+    s->order = 0;
     atomic_store_u8(&s->raw, 0, MO_RELAXED);
     atomic_store_u8(&s->usage, PAGE_UNUSED, MO_RELAXED);
-    meta_census_move(u, PAGE_UNUSED, 1);
+    /* Tails: no reference can reach them while the head is BUSY (try_get
+     * goes through the head), so plain order suffices; the allocator's lock
+     * or per-CPU list publishes them with the block. */
+    for (uint64_t i = 1; i < n; i++) {
+        struct meta_slot *t = s + i;
+        atomic_store_u8(&t->flags, SLOT_F_DIRTY, MO_RELAXED);
+        atomic_store_u8(&t->raw, 0, MO_RELAXED);
+        atomic_store_u8(&t->usage, PAGE_UNUSED, MO_RELAXED);
+        atomic_store_u32(&t->ref_count, REF_UNUSED, MO_RELAXED);
+    }
+    meta_census_move(u, PAGE_UNUSED, n);
     /* Release: the cleared slot (and everything the destructor and the
      * holders did) is visible to the next from_unused(), whose acquire CAS
      * pairs with this store. */
     atomic_store_u32(&s->ref_count, REF_UNUSED, MO_RELEASE);
+    return order;
 }
 
 void page_drop_last(struct meta_slot *s)
 {
-    page_release(s);
-    page_free_released(meta_slot_paddr(s), 0);
+    unsigned order = page_release(s);
+    page_free_released(meta_slot_paddr(s), order);
 }
 
 /* Free [p, p + n pages) in the largest naturally aligned blocks it holds. */
@@ -131,6 +233,15 @@ void page_drop_block(paddr_t p, unsigned order)
     for (uint64_t i = 0; i < n; i++) {
         paddr_t q = pa_add(p, i << PAGE_SHIFT);
         struct meta_slot *s = page_from_raw(q, PAGE_UNUSED);
+        if (unlikely(s->order || s != meta_slot(q))) {
+            /* A page of a smaller compound page: the reference is its
+             * head's, and its last drop frees that block. */
+            free_run(run_start, run);
+            run = 0;
+            run_start = pa_add(q, PAGE_SIZE);
+            page_slot_drop(s);
+            continue;
+        }
         /* Release, then acquire on the last reference: as page_slot_drop(). */
         uint32_t old = atomic_fetch_sub_u32(&s->ref_count, 1, MO_RELEASE);
         if (likely(old - 2 < REF_MAX - 1)) {
@@ -163,6 +274,11 @@ void page_into_raw_debug(struct meta_slot *s)
 struct meta_slot *page_from_raw(paddr_t p, enum page_usage u)
 {
     struct meta_slot *s = meta_slot(p);
+    /* Relaxed: the raw reference being taken back keeps the block alive, so
+     * a tail stays a tail of the same head. */
+    uint32_t tail = page_slot_ref_count(s);
+    if (ref_is_tail(tail))
+        s = tail_head(s, tail);
 #ifdef TALLY_DEBUG
     uint32_t ref = page_slot_ref_count(s);
     enum page_usage have = page_slot_usage(s);
@@ -189,10 +305,17 @@ struct meta_slot *page_from_raw(paddr_t p, enum page_usage u)
 
 int page_try_get(paddr_t p, enum page_usage u, struct dyn_page *out)
 {
-    struct meta_slot *s = meta_slot_lookup(p);
+    struct meta_slot *s = meta_slot_lookup(p), *t = NULL;
     if (!s || !IS_ALIGNED(pa_val(p), PAGE_SIZE))
         return ERR_RANGE;
-    uint32_t old = atomic_load_u32(&s->ref_count, MO_RELAXED);
+    uint32_t old = atomic_load_u32(&s->ref_count, MO_RELAXED), tail = 0;
+    if (ref_is_tail(old)) {
+        /* A page of a compound page: the reference is taken on its head. */
+        t = s;
+        tail = old;
+        s = tail_head(t, tail);
+        old = atomic_load_u32(&s->ref_count, MO_RELAXED);
+    }
     do {
         if (old == REF_BUSY || old > REF_MAX)
             return ERR_STATE;
@@ -203,8 +326,10 @@ int page_try_get(paddr_t p, enum page_usage u, struct dyn_page *out)
          * ones of the live page. */
     } while (!atomic_cas_u32(&s->ref_count, &old, old + 1, MO_ACQUIRE));
     /* Checked after taking the reference: before it, the page could have
-     * been torn down and rebuilt with another usage. */
-    if (u != PAGE_UNUSED && page_slot_usage(s) != u) {
+     * been torn down and rebuilt with another usage, and the block the tail
+     * belonged to torn down and its head rebuilt as something else. With
+     * the reference held neither can change any more. */
+    if ((t && page_slot_ref_count(t) != tail) || (u != PAGE_UNUSED && page_slot_usage(s) != u)) {
         page_slot_drop(s);
         return ERR_STATE;
     }

@@ -159,7 +159,9 @@ static void entry_release(pte_t e, unsigned level)
     }
     if (!(e & PTE_SW_OWNED))
         return;
-    if (level == 3) {
+    if (level == 3 || (e & PTE_SW_BLOCKREF)) {
+        /* One reference: the page's, or its compound page's (from_raw of
+         * any page of a compound finds the head). */
         dyn_page_drop(dyn_page_from_raw(pa(pte_oa(e))));
         return;
     }
@@ -378,6 +380,18 @@ static inline bool leaf_fits(const struct pt_op *op, unsigned level, uint64_t a,
 }
 
 /*
+ * Does the owned block leaf at this level mapping from pa own ONE reference,
+ * on the compound page that holds all its pages (PTE_SW_BLOCKREF)? Yes when
+ * such a compound exists: naturally aligned, of at least the block's order.
+ * The answer is stable while the map holds its references.
+ */
+static inline bool leaf_blockref(unsigned level, paddr_t p)
+{
+    unsigned order = pte_level_shift(level) - PAGE_SHIFT;
+    return level < 3 && page_block_order(p) >= order;
+}
+
+/*
  * Check that nothing in [s, e) below table tbl (level `level`) is mapped and
  * count the tables the map will add. tbl NULL: a table the map will create,
  * empty by definition.
@@ -426,7 +440,10 @@ static void map_commit(struct pt_op *op, struct pt_page t, unsigned level, uint6
         next = entry_end(a, level, e);
         pte_t *p = &tbl[pte_index(a, level)];
         if (leaf_fits(op, level, a, next)) {
-            pte_write(p, op->leaf_bits | PTE_TYPE_BLOCK | (a + op->pa_off));
+            pte_t d = op->leaf_bits | PTE_TYPE_BLOCK | (a + op->pa_off);
+            if ((d & PTE_SW_OWNED) && leaf_blockref(level, pa(a + op->pa_off)))
+                d |= PTE_SW_BLOCKREF;
+            pte_write(p, d);
             m->nr_valid++;
             continue;
         }
@@ -470,6 +487,68 @@ static int refs_take(paddr_t p, uint64_t n)
             return err;
         }
         dyn_page_into_raw(d);
+    }
+    return ERR_OK;
+}
+
+/*
+ * Level of the leaf a map of [a, e) writes at a: the largest block that
+ * leaf_fits() allows (the levels the tree has), else 3. The same rule as
+ * map_commit's, so references are taken per leaf exactly as entries own them.
+ */
+static unsigned map_leaf_level(const struct pt_op *op, uint64_t a, uint64_t e)
+{
+    for (unsigned level = op->as->start_level ? op->as->start_level : 1; level < 3; level++)
+        if (leaf_fits(op, level, a, entry_end(a, level, e)))
+            return level;
+    return 3;
+}
+
+/* End of the leaf at a; pages come as one run up to where a block could
+ * start (the next 2 MiB boundary), so the per-page loop stays tight. */
+static uint64_t map_leaf_end(unsigned level, uint64_t a, uint64_t e)
+{
+    return level == 3 ? entry_end(a, 2, e) : a + pte_level_size(level);
+}
+
+/* Drop what refs_take_leaves() took for the leaves in [s, upto) of a map of
+ * [s, e). */
+static void refs_drop_leaves(const struct pt_op *op, uint64_t s, uint64_t upto, uint64_t e)
+{
+    for (uint64_t a = s, next; a < upto; a = next) {
+        unsigned level = map_leaf_level(op, a, e);
+        next = map_leaf_end(level, a, e);
+        paddr_t p = pa(a + op->pa_off);
+        if (leaf_blockref(level, p))
+            refs_drop(p, 1);
+        else
+            refs_drop(p, (next - a) >> PAGE_SHIFT);
+    }
+}
+
+/*
+ * The references the leaves of a map of [s, e) will own, all or nothing: one
+ * for a block whose pages are one compound page (PTE_SW_BLOCKREF), else one
+ * per 4 KiB page. The first page's reference is taken first either way: once
+ * held, the compound it belongs to cannot change.
+ */
+static int refs_take_leaves(const struct pt_op *op, uint64_t s, uint64_t e)
+{
+    for (uint64_t a = s, next; a < e; a = next) {
+        unsigned level = map_leaf_level(op, a, e);
+        next = map_leaf_end(level, a, e);
+        uint64_t n = (next - a) >> PAGE_SHIFT;
+        paddr_t p = pa(a + op->pa_off);
+        int err = refs_take(p, 1);
+        if (err == ERR_OK && n > 1 && !leaf_blockref(level, p)) {
+            err = refs_take(pa_add(p, PAGE_SIZE), n - 1);
+            if (err != ERR_OK)
+                refs_drop(p, 1);
+        }
+        if (err != ERR_OK) {
+            refs_drop_leaves(op, s, a, e);
+            return err;
+        }
     }
     return ERR_OK;
 }
@@ -598,7 +677,7 @@ static int map_range(struct aspace *as, uint64_t ia, paddr_t p, uint64_t size, u
     if (err == ERR_OK)
         err = pool_fill(&op, need);
     if (err == ERR_OK && owned)
-        err = refs_take(p, size >> PAGE_SHIFT);
+        err = refs_take_leaves(&op, ia, ia + size);
     if (err != ERR_OK) {
         pool_drain(&op);
         spin_unlock(&as->lock);
@@ -663,8 +742,15 @@ static int change_prepare(const struct pt_op *op, const pte_t *tbl, unsigned lev
             if (err != ERR_OK)
                 return err;
         } else if (!covers_entry(a, next, level)) {
-            if (!protect || (old & ~PTE_LEAF_KEEP) != op->leaf_bits)
+            if (!protect || (old & ~PTE_LEAF_KEEP) != op->leaf_bits) {
+                /* A split gives each of 512 entries the block's one
+                 * reference: 511 more on its compound page, at most 4
+                 * splits of one compound per call (2 levels, 2 ends). */
+                if ((old & PTE_SW_BLOCKREF) && page_slot_ref_count(page_owner_slot(
+                                                   pa(pte_oa(old)))) > REF_MAX - 4 * PTE_PER_TABLE)
+                    return ERR_BUSY;
                 split_count(level + 1, a, next, need);
+            }
         }
     }
     return ERR_OK;
@@ -673,9 +759,11 @@ static int change_prepare(const struct pt_op *op, const pte_t *tbl, unsigned lev
 /*
  * Replace the block at *p (level `level`, first address base) by a table of
  * the next level mapping exactly the same, with the same attributes and the
- * same ownership (the block's per-page references now belong to the new
- * entries: no count changes). Break-before-make: the block is invalid and
- * invalidated before the table appears. Returns the new table, borrowed.
+ * same ownership. A block owning one reference per page hands them to the
+ * new entries (no count changes); a block owning one reference on its
+ * compound page (PTE_SW_BLOCKREF) gives every new entry one: 511 more on the
+ * head (prepare checked they fit). Break-before-make: the block is invalid
+ * and invalidated before the table appears. Returns the new table, borrowed.
  */
 static struct pt_page split_block(struct pt_op *op, pte_t *p, unsigned level, uint64_t base)
 {
@@ -684,6 +772,16 @@ static struct pt_page split_block(struct pt_op *op, pte_t *p, unsigned level, ui
     pte_t *tbl = pt_page_data(t);
     uint64_t csz = pte_level_size(level + 1);
     pte_t d = (old & ~PTE_TYPE_MASK) | (level + 1 == 3 ? PTE_TYPE_PAGE : PTE_TYPE_BLOCK);
+    if (old & PTE_SW_BLOCKREF) {
+        struct meta_slot *head = page_owner_slot(pa(pte_oa(old)));
+        page_slot_clone_n(head, PTE_PER_TABLE - 1);
+#ifdef TALLY_DEBUG
+        for (unsigned i = 1; i < PTE_PER_TABLE; i++)
+            page_into_raw_debug(head); /* each new entry holds a raw handle */
+#endif
+        if (level + 1 == 3)
+            d &= ~PTE_SW_BLOCKREF; /* a page entry's one reference is its owner's anyway */
+    }
     for (unsigned i = 0; i < PTE_PER_TABLE; i++, d += csz)
         pte_write(&tbl[i], d);
     pt_page_meta(t)->nr_valid = PTE_PER_TABLE;

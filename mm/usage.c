@@ -16,8 +16,9 @@
 
 struct usage_desc {
     const char *name;
-    bool tracked;                         /* references counted in ref_count */
-    bool (*destroy)(struct meta_slot *s); /* NULL: nothing to undo; true: page left all zero */
+    bool tracked; /* references counted in ref_count */
+    /* NULL: nothing to undo. Returns true when the page is all zero. */
+    bool (*destroy)(struct meta_slot *s);
 };
 
 static const struct usage_desc usages[PAGE_USAGE_COUNT] = {

@@ -202,8 +202,9 @@ int vm_copy_to_guest(struct vm *vm, uint64_t ipa, const void *src, uint64_t len)
     return ERR_OK;
 }
 
-/* Take the VM's RAM: blocks of up to 1 GiB, largest first, each page a
- * frame owned by the VM and mapped with the entry's reference only. */
+/* Take the VM's RAM: blocks of up to 1 GiB, largest first, each typed as one
+ * frame (a compound page) owned by the VM and mapped with the entries'
+ * references only: a 1 GiB or 2 MiB block entry owns one reference. */
 static int alloc_ram(struct vm *vm, uint64_t want)
 {
     uint64_t ipa = VM_RAM_IPA;
@@ -220,13 +221,12 @@ static int alloc_ram(struct vm *vm, uint64_t want)
             order--;
             continue;
         }
-        uint64_t size = PAGE_SIZE << order, n = size / PAGE_SIZE;
+        uint64_t size = PAGE_SIZE << order;
         if (vm->nr_ram == VM_MAX_RAM_BLOCKS) {
             page_free(p, order);
             break;
         }
-        for (uint64_t i = 0; i < n; i++)
-            frame_from_unused(pa_add(p, i * PAGE_SIZE), fm);
+        struct frame block = frame_block_from_unused(p, order, fm);
         /* The frames were zeroed through the caches. Without FEAT_S2FWB a
          * guest may map them non-cacheable and read what DRAM held
          * underneath, so clean them to the point of coherency; with it,
@@ -234,10 +234,9 @@ static int alloc_ram(struct vm *vm, uint64_t want)
         if (!cpu_has_s2fwb())
             cache_clean_range(arch_phys_to_virt(p), size);
         int err = pt_map_frames(&vm->s2, ipa, p, size, PT_R | PT_W | PT_X);
-        /* The entry holds its own references now (or, on failure, nothing
-         * does and the drop frees the frames). */
-        for (uint64_t i = 0; i < n; i++)
-            frame_drop((struct frame){meta_slot(pa_add(p, i * PAGE_SIZE))});
+        /* The entries hold their own references now (or, on failure, nothing
+         * does and the drop frees the block). */
+        frame_drop(block);
         if (err != ERR_OK)
             return err;
         vm->ram[vm->nr_ram++] = (struct vm_ram_block){.ipa = ipa, .pa = p, .size = size};

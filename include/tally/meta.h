@@ -22,6 +22,9 @@
  *   1 .. REF_MAX             in use with that many references
  *   REF_FIXED  (0xfffffffe)  untracked usage (reserved, hypervisor, metadata):
  *                            never cloned, never dropped
+ *   REF_TAIL + k             a tail page of a block of 2^k pages typed as one
+ *                            (k >= 1): its head, the page at its address
+ *                            rounded down to 2^k pages, holds the count
  *
  *   unused --from_unused: CAS UNUSED->BUSY--> busy --store-release 1--> in use
  *   in use --last drop: fetch_sub 1->0--> busy --destructor, store UNUSED--> unused
@@ -51,6 +54,9 @@ enum page_usage {
 #define REF_UNUSED 0xffffffffu
 #define REF_FIXED  0xfffffffeu
 #define REF_BUSY   0u
+/* Tails of a block (compound) page: REF_TAIL + the block's order. Above
+ * REF_MAX like every sentinel, so any check for a live count refuses it. */
+#define REF_TAIL 0x80000000u
 /* Counts saturate here: try_clone refuses, clone panics. Far below the
  * sentinels, so even racing clones past the limit cannot reach them. */
 #define REF_MAX (1u << 30)
@@ -117,7 +123,9 @@ struct free_meta {
 struct meta_slot {
     atomic_u32 ref_count;
     atomic_u8 usage;
-    uint8_t order; /* buddy order of a free block's head page */
+    /* Free: buddy order of a free block's head page. Live: order of the
+     * block this head page types as one (0: a single page). */
+    uint8_t order;
     /* SLOT_F_*. Atomic because the buddy allocator reads a neighbour's flags
      * (under its lock) while that neighbour's CPU moves it in or out of its
      * per-CPU cache (without the lock). Only the lock holder sets or clears

@@ -44,6 +44,22 @@ struct dyn_page {
 
 /* Generic, slot-level operations; the typed wrappers below are what code uses. */
 struct meta_slot *page_from_unused(paddr_t p, enum page_usage u, uint64_t meta);
+/*
+ * Type a naturally aligned block of 2^order unused pages (taken with
+ * page_alloc(order)) as ONE object (a compound page): the head slot counts
+ * the references to the whole block and the census counts 2^order pages of
+ * usage u; every tail slot holds REF_TAIL + order. A reference taken by the
+ * address of any page of the block (page_try_get, from_raw) is a reference on
+ * the head; the last drop returns the block to the allocator in one piece.
+ * order 0 is page_from_unused. Only PAGE_FRAME.
+ */
+struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_usage u,
+                                         uint64_t meta);
+/* Order of the compound page holding p (0: a page of its own). The caller
+ * holds a reference on it, so the answer is stable. */
+unsigned page_block_order(paddr_t p);
+/* The slot that counts p's references: its compound page's head, or its own. */
+struct meta_slot *page_owner_slot(paddr_t p);
 __attribute__((noreturn)) void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op);
 void page_drop_last(struct meta_slot *s);
 /*
@@ -66,6 +82,16 @@ static always_inline void page_slot_clone(struct meta_slot *s)
      * page alive; nothing is published. Pairs with nothing (the Arc rule). */
     uint32_t old = atomic_fetch_add_u32(&s->ref_count, 1, MO_RELAXED);
     if (unlikely(old - 1 >= REF_MAX - 1))
+        page_bad_ref(s, old, "clone");
+}
+
+/* n new references at once (a block entry split into n + 1 entries); the
+ * caller checked that the count stays below REF_MAX. */
+static always_inline void page_slot_clone_n(struct meta_slot *s, uint32_t n)
+{
+    /* Relaxed, as for clone. */
+    uint32_t old = atomic_fetch_add_u32(&s->ref_count, n, MO_RELAXED);
+    if (unlikely(old - 1 >= REF_MAX - n))
         page_bad_ref(s, old, "clone");
 }
 
@@ -238,6 +264,17 @@ static inline uint32_t dyn_page_ref_count(struct dyn_page d)
 PAGE_HANDLE_DEFINE(frame, PAGE_FRAME, struct frame_meta, frame)
 PAGE_HANDLE_DEFINE(pt_page, PAGE_PT, struct pt_meta, pt)
 PAGE_HANDLE_DEFINE(kstack, PAGE_KSTACK, struct kstack_meta, kstack)
+
+/* A block of 2^order frames typed as one (page_from_unused_block). */
+static inline struct frame frame_block_from_unused(paddr_t p, unsigned order, struct frame_meta m)
+{
+    union {
+        struct frame_meta m;
+        uint64_t w;
+    } u = {.w = 0};
+    u.m = m;
+    return (struct frame){page_from_unused_block(p, order, PAGE_FRAME, u.w)};
+}
 
 /* Allocate one order-0 page and type it. On failure *err is ERR_NOMEM and
  * the returned handle's slot is NULL. */

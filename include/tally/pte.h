@@ -16,6 +16,8 @@
  *              0b01 block (levels 1 and 2: 1 GiB and 2 MiB)
  *   bit 55     software: this entry owns one page reference for each 4 KiB
  *              page it maps (taken with into_raw, returned with from_raw)
+ *   bit 56     software, blocks only (with bit 55): the entry owns ONE
+ *              reference, on the compound page that holds all its pages
  *   bit 10     AF, always set (Tally never relies on access-flag faults)
  *   bits[9:8]  SH, inner shareable
  *
@@ -43,16 +45,17 @@ typedef uint64_t pte_t;
 #define PTE_PER_TABLE  512 /* 4 KiB / 8 bytes */
 #define PTE_INDEX_BITS 9
 
-#define PTE_VALID      (1ull << 0)
-#define PTE_TYPE_MASK  0x3ull
-#define PTE_TYPE_BLOCK 0x1ull /* level 1 or 2 */
-#define PTE_TYPE_TABLE 0x3ull /* level 0, 1 or 2 */
-#define PTE_TYPE_PAGE  0x3ull /* level 3 */
-#define PTE_OA_MASK    0x0000fffffffff000ull
-#define PTE_SH_INNER   (0x3ull << 8)
-#define PTE_AF         (1ull << 10)
-#define PTE_XN         (1ull << 54)
-#define PTE_SW_OWNED   (1ull << 55)
+#define PTE_VALID       (1ull << 0)
+#define PTE_TYPE_MASK   0x3ull
+#define PTE_TYPE_BLOCK  0x1ull /* level 1 or 2 */
+#define PTE_TYPE_TABLE  0x3ull /* level 0, 1 or 2 */
+#define PTE_TYPE_PAGE   0x3ull /* level 3 */
+#define PTE_OA_MASK     0x0000fffffffff000ull
+#define PTE_SH_INNER    (0x3ull << 8)
+#define PTE_AF          (1ull << 10)
+#define PTE_XN          (1ull << 54)
+#define PTE_SW_OWNED    (1ull << 55)
+#define PTE_SW_BLOCKREF (1ull << 56)
 
 /* EL2 stage-1. */
 #define PTE_S1_ATTRIDX(i)     ((uint64_t)(i) << 2)
@@ -77,7 +80,7 @@ typedef uint64_t pte_t;
 
 /* Bits a leaf keeps when its permissions change: where it points, whether
  * it owns references, and its type. Everything else is attributes. */
-#define PTE_LEAF_KEEP (PTE_OA_MASK | PTE_SW_OWNED | PTE_TYPE_MASK)
+#define PTE_LEAF_KEEP (PTE_OA_MASK | PTE_SW_OWNED | PTE_SW_BLOCKREF | PTE_TYPE_MASK)
 
 static inline unsigned pte_level_shift(unsigned level)
 {

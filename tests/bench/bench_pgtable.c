@@ -6,8 +6,12 @@
  *                              tables plus one atomic increment per page
  *   stage2_unmap_1g_4k         ns per page, unmapping it, vs writing zeros plus
  *                              one atomic (release) decrement per page
- *   stage2_map_1g_2m           ns for the GiB as 2 MiB blocks, vs the 4 KiB map
+ *   stage2_map_1g_2m           ns for the GiB as 2 MiB blocks, vs the 4 KiB map:
+ *                              the frames typed as 1 GiB compound pages, so
+ *                              each block owns one reference
  *   stage2_map_1g_1g           ns for the GiB as one 1 GiB block, vs the 4 KiB map
+ *   stage2_map_1g_2m_frames,   the same over separately typed frames: one
+ *   stage2_map_1g_1g_frames    reference per 4 KiB page
  *   stage2_tables_1g_4k_bytes  table memory for the GiB as pages, vs the 2 MiB
  *                              of level-3 tables it needs at least
  *   stage2_map_4k_single       ns per page, mapping the GiB page by page (262144
@@ -151,17 +155,50 @@ BENCH(stage2_pgtable)
 {
     frames_setup();
     double base_map, base_unmap, map4k, unmap4k, map2m, unmap2m, map1g, unmap1g, map1, unmap1;
+    double map2m_f, map1g_f, unused;
     uint64_t tables4k, tables;
     time_baseline(pa_add(frames_base, PAGE_SIZE), &base_map, &base_unmap);
     time_map_unmap(pa_add(frames_base, PAGE_SIZE), &map4k, &unmap4k, &tables4k);
+    time_map_unmap(pa_add(frames_base, 2 * MiB), &map2m_f, &unused, &tables);
+    time_map_unmap(frames_base, &map1g_f, &unused, &tables);
+    time_single(pa_add(frames_base, PAGE_SIZE), &map1, &unmap1);
+
+    /* The same 2 GiB retyped as two 1 GiB compound pages. */
+    for (uint64_t i = 0; i < FRAMES_EXT; i++)
+        frame_drop((struct frame){meta_slot(pa_add(frames_base, i * PAGE_SIZE))});
+    /* The untyped rest of the second GiB, in aligned blocks. */
+    for (uint64_t i = FRAMES_EXT; i < 2 * PAGES_1G;) {
+        unsigned k = (unsigned)__builtin_ctzll(i);
+        page_free(pa_add(frames_base, i * PAGE_SIZE), k);
+        i += 1ull << k;
+    }
+    page_alloc_drain();
+    /* All three GiBs of the simulated RAM: the lowest two are adjacent. */
+    paddr_t g[3];
+    for (unsigned i = 0; i < 3; i++)
+        must(page_alloc(18, &g[i]));
+    for (unsigned i = 0; i < 3; i++)
+        for (unsigned j = i + 1; j < 3; j++)
+            if (pa_val(g[j]) < pa_val(g[i])) {
+                paddr_t t = g[i];
+                g[i] = g[j];
+                g[j] = t;
+            }
+    page_free(g[2], 18);
+    struct frame ca = frame_block_from_unused(g[0], 18, (struct frame_meta){.owner_vm = 1});
+    struct frame cb = frame_block_from_unused(g[1], 18, (struct frame_meta){.owner_vm = 1});
+    frames_base = g[0];
     time_map_unmap(pa_add(frames_base, 2 * MiB), &map2m, &unmap2m, &tables);
     time_map_unmap(frames_base, &map1g, &unmap1g, &tables);
-    time_single(pa_add(frames_base, PAGE_SIZE), &map1, &unmap1);
+    frame_drop(ca);
+    frame_drop(cb);
 
     bench_report("stage2_map_1g_4k", map4k / PAGES_1G, "ns", base_map / PAGES_1G);
     bench_report("stage2_unmap_1g_4k", unmap4k / PAGES_1G, "ns", base_unmap / PAGES_1G);
     bench_report("stage2_map_1g_2m", map2m, "ns", map4k);
     bench_report("stage2_map_1g_1g", map1g, "ns", map4k);
+    bench_report("stage2_map_1g_2m_frames", map2m_f, "ns", map4k);
+    bench_report("stage2_map_1g_1g_frames", map1g_f, "ns", map4k);
     bench_report("stage2_map_4k_single", map1 / PAGES_1G, "ns", base_map / PAGES_1G);
     bench_report("stage2_unmap_4k_single", unmap1 / PAGES_1G, "ns", base_unmap / PAGES_1G);
     bench_report("stage2_tables_1g_4k_bytes", (double)(tables4k * PAGE_SIZE), "bytes",

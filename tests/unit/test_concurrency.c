@@ -14,6 +14,7 @@
 #include <tally/errno.h>
 #include <tally/page.h>
 #include <tally/page_alloc.h>
+#include <tally/pgtable.h>
 
 TALLY_SUITE(concurrency)
 
@@ -229,6 +230,108 @@ START_TEST(test_alloc_and_free_on_many_cpus_balance)
 }
 END_TEST
 
+/*
+ * Compound pages under fire: owners build a 2 MiB compound frame, map it as
+ * one block (one reference), split it by unmapping one page (511 more on the
+ * head), unmap the rest and drop it, while getters take references by the
+ * address of tail pages. A get must land on the live head of the block that
+ * holds the address (or be refused), see its published metadata, and keep it
+ * alive: whoever drops last frees the 512 pages whole.
+ */
+static atomic_u64 hot_tail[THREADS / 2];
+
+static void *block_owner_worker(void *arg)
+{
+    struct worker *w = arg;
+    fake_set_cpu(w->cpu);
+    struct aspace as;
+    thread_check(aspace_init(&as, PT_STAGE2, 32, (uint16_t)w->cpu, w->cpu) == ERR_OK);
+    for (uint64_t i = 0; i < iters; i++) {
+        paddr_t p;
+        if (page_alloc(9, &p) != ERR_OK)
+            continue; /* the other owner holds the last free 2 MiB */
+        struct frame c =
+            frame_block_from_unused(p, 9, (struct frame_meta){.owner_vm = (uint16_t)w->cpu});
+        uint64_t k = 1 + test_rand(&w->rng) % 511;
+        atomic_store_u64(&hot_tail[w->cpu - 1], pa_val(p) + k * PAGE_SIZE, MO_RELAXED);
+        thread_check(pt_map_frames(&as, 0x40000000, p, 2ull << 20, PT_R | PT_W) == ERR_OK);
+        thread_check(pt_unmap(&as, 0x40000000 + k * PAGE_SIZE, PAGE_SIZE) == ERR_OK);
+        thread_check(pt_unmap(&as, 0x40000000, k * PAGE_SIZE) == ERR_OK);
+        if (k < 511)
+            thread_check(pt_unmap(&as, 0x40000000 + (k + 1) * PAGE_SIZE, (511 - k) * PAGE_SIZE) ==
+                         ERR_OK);
+        frame_drop(c);
+    }
+    aspace_destroy(&as);
+    page_alloc_drain();
+    atomic_fetch_add_u32(&stop, 1, MO_RELEASE);
+    return NULL;
+}
+
+static void *tail_getter_worker(void *arg)
+{
+    struct worker *w = arg;
+    fake_set_cpu(w->cpu);
+    while (atomic_load_u32(&stop, MO_ACQUIRE) < THREADS / 2) {
+        unsigned o = (unsigned)(test_rand(&w->rng) % (THREADS / 2));
+        uint64_t a = atomic_load_u64(&hot_tail[o], MO_RELAXED);
+        if (!a)
+            continue;
+        struct dyn_page d;
+        int err = page_try_get(pa(a), PAGE_FRAME, &d);
+        if (err != ERR_OK) {
+            thread_check(err == ERR_STATE);
+            w->refused++;
+            continue;
+        }
+        /* The head of the block holding a, live, with its metadata. */
+        uint64_t head = pa_val(dyn_page_paddr(d));
+        thread_check(head == ALIGN_DOWN(a, 2ull << 20));
+        thread_check(dyn_page_ref_count(d) >= 1);
+        uint16_t owner = d.slot->m.frame.owner_vm;
+        thread_check(owner >= 1 && owner <= THREADS / 2);
+        thread_check(page_block_order(pa(a)) == 9);
+        dyn_page_drop(d);
+        w->got++;
+    }
+    page_alloc_drain();
+    return NULL;
+}
+
+START_TEST(test_block_refs_by_tail_address_race_splits_and_last_drops)
+{
+    sim_ram_setup_simple(RAM_MIB);
+    iters = test_iterations("TALLY_STRESS_OPS", 200000) / 20;
+    atomic_store_u32(&stop, 0, MO_RELAXED);
+    for (unsigned i = 0; i < THREADS / 2; i++)
+        atomic_store_u64(&hot_tail[i], 0, MO_RELAXED);
+    pthread_t t[THREADS];
+    thread_checks_reset();
+    struct worker w[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){.cpu = i + 1, .rng = 0x9e3779b97f4a7c15ull * (i + 11)};
+        pthread_create(&t[i], NULL, i < THREADS / 2 ? block_owner_worker : tail_getter_worker,
+                       &w[i]);
+    }
+    uint64_t got = 0;
+    for (unsigned i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        got += w[i].got;
+    }
+    thread_checks_passed();
+    page_alloc_drain();
+    ck_assert_uint_eq(page_alloc_free_pages(), RAM_MIB * 256);
+    struct page_census c;
+    page_census(&c);
+    ck_assert_uint_eq(c.by_usage[PAGE_FRAME], 0);
+    ck_assert_uint_eq(c.by_usage[PAGE_PT], 0);
+    ck_assert_uint_eq(page_alloc_free_blocks(12), 1);
+    printf("concurrency: %llu references taken by tail address while blocks churned\n",
+           (unsigned long long)got);
+    sim_ram_teardown();
+}
+END_TEST
+
 Suite *concurrency_suite(void)
 {
     Suite *s = suite_create("concurrency");
@@ -237,6 +340,7 @@ Suite *concurrency_suite(void)
     tcase_add_test(tc, test_concurrent_clone_drop_keeps_counts_exact);
     tcase_add_test(tc, test_try_get_never_resurrects_a_page_being_torn_down);
     tcase_add_test(tc, test_alloc_and_free_on_many_cpus_balance);
+    tcase_add_test(tc, test_block_refs_by_tail_address_race_splits_and_last_drops);
     suite_add_tcase(s, tc);
     return s;
 }

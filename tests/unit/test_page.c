@@ -54,6 +54,95 @@ START_TEST(test_from_unused_builds_page_with_one_ref_and_metadata)
 }
 END_TEST
 
+/* --- compound pages: one count for a block ---------------------------------- */
+
+static uint32_t raw_ref(paddr_t p)
+{
+    return page_slot_ref_count(meta_slot(p));
+}
+
+START_TEST(test_block_counts_on_its_head_and_its_tails_name_the_head)
+{
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(9, &p), ERR_OK);
+    struct frame f = frame_block_from_unused(p, 9, (struct frame_meta){.owner_vm = 4});
+    ck_assert_uint_eq(frame_ref_count(f), 1);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 512);
+    for (unsigned i = 1; i < 512; i++) {
+        ck_assert_uint_eq(raw_ref(pa_add(p, i * PAGE_SIZE)), REF_TAIL + 9);
+        ck_assert_uint_eq(page_block_order(pa_add(p, i * PAGE_SIZE)), 9);
+    }
+    ck_assert_uint_eq(page_block_order(p), 9);
+    /* A reference by the address of any page is one on the head. */
+    struct dyn_page d;
+    ck_assert_int_eq(page_try_get(pa_add(p, 300 * PAGE_SIZE), PAGE_FRAME, &d), ERR_OK);
+    ck_assert_ptr_eq(d.slot, f.slot);
+    ck_assert_uint_eq(frame_ref_count(f), 2);
+    dyn_page_into_raw(d);
+    struct dyn_page back = dyn_page_from_raw(pa_add(p, 17 * PAGE_SIZE));
+    ck_assert_ptr_eq(back.slot, f.slot);
+    dyn_page_drop(back);
+    ck_assert_uint_eq(frame_ref_count(f), 1);
+    ck_assert_uint_eq(raw_ref(pa_add(p, 511 * PAGE_SIZE)), REF_TAIL + 9);
+    /* The last drop returns the block whole: 512 pages, one buddy block. */
+    uint64_t free0 = page_alloc_free_pages();
+    frame_drop(f);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + 512);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+    for (unsigned i = 0; i < 512; i++) {
+        struct meta_slot *s = meta_slot(pa_add(p, i * PAGE_SIZE));
+        ck_assert_uint_eq(page_slot_ref_count(s), REF_UNUSED);
+        ck_assert_uint_eq(page_slot_usage(s), PAGE_UNUSED);
+        ck_assert(slot_flags(s) & SLOT_F_DIRTY);
+    }
+    ck_assert_uint_eq(page_block_order(p), 0);
+    /* Its tails are no longer a way to the page. */
+    ck_assert_int_eq(page_try_get(pa_add(p, 300 * PAGE_SIZE), PAGE_FRAME, &d), ERR_STATE);
+    page_alloc_drain();
+    ck_assert_uint_eq(page_alloc_free_blocks(11), 1); /* the 8 MiB merged back */
+}
+END_TEST
+
+START_TEST(test_block_is_zeroed_once_when_typed)
+{
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(4, &p), ERR_OK);
+    memset(arch_phys_to_virt(p), 0x5a, 16 * PAGE_SIZE);
+    /* Handed out clean by a raw free would not happen: page_free marks it. */
+    page_free(p, 4);
+    ck_assert_int_eq(page_alloc(4, &p), ERR_OK);
+    uint64_t z0 = fake_pages_zeroed();
+    struct frame f = frame_block_from_unused(p, 4, (struct frame_meta){.owner_vm = 1});
+    ck_assert_uint_eq(fake_pages_zeroed() - z0, 16);
+    for (unsigned i = 0; i < 16 * PAGE_SIZE; i += 997)
+        ck_assert_uint_eq(((uint8_t *)arch_phys_to_virt(p))[i], 0);
+    frame_drop(f);
+}
+END_TEST
+
+static void drop_tail_slot(void *arg)
+{
+    paddr_t p;
+    page_alloc(9, &p);
+    frame_block_from_unused(p, 9, (struct frame_meta){0});
+    page_slot_drop(meta_slot(pa_add(p, 3 * PAGE_SIZE)));
+}
+
+static void block_misaligned(void *arg)
+{
+    paddr_t p;
+    page_alloc(10, &p);
+    frame_block_from_unused(pa_add(p, PAGE_SIZE << 8), 9, (struct frame_meta){0});
+}
+
+START_TEST(test_block_misuse_panics)
+{
+    expect_panic(drop_tail_slot, NULL, "drop of page 0x40003000", "a tail page of a block");
+    expect_panic(block_misaligned, NULL, "from_unused: block 0x40100000 order 9",
+                 "not naturally aligned");
+}
+END_TEST
+
 START_TEST(test_clone_and_drop_count_exactly)
 {
     struct frame f = new_frame(1);
@@ -424,10 +513,13 @@ Suite *page_suite(void)
     tcase_add_test(tc, test_try_clone_refuses_at_saturation_and_changes_nothing);
     tcase_add_test(tc, test_try_get_takes_refs_only_on_live_pages_of_the_usage);
     tcase_add_test(tc, test_alloc_fails_cleanly_when_memory_is_exhausted);
+    tcase_add_test(tc, test_block_counts_on_its_head_and_its_tails_name_the_head);
+    tcase_add_test(tc, test_block_is_zeroed_once_when_typed);
     suite_add_tcase(s, tc);
     TCase *mis = tcase_create("misuse");
     tcase_add_checked_fixture(mis, setup, teardown);
     tcase_add_test(mis, test_clone_past_saturation_panics);
+    tcase_add_test(mis, test_block_misuse_panics);
     tcase_add_test(mis, test_drop_below_zero_panics_naming_page);
     tcase_add_test(mis, test_drop_or_clone_of_untracked_usage_panics);
     tcase_add_test(mis, test_from_unused_of_used_page_panics);

@@ -794,6 +794,171 @@ START_TEST(test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly)
 }
 END_TEST
 
+#define BLOCKREF (1ull << 56)
+
+/* A block of frames typed as one compound page. */
+static struct frame compound(unsigned order)
+{
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(order, &p), ERR_OK);
+    return frame_block_from_unused(p, order, (struct frame_meta){.owner_vm = OWNER});
+}
+
+/*
+ * One reference per block: a 1 GiB block over a 1 GiB compound page costs
+ * one count on its head; splitting converts it exactly (each of the 512 new
+ * entries owns one), and a page entry inside owns one on the head too.
+ */
+START_TEST(test_compound_1g_block_owns_one_ref_and_splits_convert_exactly)
+{
+    struct aspace as = s2_40();
+    struct frame c = compound(18);
+    paddr_t f = frame_paddr(c);
+    ck_assert_int_eq(pt_map_frames(&as, GiB, f, GiB, PT_R | PT_W), ERR_OK);
+    pte_t *l1 = table_of(root_of(&as)[0]);
+    ck_assert_uint_eq(l1[1], pa_val(f) | S2_RW_XN | OWNED | BLOCKREF | TYPE_BLOCK);
+    ck_assert_uint_eq(frame_ref_count(c), 2);
+    ck_assert_uint_eq(ref_of(pa_add(f, 12345 * PAGE_SIZE)), REF_TAIL + 18);
+
+    uint64_t hole = GiB + 2 * MiB + 5 * PAGE_SIZE;
+    ck_assert_int_eq(pt_unmap(&as, hole, PAGE_SIZE), ERR_OK);
+    /* 1 (ours) + 511 2 MiB blocks + 511 pages. */
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 511 + 511);
+    pte_t *l2 = expect_table(l1, 1, 2, 512);
+    ck_assert_uint_eq(l2[0], pa_val(f) | S2_RW_XN | OWNED | BLOCKREF | TYPE_BLOCK);
+    ck_assert_uint_eq(l2[511],
+                      (pa_val(f) + 511 * 2 * MiB) | S2_RW_XN | OWNED | BLOCKREF | TYPE_BLOCK);
+    pte_t *l3 = expect_table(l2, 1, 3, 511);
+    ck_assert_uint_eq(l3[4], (pa_val(f) + 2 * MiB + 4 * PAGE_SIZE) | S2_RW_XN | OWNED | TYPE_PAGE);
+    ck_assert_uint_eq(l3[5], 0);
+    paddr_t got;
+    ck_assert_int_eq(pt_lookup(&as, hole + PAGE_SIZE, &got, NULL, NULL, NULL), ERR_OK);
+    ck_assert_uint_eq(pa_val(got), pa_val(f) + 2 * MiB + 6 * PAGE_SIZE);
+
+    /* Partial unmaps: each removed entry drops exactly its one reference. */
+    ck_assert_int_eq(pt_unmap(&as, GiB + 2 * MiB, 5 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 511 + 506);
+    ck_assert_int_eq(pt_unmap(&as, GiB + 4 * MiB, 4 * MiB), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 509 + 506);
+    ck_assert_int_eq(pt_unmap(&as, hole + PAGE_SIZE, 2 * MiB - 6 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1 + 509);
+    ck_assert_uint_eq(as.nr_tables, 3);
+
+    /* Teardown drops the rest; the caller's reference then frees the GiB whole. */
+    aspace_destroy(&as);
+    ck_assert_uint_eq(frame_ref_count(c), 1);
+    uint64_t free0 = page_alloc_free_pages();
+    frame_drop(c);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + (1ull << 18));
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+}
+END_TEST
+
+/* 2 MiB blocks and pages over one compound, and an all-or-nothing failure
+ * part-way: the block's one reference is given back. */
+START_TEST(test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing)
+{
+    struct aspace as = s2_40();
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(11, &p), ERR_OK); /* 8 MiB: a 4 MiB compound + unused */
+    struct frame c = frame_block_from_unused(p, 10, (struct frame_meta){.owner_vm = OWNER});
+    ck_assert_int_eq(pt_map_frames(&as, 0x40000000, p, 4 * MiB, PT_R), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 3);
+    ck_assert_int_eq(pt_map_frames(&as, 0x80001000, pa_add(p, PAGE_SIZE), 3 * PAGE_SIZE, PT_R),
+                     ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 6);
+    /* 2 MiB of the compound then a page that is not a frame: ERR_STATE and
+     * every count as it was. */
+    uint64_t h = snapshot(&as);
+    ck_assert_int_eq(pt_map_frames(&as, 0xc0200000, pa_add(p, 2 * MiB), 2 * MiB + PAGE_SIZE, PT_R),
+                     ERR_STATE);
+    ck_assert_uint_eq(frame_ref_count(c), 6);
+    ck_assert_uint_eq(snapshot(&as), h);
+    ck_assert_int_eq(pt_unmap(&as, 0x40000000, 4 * MiB), ERR_OK);
+    ck_assert_int_eq(pt_unmap(&as, 0x80001000, 3 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(frame_ref_count(c), 1);
+    aspace_destroy(&as);
+    frame_drop(c);
+    page_free(pa_add(p, 4 * MiB), 10);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+}
+END_TEST
+
+static int count_owned_leaf(const struct pt_visit *v, void *ctx)
+{
+    if (v->pte & OWNED)
+        ++*(uint64_t *)ctx;
+    return 0;
+}
+
+/*
+ * Random maps and unmaps of aligned pieces (pages and 2 MiB blocks) of a
+ * 64 MiB compound page, checked after every step against a per-page model:
+ * each call's exact code, every page's translation, and the block
+ * accounting: the head's count is exactly 1 (ours) + the owned leaf entries
+ * (blocks and pages alike own one each), the census unchanged.
+ */
+START_TEST(test_random_compound_maps_keep_block_and_page_accounting_exact)
+{
+    enum { ORDER = 14, NPAGES = 1 << ORDER };
+    static bool mapped[NPAGES];
+    memset(mapped, 0, sizeof(mapped));
+    struct aspace as = s2_40();
+    struct frame c = compound(ORDER);
+    paddr_t f = frame_paddr(c);
+    uint64_t seed = test_seed("compound model"), rng = seed;
+    uint64_t steps = test_iterations("TALLY_PT_MODEL_OPS", 200000) / 100;
+    uint64_t frames0 = census_of(PAGE_FRAME);
+    for (uint64_t step = 0; step < steps; step++) {
+        uint64_t r = test_rand(&rng);
+        bool block = r & 1;
+        uint64_t unit = block ? 512 : 1, units = NPAGES / unit;
+        uint64_t first = (r >> 8) % units * unit;
+        uint64_t n = unit * (1 + (r >> 40) % (block ? 4 : 48));
+        if (first + n > NPAGES)
+            n = NPAGES - first;
+        unsigned nmapped = 0;
+        for (uint64_t i = first; i < first + n; i++)
+            nmapped += mapped[i];
+        uint64_t ia = GiB + first * PAGE_SIZE;
+        if ((r >> 4) & 1) {
+            int want = nmapped ? ERR_EXIST : ERR_OK;
+            ck_assert_int_eq(
+                pt_map_frames(&as, ia, pa_add(f, first * PAGE_SIZE), n * PAGE_SIZE, PT_R), want);
+            if (want == ERR_OK)
+                memset(&mapped[first], 1, n);
+        } else {
+            int want = nmapped == n ? ERR_OK : ERR_NOENT;
+            ck_assert_int_eq(pt_unmap(&as, ia, n * PAGE_SIZE), want);
+            if (want == ERR_OK)
+                memset(&mapped[first], 0, n);
+        }
+        uint64_t leaves = 0;
+        ck_assert_int_eq(
+            pt_walk(&as, 0, 1ull << 40, &(struct pt_visitor){.leaf = count_owned_leaf}, &leaves),
+            ERR_OK);
+        ck_assert_msg(frame_ref_count(c) == 1 + leaves,
+                      "step %llu (seed %llu): head count %u, %llu owned leaves",
+                      (unsigned long long)step, (unsigned long long)seed, frame_ref_count(c),
+                      (unsigned long long)leaves);
+        ck_assert_uint_eq(census_of(PAGE_FRAME), frames0);
+        for (uint64_t k = 0; k < 8; k++) {
+            uint64_t i = test_rand(&rng) % NPAGES;
+            paddr_t got;
+            int err = pt_lookup(&as, GiB + i * PAGE_SIZE, &got, NULL, NULL, NULL);
+            ck_assert_int_eq(err, mapped[i] ? ERR_OK : ERR_NOENT);
+            if (mapped[i])
+                ck_assert_uint_eq(pa_val(got), pa_val(f) + i * PAGE_SIZE);
+        }
+    }
+    aspace_destroy(&as);
+    ck_assert_uint_eq(frame_ref_count(c), 1);
+    uint64_t free0 = page_alloc_free_pages();
+    frame_drop(c);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + NPAGES);
+}
+END_TEST
+
 START_TEST(test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged)
 {
     struct aspace as = s2_40();
@@ -1352,6 +1517,9 @@ Suite *pgtable_suite(void)
     tcase_set_timeout(big, 120);
     tcase_add_test(big, test_s2_1g_block_owns_one_ref_per_page);
     tcase_add_test(big, test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly);
+    tcase_add_test(big, test_compound_1g_block_owns_one_ref_and_splits_convert_exactly);
+    tcase_add_test(big, test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing);
+    tcase_add_test(big, test_random_compound_maps_keep_block_and_page_accounting_exact);
     tcase_add_test(big, test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged);
     suite_add_tcase(s, big);
 
