@@ -86,6 +86,8 @@ void gic_cpu_init(void);
 int gic_version(void);
 void gic_enable_ppi_sgi(u32 intid);
 void gic_send_sgi(u32 intid, u64 target_mpidr, u32 target_cpu_index);
+/* This CPU's SGI or PPI intid reads pending (ISPENDR0). */
+bool gic_ppi_sgi_pending(u32 intid);
 /* Acknowledge: the INTID (>= GIC_SPURIOUS: none); *token is what gic_eoi wants. */
 #define GIC_SPURIOUS 1020
 u32 gic_ack(u32 *token);
@@ -96,6 +98,11 @@ static inline u64 cntvct(void)
 {
     isb();
     return sysreg_read(cntvct_el0);
+}
+static inline u64 cntpct(void)
+{
+    isb();
+    return sysreg_read(cntpct_el0);
 }
 static inline u64 cntfrq(void)
 {

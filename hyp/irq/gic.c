@@ -9,7 +9,7 @@
 //   maintenance     virtual CPU interface off (the level maintenance
 //                   interrupt drops; vgic_flush rewrites the list registers
 //                   and turns it on), EOI + deactivate
-//   virtual timer   EOI only: forwarded hardware-linked to the running vCPU
+//   EL1 timers      EOI only: forwarded hardware-linked to the running vCPU
 //   UART SPI        EOI only: forwarded hardware-linked to VM 0
 //   anything else   disabled, EOI + deactivate, counted
 #include <libfdt.h>
@@ -128,8 +128,8 @@ void gic_handle_irq(void)
         if (intid >= 1020 && intid <= 1023)
             return;
         ops->eoi(iar);
-        if (intid == GIC_PPI_VTIMER) {
-            vtimer_handle_irq();
+        if (intid == GIC_PPI_VTIMER || intid == GIC_PPI_PTIMER) {
+            vtimer_handle_irq(intid);
             continue;
         }
         if (intid == uart_intid && uart_intid && vgic_forward_spi(intid))

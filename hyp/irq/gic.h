@@ -15,6 +15,7 @@
  *                           newly pending virtual interrupts
  *   PPI  GIC_PPI_MAINT (25) vGIC maintenance (list-register underflow)
  *   PPI  GIC_PPI_VTIMER (27) the EL1 virtual timer, forwarded to the guest
+ *   PPI  GIC_PPI_PTIMER (30) the EL1 physical timer, forwarded to the guest
  *   SPI  the console UART's, forwarded to VM 0 (gic_uart_intid())
  */
 #ifndef TALLY_HYP_GIC_H
@@ -25,6 +26,7 @@
 #define GIC_SGI_KICK       0
 #define GIC_PPI_MAINT      25
 #define GIC_PPI_VTIMER     27
+#define GIC_PPI_PTIMER     30
 #define GIC_INTID_SPURIOUS 1023
 
 /* Read the GIC from the host device tree (/intc: "arm,gic-v3" or a GICv2

@@ -61,12 +61,16 @@ void vgic_vcpu_put(struct vcpu *v);
  * disables and deactivates it). */
 bool vgic_forward_spi(uint32_t hw_intid);
 
-/* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter, the EL1
- * physical timer traps), CNTVOFF_EL2 = 0, the vCPU's PPI 27 linked to the
- * physical PPI 27. put: the virtual timer disabled. */
+/* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter and
+ * owns the EL1 physical timer), CNTVOFF_EL2 = 0 and, with FEAT_ECV,
+ * CNTPOFF_EL2 = 0. put: both EL1 timers disabled. */
 void vtimer_vcpu_load(struct vcpu *v);
 void vtimer_vcpu_put(struct vcpu *v);
-/* From gic_handle_irq: the physical virtual-timer PPI fired on this pCPU. */
-void vtimer_handle_irq(void);
+/* From gic_handle_irq: timer PPI intid (27 virtual, 30 physical) fired on
+ * this pCPU. */
+void vtimer_handle_irq(uint32_t intid);
+/* The output level of this pCPU's EL1 timer behind PPI intid (27 or 30):
+ * enabled, not masked, condition met. */
+bool vtimer_asserted(uint32_t intid);
 
 #endif

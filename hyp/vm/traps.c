@@ -4,7 +4,7 @@
 // emulated result, an exception injected into the guest, or the VM being
 // stopped; never a fault in Tally.
 //
-//   IRQ, FIQ          gic_handle_irq(): kicks, the virtual timer, the UART
+//   IRQ, FIQ          gic_handle_irq(): kicks, the EL1 timers, the UART
 //   SError            the VM is stopped (VM_STOP_FATAL) with a report
 //   HVC64, SMC64      PSCI (vpsci.c), else Tally's hypercalls (hypercall.c),
 //                     which answer NOT_SUPPORTED to anything unknown
@@ -103,8 +103,10 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
              * pending but unsignalled and this WFI never ends. Any
              * distributor write makes QEMU look again; enabling the
              * already enabled timer PPI changes nothing on real GICs. */
-            if (gic_version() == 2)
+            if (gic_version() == 2) {
                 gic_irq_enable(GIC_PPI_VTIMER, true);
+                gic_irq_enable(GIC_PPI_PTIMER, true);
+            }
             __asm__ volatile("wfi" ::: "memory");
             gic_handle_irq();
         }

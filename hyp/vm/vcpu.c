@@ -149,6 +149,8 @@ static void sysregs_load(const struct vcpu_sysregs *s)
     write_sysreg(mdscr_el1, s->mdscr);
     write_sysreg(cntv_cval_el0, s->cntv_cval);
     write_sysreg(cntv_ctl_el0, s->cntv_ctl);
+    write_sysreg(cntp_cval_el0, s->cntp_cval);
+    write_sysreg(cntp_ctl_el0, s->cntp_ctl);
     isb();
 }
 
@@ -180,8 +182,11 @@ static void sysregs_save(struct vcpu_sysregs *s)
     s->mdscr = read_sysreg(mdscr_el1);
     s->cntv_ctl = read_sysreg(cntv_ctl_el0);
     s->cntv_cval = read_sysreg(cntv_cval_el0);
-    /* The timer must not fire into the next owner of this pCPU's EL1. */
+    s->cntp_ctl = read_sysreg(cntp_ctl_el0);
+    s->cntp_cval = read_sysreg(cntp_cval_el0);
+    /* The timers must not fire into the next owner of this pCPU's EL1. */
     write_sysreg(cntv_ctl_el0, 0);
+    write_sysreg(cntp_ctl_el0, 0);
     isb();
 }
 

@@ -70,7 +70,7 @@ struct vcpu_ctx {
 struct vcpu_sysregs {
     uint64_t sctlr, actlr, cpacr, ttbr0, ttbr1, tcr, esr, afsr0, afsr1, far, mair, amair, vbar,
         contextidr, tpidr_el1, tpidr_el0, tpidrro_el0, sp_el1, elr, spsr, par, csselr, cntkctl,
-        mdscr, cntv_ctl, cntv_cval;
+        mdscr, cntv_ctl, cntv_cval, cntp_ctl, cntp_cval;
 };
 
 /* FP/SIMD registers (guest_entry.S: fp_save/fp_load). */
