@@ -628,6 +628,51 @@ static void check_cpu_off(bool cpu1_up)
         fail("psci-cpu-off", "AFFINITY_INFO after CPU_OFF:", st);
 }
 
+/* SMCCC 1.1: SMCCC_VERSION is 1.1, ARCH_FEATURES knows itself and
+ * refuses an unknown id; the three workaround answers are printed for the
+ * scenario to hold against docs/hypercalls.md for its CPU, and each must be
+ * one SMCCC allows (1 or 0 or -1 for 1 and 3; -2, 0 or -1 for 2). */
+static void check_smccc(void)
+{
+    if (dt_find_compatible(-1, "tally,hypervisor") < 0) {
+        /* QEMU's own PSCI has no SMCCC 1.1: an unknown id may be UNDEFINED. */
+        skip("smccc-version", "not running under Tally");
+        skip("smccc-arch-features", "not running under Tally");
+        return;
+    }
+    long ver = psci(SMCCC_VERSION, 0, 0, 0);
+    long feat_self = psci(SMCCC_ARCH_FEATURES, SMCCC_ARCH_FEATURES, 0, 0);
+    long feat_none = psci(SMCCC_ARCH_FEATURES, 0x8000ff00, 0, 0);
+    long wa1 = psci(SMCCC_ARCH_FEATURES, SMCCC_WORKAROUND_1, 0, 0);
+    long wa2 = psci(SMCCC_ARCH_FEATURES, SMCCC_WORKAROUND_2, 0, 0);
+    long wa3 = psci(SMCCC_ARCH_FEATURES, SMCCC_WORKAROUND_3, 0, 0);
+    long psci_feat = psci(PSCI_FEATURES, SMCCC_VERSION, 0, 0);
+    con_puts("testguest: smccc: WORKAROUND_1 ");
+    con_puts(wa1 < 0 ? "-" : "");
+    con_putu((u64)(wa1 < 0 ? -wa1 : wa1));
+    con_puts(", WORKAROUND_2 ");
+    con_puts(wa2 < 0 ? "-" : "");
+    con_putu((u64)(wa2 < 0 ? -wa2 : wa2));
+    con_puts(", WORKAROUND_3 ");
+    con_puts(wa3 < 0 ? "-" : "");
+    con_putu((u64)(wa3 < 0 ? -wa3 : wa3));
+    con_puts("\n");
+    if (ver != 0x10001)
+        fail("smccc-version", "SMCCC_VERSION is not 1.1:", ver);
+    else if (psci_feat != 0)
+        fail("smccc-version", "PSCI_FEATURES(SMCCC_VERSION) returned", psci_feat);
+    else
+        pass("smccc-version");
+    if (feat_self != 0)
+        fail("smccc-arch-features", "ARCH_FEATURES(ARCH_FEATURES) returned", feat_self);
+    else if (feat_none != -1)
+        fail("smccc-arch-features", "ARCH_FEATURES of an unknown id returned", feat_none);
+    else if (wa1 < -1 || wa1 > 1 || wa3 < -1 || wa3 > 1 || wa2 < -2 || wa2 > 0)
+        fail("smccc-arch-features", "a workaround answer SMCCC does not allow, WA1", wa1);
+    else
+        pass("smccc-arch-features");
+}
+
 static void check_tally_hypercalls(void)
 {
     if (dt_find_compatible(-1, "tally,hypervisor") < 0) {
@@ -865,6 +910,7 @@ void tg_main(const void *fdt)
     check_cpu_off(cpu1_up);
     check_ram_pages();
     check_tally_hypercalls();
+    check_smccc();
     if (other_irqs)
         fail("no-stray-irqs", "unexpected interrupts:", other_irqs);
     finish();

@@ -119,6 +119,11 @@ static inline u64 cntfrq(void)
 #define PSCI_SYSTEM_RESET      0x84000009UL
 #define PSCI_FEATURES          0x8400000aUL
 #define PSCI_RESERVED_FID      0x8400001fUL /* no PSCI function has this id */
+#define SMCCC_VERSION          0x80000000UL
+#define SMCCC_ARCH_FEATURES    0x80000001UL
+#define SMCCC_WORKAROUND_1     0x80008000UL
+#define SMCCC_WORKAROUND_2     0x80007fffUL
+#define SMCCC_WORKAROUND_3     0x80003fffUL
 
 #define PSCI_SUCCESS       0
 #define PSCI_NOT_SUPPORTED (-1)

@@ -89,6 +89,34 @@ guest_exit:
     stp     x2, x3, [x0, #VCPU_CTX_ESR]
     mrs     x2, hpfar_el2
     str     x2, [x0, #VCPU_CTX_HPFAR]
+    // Spectre mitigations (spectre.c chose them for this CPU), before the
+    // first indirect branch or return at EL2 after the guest ran.
+    ldr     x2, [x0, #VCPU_CTX_MITIGATE]
+    cbz     x2, 3f
+    ands    x3, x2, #0xff           // BHB loop: k taken branches
+    b.eq    2f
+1:  b       . + 4
+    subs    x3, x3, #1
+    b.ne    1b
+    dsb     nsh
+    isb
+2:  tbz     x2, #8, 4f
+    hint    #22                     // CLRBHB
+    isb
+4:  tst     x2, #((1 << 9) | (1 << 10))
+    b.eq    3f
+    mov     x19, x0                 // the SMC may clobber x0-x17
+    mov     x20, x1
+    tst     x2, #(1 << 10)
+    mov     w0, #0x8000             // ARCH_WORKAROUND_1 = 0x80008000
+    movk    w0, #0x8000, lsl #16
+    mov     w3, #0x3fff             // ARCH_WORKAROUND_3 = 0x80003fff
+    movk    w3, #0x8000, lsl #16
+    csel    w0, w3, w0, ne
+    smc     #0
+    mov     x0, x19
+    mov     x1, x20
+3:
     and     x1, x1, #3
     msr     spsel, #0
     ldr     x2, [x0, #VCPU_CTX_HOST_SP]

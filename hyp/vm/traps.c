@@ -6,7 +6,8 @@
 //
 //   IRQ, FIQ          gic_handle_irq(): kicks, the EL1 timers, the UART
 //   SError            the VM is stopped (VM_STOP_FATAL) with a report
-//   HVC64, SMC64      PSCI (vpsci.c), else Tally's hypercalls (hypercall.c),
+//   HVC64, SMC64      PSCI (vpsci.c), SMCCC 1.1 and the Spectre workarounds
+//                     (spectre.c), else Tally's hypercalls (hypercall.c),
 //                     which answer NOT_SUPPORTED to anything unknown
 //   data abort        MMIO emulation (mmio.c), else a synchronous external
 //                     abort injected: unmapped IPA, Tally's memory (never
@@ -48,7 +49,7 @@ static void smccc_call(struct vcpu *v)
 {
     uint32_t fid = (uint32_t)v->ctx.x[0];
     v->exits_hvc++;
-    if (!vpsci_handle(v, fid))
+    if (!vpsci_handle(v, fid) && !spectre_smccc_handle(v, fid))
         hypercall_handle(v, fid);
 }
 

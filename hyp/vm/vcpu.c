@@ -41,6 +41,7 @@ _Static_assert(offsetof(struct vcpu_ctx, esr) == VCPU_CTX_ESR, "guest_entry.S of
 _Static_assert(offsetof(struct vcpu_ctx, far) == VCPU_CTX_FAR, "guest_entry.S offset");
 _Static_assert(offsetof(struct vcpu_ctx, hpfar) == VCPU_CTX_HPFAR, "guest_entry.S offset");
 _Static_assert(offsetof(struct vcpu_ctx, host_sp) == VCPU_CTX_HOST_SP, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, mitigate) == VCPU_CTX_MITIGATE, "guest_entry.S offset");
 _Static_assert(offsetof(struct vcpu, ctx) == 0, "guest_entry.S takes the vcpu as its ctx");
 _Static_assert(offsetof(struct vcpu_fp, fpsr) == 16 * 32, "guest_entry.S offset");
 
@@ -66,7 +67,9 @@ struct vcpu *vcpu_current(void)
 
 void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0)
 {
+    uint64_t mitigate = v->ctx.mitigate; /* this pCPU's, set by vcpu_load */
     memset(&v->ctx, 0, sizeof(v->ctx));
+    v->ctx.mitigate = mitigate;
     memset(&v->sys, 0, sizeof(v->sys));
     memset(&v->fp, 0, sizeof(v->fp));
     v->ctx.x[0] = x0;
@@ -211,6 +214,7 @@ static void vcpu_load(struct vcpu *v)
     __asm__ volatile("tlbi vmalls12e1\n\tdsb nsh\n\tic iallu\n\tdsb nsh" ::: "memory");
     isb();
     vtimer_vcpu_load(v);
+    v->ctx.mitigate = spectre_exit_mitigation();
     running[arch_cpu_id()] = v;
 }
 

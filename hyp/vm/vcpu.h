@@ -17,14 +17,22 @@
 #define TALLY_HYP_VCPU_H
 
 /* struct vcpu_ctx offsets, used by guest_entry.S. */
-#define VCPU_CTX_X0      0
-#define VCPU_CTX_SP_EL0  248
-#define VCPU_CTX_PC      256
-#define VCPU_CTX_PSTATE  264
-#define VCPU_CTX_ESR     272
-#define VCPU_CTX_FAR     280
-#define VCPU_CTX_HPFAR   288
-#define VCPU_CTX_HOST_SP 296
+#define VCPU_CTX_X0       0
+#define VCPU_CTX_SP_EL0   248
+#define VCPU_CTX_PC       256
+#define VCPU_CTX_PSTATE   264
+#define VCPU_CTX_ESR      272
+#define VCPU_CTX_FAR      280
+#define VCPU_CTX_HPFAR    288
+#define VCPU_CTX_HOST_SP  296
+#define VCPU_CTX_MITIGATE 304
+
+/* vcpu_ctx.mitigate (spectre.c): what guest_entry.S runs on every exit,
+ * before any indirect branch. Bits 0-7: the BHB loop's branch count. */
+#define MITIGATE_BHB_LOOP(k) ((k)&0xff)
+#define MITIGATE_CLRBHB      (1 << 8)  /* CLRBHB; ISB */
+#define MITIGATE_FW_WA1      (1 << 9)  /* SMC ARCH_WORKAROUND_1 */
+#define MITIGATE_FW_WA3      (1 << 10) /* SMC ARCH_WORKAROUND_3 */
 
 /* Exit codes guest_enter() returns: the EL2 vector that was taken. */
 #define EXIT_SYNC   0
@@ -64,6 +72,7 @@ struct vcpu_ctx {
     uint64_t pstate;          /* SPSR_EL2 */
     uint64_t esr, far, hpfar; /* of the last exit */
     uint64_t host_sp;         /* Tally's SP_EL0 while the guest runs */
+    uint64_t mitigate;        /* MITIGATE_* for this pCPU (vcpu_load) */
 };
 
 /* EL1 system registers, saved at vcpu_put and loaded at vcpu_load. */
@@ -138,6 +147,11 @@ void inject_undef(struct vcpu *v);
 
 /* hyp/vm/vpsci.c: PSCI over HVC/SMC for guests. True if fid was PSCI's. */
 bool vpsci_handle(struct vcpu *v, uint32_t fid);
+/* hyp/vm/spectre.c: SMCCC_VERSION, SMCCC_ARCH_FEATURES and
+ * SMCCC_ARCH_WORKAROUND_1/2/3 for this pCPU. True if fid was one of them. */
+bool spectre_smccc_handle(struct vcpu *v, uint32_t fid);
+/* MITIGATE_* bits for this pCPU (classified on first use). */
+uint64_t spectre_exit_mitigation(void);
 /* hyp/vm/hypercall.c: Tally's vendor hypercalls; everything else is
  * SMCCC NOT_SUPPORTED. */
 void hypercall_handle(struct vcpu *v, uint32_t fid);

@@ -22,6 +22,7 @@
 #define PSCI_SYSTEM_RESET      0x84000009u
 #define PSCI_FEATURES          0x8400000au
 #define PSCI_FN64              0x40000000u /* SMC64 variant of a function id */
+#define SMCCC_VERSION          0x80000000u
 
 #define PSCI_SUCCESS            0
 #define PSCI_NOT_SUPPORTED      (-1)
@@ -105,6 +106,7 @@ static bool supported(uint32_t fid)
     case PSCI_SYSTEM_OFF:
     case PSCI_SYSTEM_RESET:
     case PSCI_FEATURES:
+    case SMCCC_VERSION: /* SMCCC 1.1 (spectre.c), discovered through PSCI_FEATURES */
         return true;
     default:
         return false;

@@ -258,12 +258,20 @@ for cpu in max cortex-a72; do
             vtimer-irq ptimer-irq vtimer-disable-unpends vtimer-mask-unpends \
             ptimer-disable-unpends ptimer-mask-unpends \
             unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
-            tally-hypercall tally-hypercall-undefined; do
+            tally-hypercall tally-hypercall-undefined smccc-version smccc-arch-features; do
             expect "^testguest: PASS $t\$"
         done
         expect '^testguest: 0 skipped$'
         expect '^testguest: [0-9]+ passed, 0 failed$'
         forbid '^testguest: (FAIL|SKIP)'
+        # SMCCC 1.1 answers for the CPU (docs/hypercalls.md): max has CSV2_3
+        # and SSBS (nothing needed); QEMU's cortex-a72 has no firmware
+        # workaround for v2, and no SSBS, so only NOT_SUPPORTED is true.
+        if [ $cpu = max ]; then
+            expect '^testguest: smccc: WORKAROUND_1 1, WORKAROUND_2 -2, WORKAROUND_3 1$'
+        else
+            expect '^testguest: smccc: WORKAROUND_1 -1, WORKAROUND_2 -1, WORKAROUND_3 -1$'
+        fi
         # The guest's abort probes, and nothing else, were aborts.
         check aborts_are_the_probes
         vm_powered_off
