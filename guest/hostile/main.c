@@ -19,8 +19,11 @@
 //   psci-over-smc          PSCI_VERSION through SMC (trapped) as through HVC
 //   psci-bad-arguments     CPU_ON/AFFINITY_INFO of absent CPUs, bad levels,
 //                          CPU_ON of itself, unsupported functions
-//   cpu-on-bad-entry       CPU 1 started at an unmapped address: it loops on
-//                          injected instruction aborts; Tally still answers
+//   cpu-on-bad-entry       CPU_ON at an address outside RAM: INVALID_ADDRESS,
+//                          CPU 1 stays OFF
+//   cpu-on-storm           50 cycles of CPU_ON + 20 more CPU_ONs of CPU 1:
+//                          SUCCESS once, ALREADY_ON 20 times, then CPU_OFF
+// At the end the boot CPU calls CPU_OFF: the last vCPU off ends the VM.
 //   still-answering        TALLY_HC_VERSION after all of the above
 #include <stdbool.h>
 #include <stdint.h>
@@ -44,11 +47,16 @@ typedef uint32_t u32;
 #define NOT_SUPPORTED      (-1L)
 #define INVALID_PARAMETERS (-2L)
 #define ALREADY_ON         (-4L)
+#define INVALID_ADDRESS    (-9L)
+#define PSCI_CPU_OFF       0x84000002ull
+#define STORM_CYCLES       50
+#define STORM_CALLS        20
 
 u64 hg_call(int smc, u64 fid, u64 a1, u64 a2, u64 a3, u64 out[5]);
 void hg_load(u64 addr);
 void hg_store(u64 addr);
 void hg_load_pair(u64 addr);
+void hg_storm_entry(void);
 void hg_main(const void *fdt);
 u64 hg_sync(u64 esr, u64 far, u64 elr);
 void hg_unexpected(u64 kind);
@@ -223,8 +231,16 @@ static void check_psci_bad_arguments(void)
         {"CPU_ON of an absent CPU", PSCI_CPU_ON_64, 0xff, 0x40200000, INVALID_PARAMETERS},
         {"CPU_ON of itself", PSCI_CPU_ON_64, 0, 0x40200000, ALREADY_ON},
         {"AFFINITY_INFO of an absent CPU", PSCI_AFFINITY_INFO_64, 0x12345, 0, INVALID_PARAMETERS},
-        {"AFFINITY_INFO level 1", PSCI_AFFINITY_INFO_64, 0, 1, INVALID_PARAMETERS},
-        {"CPU_SUSPEND", PSCI_CPU_SUSPEND, 0, 0, NOT_SUPPORTED},
+        {"AFFINITY_INFO level 1", PSCI_AFFINITY_INFO_64, 0, 1, 0 /* ON: the cluster */},
+        {"AFFINITY_INFO level 3", PSCI_AFFINITY_INFO_64, 0, 3, 0},
+        {"AFFINITY_INFO level 4", PSCI_AFFINITY_INFO_64, 0, 4, INVALID_PARAMETERS},
+        {"CPU_ON entry outside RAM", PSCI_CPU_ON_64, 1, 0x3f00000000ull, INVALID_ADDRESS},
+        {"CPU_ON entry below RAM", PSCI_CPU_ON_64, 1, 0x3ffff000, INVALID_ADDRESS},
+        {"CPU_ON misaligned entry", PSCI_CPU_ON_64, 1, 0x40200002, INVALID_ADDRESS},
+        {"CPU_SUSPEND reserved bits", PSCI_CPU_SUSPEND, 1u << 30, 0, INVALID_PARAMETERS},
+        {"CPU_SUSPEND state id", PSCI_CPU_SUSPEND, 1, 0, INVALID_PARAMETERS},
+        {"CPU_SUSPEND standby level 1", PSCI_CPU_SUSPEND, 1u << 24, 0, INVALID_PARAMETERS},
+        {"CPU_SUSPEND power-down off RAM", PSCI_CPU_SUSPEND, 1u << 16, 0x10, INVALID_ADDRESS},
         {"FEATURES of a bad id", PSCI_FEATURES, 0xdeadbeef, 0, NOT_SUPPORTED},
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -244,16 +260,46 @@ static void check_cpu_on_bad_entry(u64 nr_vcpus)
         return;
     }
     long r = call(PSCI_CPU_ON_64, 1, 0x3f00000000ull, 0);
-    if (r != 0) {
-        result("cpu-on-bad-entry", false, "CPU_ON returned", (u64)r);
+    long st = call(PSCI_AFFINITY_INFO_64, 1, 0, 0);
+    /* Refused: CPU 1 never started (OFF is 1). */
+    result("cpu-on-bad-entry", r == INVALID_ADDRESS && st == 1, "CPU_ON returned", (u64)r);
+}
+
+/* CPU_ON storms against CPU 1: each cycle, the first CPU_ON is SUCCESS and
+ * the STORM_CALLS after it, while CPU 1 is on its way or running, are all
+ * ALREADY_ON; then CPU 1 is let go, calls CPU_OFF, and reads OFF again. */
+static volatile u32 storm_release;
+static void check_cpu_on_storm(u64 nr_vcpus)
+{
+    if (nr_vcpus < 2) {
+        result("cpu-on-storm", false, "needs 2 vCPUs, has", nr_vcpus);
         return;
     }
-    /* It runs (in a loop of aborts it cannot handle): ON, and ALREADY_ON. */
-    long st = -100;
-    for (int i = 0; i < 1000000 && st != 0; i++)
-        st = call(PSCI_AFFINITY_INFO_64, 1, 0, 0);
-    r = call(PSCI_CPU_ON_64, 1, 0x40200000, 0);
-    result("cpu-on-bad-entry", st == 0 && r == ALREADY_ON, "AFFINITY_INFO/CPU_ON", (u64)st);
+    for (unsigned c = 0; c < STORM_CYCLES; c++) {
+        storm_release = 0;
+        long r = call(PSCI_CPU_ON_64, 1, (u64)hg_storm_entry, (u64)&storm_release);
+        if (r != 0) {
+            result("cpu-on-storm", false, "first CPU_ON of a cycle returned", (u64)r);
+            return;
+        }
+        for (unsigned i = 0; i < STORM_CALLS; i++) {
+            r = call(PSCI_CPU_ON_64, 1, (u64)hg_storm_entry, (u64)&storm_release);
+            if (r != ALREADY_ON) {
+                result("cpu-on-storm", false, "a CPU_ON of a started CPU returned", (u64)r);
+                return;
+            }
+        }
+        __asm__ volatile("dsb sy" ::: "memory");
+        storm_release = 1;
+        long st = -100;
+        for (int i = 0; i < 10000000 && st != 1; i++)
+            st = call(PSCI_AFFINITY_INFO_64, 1, 0, 0);
+        if (st != 1) {
+            result("cpu-on-storm", false, "CPU 1 did not turn OFF, AFFINITY_INFO", (u64)st);
+            return;
+        }
+    }
+    result("cpu-on-storm", true, "", 0);
 }
 
 void hg_main(const void *fdt)
@@ -289,6 +335,7 @@ void hg_main(const void *fdt)
     result("psci-over-smc", v_smc == v_hvc && v_smc == 0x10000, "SMC PSCI_VERSION", v_smc);
     check_psci_bad_arguments();
     check_cpu_on_bad_entry(nr_vcpus);
+    check_cpu_on_storm(nr_vcpus);
     hg_call(0, TALLY_HC_VERSION, 0, 0, 0, out);
     result("still-answering", out[0] == 0x10000 && out[1] == TALLY_MAGIC && out[4], "x0", out[0]);
 
@@ -297,6 +344,9 @@ void hg_main(const void *fdt)
     puts_(" passed, ");
     putu(failed);
     puts_(" failed\n");
+    /* CPU 1 is off: this CPU_OFF is the last vCPU's, which ends the VM. */
+    hg_call(0, PSCI_CPU_OFF, 0, 0, 0, out);
+    puts_("hostile: FAIL CPU_OFF returned\n");
     hg_call(0, PSCI_SYSTEM_OFF, 0, 0, 0, out);
     for (;;)
         __asm__ volatile("wfi");

@@ -30,7 +30,7 @@
 #define ESR_WNR       (1ULL << 6)
 #define ESR_FNV       (1ULL << 10)
 
-enum cpu1_cmd { CMD_NONE, CMD_SEND_SGI, CMD_CPU_OFF };
+enum cpu1_cmd { CMD_NONE, CMD_SEND_SGI, CMD_CPU_OFF, CMD_SUSPEND_POWERDOWN };
 
 /* Written by CPU 1, read by CPU 0 (and the reverse for `cmd`). */
 static struct {
@@ -43,6 +43,8 @@ static struct {
     u32 cmd_seq;  /* bumped with each command so repeats are seen */
     u32 done_seq; /* store-release by CPU 1 when a command is done */
     u64 off_ret;  /* PSCI_CPU_OFF's return value, if it ever returns */
+    u32 boots;    /* store-release by CPU 1 each time it enters tg_secondary_main */
+    u64 suspend_ret; /* CPU_SUSPEND's return value, if it ever returns */
 } cpu1;
 
 static u8 stack1[16384] __attribute__((aligned(16)));
@@ -275,8 +277,12 @@ void tg_secondary_main(u64 context)
     __asm__ volatile("msr daifclr, #2" ::: "memory");
     /* Publishes the fields above; pairs with check_cpu_on's load-acquire. */
     __atomic_store_n(&cpu1.up, 1, __ATOMIC_RELEASE);
+    /* Pairs with check_cpu_suspend's load-acquire. */
+    __atomic_store_n(&cpu1.boots, cpu1.boots + 1, __ATOMIC_RELEASE);
 
-    u32 seen = 0;
+    /* After a power-down suspend CPU 1 starts here again: commands already
+     * carried out stay done. */
+    u32 seen = __atomic_load_n(&cpu1.cmd_seq, __ATOMIC_ACQUIRE);
     for (;;) {
         /* Pairs with the store-release of cmd_seq in cpu1_command. */
         u32 seq = __atomic_load_n(&cpu1.cmd_seq, __ATOMIC_ACQUIRE);
@@ -286,6 +292,15 @@ void tg_secondary_main(u64 context)
         u32 cmd = cpu1.cmd;
         if (cmd == CMD_SEND_SGI) {
             gic_send_sgi(SGI_TO_CPU0, cpu_mpidr[0], 0);
+        } else if (cmd == CMD_SUSPEND_POWERDOWN) {
+            __asm__ volatile("msr daifset, #2" ::: "memory");
+            /* Pairs with the load-acquire in cpu1_command: a power-down
+             * CPU_SUSPEND resumes at tg_secondary_entry, not here. */
+            __atomic_store_n(&cpu1.done_seq, seq, __ATOMIC_RELEASE);
+            cpu1.suspend_ret = (u64)psci(PSCI_CPU_SUSPEND_64, PSCI_POWER_STATE_POWERDOWN,
+                                         (u64)tg_secondary_entry, (u64)stack1 + sizeof(stack1));
+            for (;;)
+                __asm__ volatile("wfi");
         } else if (cmd == CMD_CPU_OFF) {
             __asm__ volatile("msr daifset, #2" ::: "memory");
             /* Pairs with the load-acquire in cpu1_command: CPU_OFF does not
@@ -610,6 +625,60 @@ static u64 ram_end(void)
     return end;
 }
 
+/* CPU_SUSPEND standby on CPU 0, IRQs masked: it returns SUCCESS once the
+ * virtual timer (armed 5 ms ahead) fires, not before. */
+static void check_cpu_suspend_standby(void)
+{
+    __asm__ volatile("msr daifset, #2" ::: "memory");
+    gic_enable_ppi_sgi(timer_intid);
+    sysreg_write(cntv_tval_el0, cntfrq() / 200);
+    sysreg_write(cntv_ctl_el0, 1);
+    isb();
+    u64 cval = sysreg_read(cntv_cval_el0);
+    long r = psci(PSCI_CPU_SUSPEND_64, 0, 0, 0);
+    u64 now = cntvct();
+    sysreg_write(cntv_ctl_el0, 0); /* the pending tick is taken back */
+    isb();
+    __asm__ volatile("msr daifclr, #2" ::: "memory");
+    if (r != PSCI_SUCCESS)
+        fail("psci-cpu-suspend-standby", "CPU_SUSPEND returned", r);
+    else if (now < cval)
+        fail("psci-cpu-suspend-standby",
+             "returned before the timer fired, counts early:", (long)(cval - now));
+    else
+        pass("psci-cpu-suspend-standby");
+}
+
+/* CPU 1 suspends with a power-down state; AFFINITY_INFO still says ON; an
+ * SGI wakes it and it restarts at its entry point with the context id (its
+ * stack) in x0, entering tg_secondary_main a second time. */
+static void check_cpu_suspend_powerdown(bool cpu1_up)
+{
+    if (!cpu1_up) {
+        fail("psci-cpu-suspend-powerdown", "second CPU is not running", 0);
+        return;
+    }
+    u32 boots = __atomic_load_n(&cpu1.boots, __ATOMIC_ACQUIRE);
+    bool acked = cpu1_command(CMD_SUSPEND_POWERDOWN);
+    WAIT_FOR(false, 20); /* CPU 1 reaches CPU_SUSPEND */
+    long st = psci(PSCI_AFFINITY_INFO_64, cpu_mpidr[1], 0, 0);
+    gic_send_sgi(SGI_TO_CPU1, cpu_mpidr[1], 1);
+    /* Pairs with the store-release of cpu1.boots in tg_secondary_main. */
+    bool back = WAIT_FOR(__atomic_load_n(&cpu1.boots, __ATOMIC_ACQUIRE) == boots + 1, 1000);
+    if (!acked)
+        fail("psci-cpu-suspend-powerdown", "second CPU did not take the command", 0);
+    else if (st != PSCI_AFF_ON)
+        fail("psci-cpu-suspend-powerdown", "AFFINITY_INFO of the suspended CPU:", st);
+    else if (!back)
+        fail("psci-cpu-suspend-powerdown", "no warm boot after the SGI; CPU_SUSPEND returned",
+             (long)cpu1.suspend_ret);
+    else if (cpu1.context != (u64)stack1 + sizeof(stack1))
+        fail("psci-cpu-suspend-powerdown", "context id not in x0 at the warm boot",
+             (long)cpu1.context);
+    else
+        pass("psci-cpu-suspend-powerdown");
+}
+
 static void check_cpu_off(bool cpu1_up)
 {
     if (!cpu1_up) {
@@ -907,6 +976,15 @@ void tg_main(const void *fdt)
         fail("above-ram-load", "no RAM in the device tree", 0);
     }
 
+    if (dt_find_compatible(-1, "tally,hypervisor") < 0) {
+        /* QEMU's own PSCI turns a power-down into a standby that returns
+         * (which PSCI allows); Tally's gives the warm boot. */
+        skip("psci-cpu-suspend-standby", "not running under Tally");
+        skip("psci-cpu-suspend-powerdown", "not running under Tally");
+    } else if (gic_ok) {
+        check_cpu_suspend_standby();
+        check_cpu_suspend_powerdown(cpu1_up);
+    }
     check_cpu_off(cpu1_up);
     check_ram_pages();
     check_tally_hypercalls();

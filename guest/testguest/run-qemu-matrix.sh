@@ -39,7 +39,8 @@ checks=(psci-version psci-features psci-migrate-info-type psci-affinity-info-off
         sgi-cpu0-to-cpu1 vtimer-irq ptimer-irq vtimer-disable-unpends vtimer-mask-unpends
         ptimer-disable-unpends ptimer-mask-unpends unmapped-ipa-load unmapped-ipa-store above-ram-load
         above-ram-store psci-cpu-off ram-pages)
-tally_checks=(tally-hypercall tally-hypercall-undefined smccc-version smccc-arch-features)
+tally_checks=(tally-hypercall tally-hypercall-undefined smccc-version smccc-arch-features
+              psci-cpu-suspend-standby psci-cpu-suspend-powerdown)
 if [ -n "$tally" ]; then
     checks+=("${tally_checks[@]}")
     skips=()

@@ -51,7 +51,7 @@ struct spectre_cpu {
 
 static struct spectre_cpu cpus[TALLY_MAX_CPUS]; /* each written by its own CPU */
 
-#define MIDR_PART(midr) ((uint32_t)(midr) & 0xff00fff0u) /* implementer, part number */
+#define MIDR_PART(midr) ((uint32_t)(midr)&0xff00fff0u) /* implementer, part number */
 #define ARM_PART(p)     (0x41000000u | ((p) << 4))
 
 static bool midr_in(uint64_t midr, const uint16_t *parts, unsigned n)
@@ -64,9 +64,10 @@ static bool midr_in(uint64_t midr, const uint16_t *parts, unsigned n)
 
 /* Cortex-A35, A53, A55: in-order enough for v2, BHB and v4. */
 static const uint16_t safe_parts[] = {0xd04, 0xd03, 0xd05};
-static const uint16_t bhb_k8[] = {0xd07, 0xd08};                        /* A57, A72 */
-static const uint16_t bhb_k24[] = {0xd0b, 0xd0d, 0xd0c};                /* A76, A77, N1 */
-static const uint16_t bhb_k32[] = {0xd41, 0xd4b, 0xd44, 0xd40, 0xd49, 0xd47}; /* A78, A78C, X1, V1, N2, A710 */
+static const uint16_t bhb_k8[] = {0xd07, 0xd08};         /* A57, A72 */
+static const uint16_t bhb_k24[] = {0xd0b, 0xd0d, 0xd0c}; /* A76, A77, N1 */
+static const uint16_t bhb_k32[] = {0xd41, 0xd4b, 0xd44,
+                                   0xd40, 0xd49, 0xd47}; /* A78, A78C, X1, V1, N2, A710 */
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

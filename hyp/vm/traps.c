@@ -97,20 +97,8 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
          * has a virtual interrupt to take. WFE, WFIT, WFET (TI = 1, 2, 3):
          * go straight back; an early wake-up is architecturally allowed,
          * and sleeping here would ignore WFIT's deadline. */
-        if ((esr & 3) == 0 && !vgic_vcpu_pending(v)) {
-            /* QEMU's GICv2 does not re-evaluate the physical CPU interface
-             * when a guest's EOI deactivates a hardware-linked interrupt:
-             * a level PPI still asserted (the virtual timer) then stays
-             * pending but unsignalled and this WFI never ends. Any
-             * distributor write makes QEMU look again; enabling the
-             * already enabled timer PPI changes nothing on real GICs. */
-            if (gic_version() == 2) {
-                gic_irq_enable(GIC_PPI_VTIMER, true);
-                gic_irq_enable(GIC_PPI_PTIMER, true);
-            }
-            __asm__ volatile("wfi" ::: "memory");
-            gic_handle_irq();
-        }
+        if ((esr & 3) == 0)
+            vcpu_wait_for_interrupt(v);
         break;
     default:
         inject_undef(v);

@@ -230,6 +230,30 @@ static void vcpu_put(struct vcpu *v)
     isb();
 }
 
+void vcpu_wait_for_interrupt(struct vcpu *v)
+{
+    if (vgic_vcpu_pending(v))
+        return;
+    /* QEMU's GICv2 does not re-evaluate the physical CPU interface when a
+     * guest's EOI deactivates a hardware-linked interrupt: a level PPI
+     * still asserted (a timer) then stays pending but unsignalled and this
+     * WFI never ends. Any distributor write makes QEMU look again; enabling
+     * the already enabled timer PPIs changes nothing on real GICs. */
+    if (gic_version() == 2) {
+        gic_irq_enable(GIC_PPI_VTIMER, true);
+        gic_irq_enable(GIC_PPI_PTIMER, true);
+    }
+    __asm__ volatile("wfi" ::: "memory");
+    gic_handle_irq();
+}
+
+void vcpu_warm_boot(struct vcpu *v, uint64_t entry, uint64_t context)
+{
+    vcpu_reset(v, entry, context);
+    sysregs_load(&v->sys);
+    fp_load(&v->fp);
+}
+
 static unsigned power_of(struct vcpu *v)
 {
     /* Acquire: pairs with the release store of ON_PENDING in vpsci.c's
@@ -262,9 +286,7 @@ unsigned vcpu_run(struct vcpu *v)
             continue;
         }
         if (p == VCPU_ON_PENDING) {
-            vcpu_reset(v, v->on_entry, v->on_context);
-            sysregs_load(&v->sys);
-            fp_load(&v->fp);
+            vcpu_warm_boot(v, v->on_entry, v->on_context);
             /* Release: the reset is done before AFFINITY_INFO says ON. */
             atomic_store_u32(&v->power, VCPU_ON, MO_RELEASE);
         }

@@ -114,6 +114,13 @@ struct vcpu *vcpu_current(void);
  * exceptions masked, MMU and caches off. */
 void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0);
 
+/* On v's own pCPU, while it is loaded: idle in EL2 until a physical
+ * interrupt unless v already has a virtual one to take (WFI, CPU_SUSPEND). */
+void vcpu_wait_for_interrupt(struct vcpu *v);
+/* On v's own pCPU, while it is loaded: v restarts at entry with x0 = context
+ * in the architectural start state (CPU_ON, CPU_SUSPEND power-down). */
+void vcpu_warm_boot(struct vcpu *v, uint64_t entry, uint64_t context);
+
 /* FEAT_S2FWB (ID_AA64MMFR2_EL1.FWB): when present, guests run with
  * HCR_EL2.FWB and stage-2 forces RAM Write-Back. */
 bool cpu_has_s2fwb(void);

@@ -431,7 +431,8 @@ static void run_vm(struct vm *vm, unsigned nr)
     current_vm = NULL;
 }
 
-static const char *const stop_names[] = {"running", "SYSTEM_OFF", "SYSTEM_RESET", "fatal error"};
+static const char *const stop_names[] = {"running", "SYSTEM_OFF", "SYSTEM_RESET", "fatal error",
+                                         "CPU_OFF of the last vCPU"};
 
 /* Consecutive online CPUs from CPU 0: one vCPU each. */
 static unsigned online_cpus(void)

@@ -222,8 +222,8 @@ vm_started() { # vm_started NR_VCPUS BOOT
     expect "^tally: VM 0: $1 vCPU$s, RAM [0-9]+ MiB at IPA 0x40000000 in [0-9]+ blocks, kernel at 0x40200000, initrd at 0x[0-9a-f]+ \\([0-9]+ bytes\\), DTB at 0x[0-9a-f]+; boot $2\$"
 }
 
-vm_powered_off() {
-    expect '^tally: VM 0: SYSTEM_OFF, every vCPU stopped; tearing down$'
+vm_powered_off() { # vm_powered_off [HOW]: how the VM ended (default SYSTEM_OFF)
+    expect "^tally: VM 0: ${1:-SYSTEM_OFF}, every vCPU stopped; tearing down\$"
     expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, [0-9]+ MMIO, [0-9]+ aborts injected$'
     expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
     expect '^tally: powering off$'
@@ -258,7 +258,8 @@ for cpu in max cortex-a72; do
             vtimer-irq ptimer-irq vtimer-disable-unpends vtimer-mask-unpends \
             ptimer-disable-unpends ptimer-mask-unpends \
             unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
-            tally-hypercall tally-hypercall-undefined smccc-version smccc-arch-features; do
+            tally-hypercall tally-hypercall-undefined smccc-version smccc-arch-features \
+            psci-cpu-suspend-standby psci-cpu-suspend-powerdown; do
             expect "^testguest: PASS $t\$"
         done
         expect '^testguest: 0 skipped$'
@@ -368,24 +369,28 @@ bad_module 'kernel \(image_size 2147483648 bytes\) and initrd \(0 bytes\) do not
 # A hostile guest (guest/hostile): unmapped IPA, the IPA space above its RAM
 # (where the host keeps Tally's own memory), host devices it was not given,
 # an MMIO access without a syndrome, undefined SMCCC ids (NOT_SUPPORTED,
-# registers untouched), PSCI with bad arguments, a vCPU started at an
-# unmapped address (it loops on injected aborts until the VM powers off).
-# Each must end as its documented answer, and Tally tears down cleanly.
+# registers untouched), PSCI with bad arguments (INVALID_PARAMETERS,
+# INVALID_ADDRESS for entry points outside RAM, AFFINITY_INFO levels 1-3),
+# CPU_ON storms (SUCCESS once, then ALREADY_ON, 50 cycles). Each must end as
+# its documented answer; the guest then calls CPU_OFF on its last vCPU,
+# which ends the VM, and Tally tears down cleanly.
 for cfg in "max 3" "cortex-a72 2"; do
     read -r cpu gic <<<"$cfg"
     scenario "vm-hostile-guest-$cpu-gicv$gic" 0 --cpu "$cpu" --gic "$gic" --smp 2 --mem 512M \
         --kernel build/guest/hostile.bin --timeout 180
     vm_started 2 1
     for t in abort-unmapped-ipa abort-above-ram abort-host-devices abort-no-syndrome \
-        smccc-undefined psci-over-smc psci-bad-arguments cpu-on-bad-entry still-answering; do
+        smccc-undefined psci-over-smc psci-bad-arguments cpu-on-bad-entry cpu-on-storm \
+        still-answering; do
         expect "^hostile: PASS $t\$"
     done
-    expect '^hostile: 9 passed, 0 failed$'
+    expect '^hostile: 10 passed, 0 failed$'
     forbid '^hostile: FAIL'
     # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
     expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, 0 MMIO, 4118 aborts injected$'
-    expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 0 HVC/SMC, 0 MMIO, [1-9][0-9]* aborts injected$'
-    vm_powered_off
+    # vCPU 1 ran 50 times, each run one CPU_OFF.
+    expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 50 HVC/SMC, 0 MMIO, 0 aborts injected$'
+    vm_powered_off "CPU_OFF of the last vCPU"
 done
 
 # The test guest's own reset loop (testguest.reset=1: SYSTEM_RESET at the
