@@ -25,7 +25,22 @@
 #include "irq/vgic.h"
 #include "vm.h"
 
-#define ISS_S1PTW (1ull << 7)
+#define ISS_S1PTW     (1ull << 7)
+#define ISS_CM        (1ull << 8) /* a cache maintenance instruction faulted */
+#define ISS_DFSC(esr) ((unsigned)(esr)&0x3f)
+
+/* Data fault status codes (Arm ARM, ESR_ELx.ISS.DFSC). */
+static bool dfsc_translation_or_access(unsigned fsc)
+{
+    return (fsc >= 0x04 && fsc <= 0x0b) || fsc == 0x2b; /* level 0-3 (and -1, FEAT_LPA2) */
+}
+
+static bool dfsc_external(unsigned fsc)
+{
+    /* Synchronous external abort, on a walk (levels -1..3), parity/ECC. */
+    return fsc == 0x10 || fsc == 0x13 || (fsc >= 0x14 && fsc <= 0x17) || fsc == 0x18 ||
+           fsc == 0x1b || (fsc >= 0x1c && fsc <= 0x1f);
+}
 
 /* HPFAR_EL2.FIPA [43:4] holds IPA[51:12]; the page offset comes from FAR. */
 static uint64_t fault_ipa(const struct vcpu *v)
@@ -33,16 +48,43 @@ static uint64_t fault_ipa(const struct vcpu *v)
     return ((v->ctx.hpfar & 0xffffffffff0ull) << 8) | (v->ctx.far & 0xfff);
 }
 
+/*
+ * A data abort from the guest, by its fault status (DFSC) first: HPFAR_EL2
+ * holds the faulting IPA only for stage-2 translation and access-flag
+ * faults (and faults on a stage-1 walk); for anything else it is UNKNOWN.
+ *   translation/access flag  MMIO emulation (never for a fault on the
+ *                            guest's own stage-1 walk); a cache maintenance
+ *                            instruction on an MMIO or unbacked address is
+ *                            skipped, as KVM does (there is nothing to
+ *                            clean); else a synchronous external abort
+ *   external abort, parity   the guest takes a virtual SError (HCR_EL2.VSE),
+ *                            as KVM does for an abort the hardware reported:
+ *                            the access cannot be completed or emulated
+ *   anything else (permission: a write to a read-only mapping, ...)
+ *                            a synchronous external abort, HPFAR unread
+ */
 static void data_abort(struct vcpu *v, uint64_t esr)
 {
-    /* A stage-1 walk that faulted at stage 2 (the guest's tables are not in
-     * its RAM) is never MMIO. */
-    if (!(esr & ISS_S1PTW) && mmio_handle_abort(v, esr, fault_ipa(v))) {
-        v->exits_mmio++;
+    unsigned fsc = ISS_DFSC(esr);
+    if (dfsc_external(fsc)) {
+        v->exits_abort++;
+        /* The PE clears VSE when the guest takes the SError. */
+        uint64_t hcr = read_sysreg(hcr_el2);
+        write_sysreg(hcr_el2, hcr | HCR_VSE);
         return;
     }
+    if (dfsc_translation_or_access(fsc) && !(esr & ISS_S1PTW)) {
+        if (esr & ISS_CM) {
+            vcpu_skip_insn(v, esr);
+            return;
+        }
+        if (mmio_handle_abort(v, esr, fault_ipa(v))) {
+            v->exits_mmio++;
+            return;
+        }
+    }
     v->exits_abort++;
-    inject_dabt(v, v->ctx.far, (esr & ESR_WNR) && !(esr & ISS_S1PTW));
+    inject_dabt(v, v->ctx.far, (esr & ESR_WNR) && !(esr & ISS_S1PTW) && !(esr & ISS_CM));
 }
 
 static void smccc_call(struct vcpu *v)
