@@ -71,7 +71,6 @@ sync_el1:
     add     sp, sp, #32
     eret
 
-/* Probes: one access each; an abort resumes after it. */
 /*
  * hg_storm_entry: where CPU_ON starts CPU 1 in the CPU_ON storm, x0 = the
  * address of a 32-bit release flag. It spins (MMU off: the flag is Device
@@ -86,6 +85,12 @@ hg_storm_entry:
     hvc     #0
 2:  wfi
     b       2b
+
+/* Probes: one access each; an abort resumes after it. */
+    .global hg_dc_civac
+hg_dc_civac:
+    dc      civac, x0
+    ret
 
     .global hg_load, hg_store, hg_load_pair
 hg_load:

@@ -14,6 +14,8 @@
 //   abort-host-devices     host frames not given to the guest: GICv2 GICH and
 //                          GICV, GICv3 ITS, RTC, fw_cfg, virtio-mmio, flash
 //   abort-no-syndrome      LDP from the emulated distributor (no ISV)
+//   cmo-on-mmio            DC CIVAC on the distributor and unmapped IPA space:
+//                          completes without an abort
 //   smccc-undefined        undefined ids in and out of Tally's range: -1, and
 //                          x1-x3 unchanged but x0, x4-x17 preserved
 //   psci-over-smc          PSCI_VERSION through SMC (trapped) as through HVC
@@ -57,6 +59,7 @@ void hg_load(u64 addr);
 void hg_store(u64 addr);
 void hg_load_pair(u64 addr);
 void hg_storm_entry(void);
+void hg_dc_civac(u64 addr);
 void hg_main(const void *fdt);
 u64 hg_sync(u64 esr, u64 far, u64 elr);
 void hg_unexpected(u64 kind);
@@ -204,6 +207,18 @@ static void check_above_ram(u64 ram_pages)
     result("abort-above-ram", probe(hg_store, end, true, &why), "store: ESR/count", why);
 }
 
+/* DC CIVAC on the emulated distributor and on unmapped IPA space: nothing
+ * to clean there, so the instruction completes (Tally skips it, as KVM
+ * does) and no abort is taken (hg_sync would report one as unexpected). */
+static void check_cache_maintenance_on_mmio(void)
+{
+    u64 before = aborts;
+    hg_dc_civac(GICD);
+    hg_dc_civac(GICD + 0x1000);
+    hg_dc_civac(0x3f00000000ull);
+    result("cmo-on-mmio", aborts == before, "aborts taken", aborts - before);
+}
+
 static void check_smccc_undefined(void)
 {
     static const u64 ids[] = {0x86000002, 0x8600fffe, 0x8600ffff, 0xc6000000,       0xc600ffff,
@@ -329,6 +344,7 @@ void hg_main(const void *fdt)
     check_probes("abort-host-devices", host_devices, 8);
     u64 why = 0;
     result("abort-no-syndrome", probe(hg_load_pair, GICD, false, &why), "ESR/count", why);
+    check_cache_maintenance_on_mmio();
     check_smccc_undefined();
     u64 v_hvc = (u64)call(PSCI_VERSION, 0, 0, 0);
     u64 v_smc = hg_call(1, PSCI_VERSION, 0, 0, 0, out);
