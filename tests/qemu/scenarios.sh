@@ -313,6 +313,16 @@ for cpu in max cortex-a72; do
             expect '^init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
             expect '^init: mem8m ok$'
             expect '^init: dmesg clean$'
+            # The same vulnerabilities as this kernel without Tally on this
+            # QEMU CPU (docs/hypercalls.md).
+            expect '^init: vuln meltdown: Not affected$'
+            if [ $cpu = max ]; then
+                expect '^init: vuln spectre_v2: Not affected$'
+                expect '^init: vuln spec_store_bypass: Mitigation: Speculative Store Bypass disabled via prctl$'
+            else
+                expect '^init: vuln spectre_v2: Vulnerable$'
+                expect '^init: vuln spec_store_bypass: Vulnerable$'
+            fi
             expect '^init: done$'
             forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad'
             vm_powered_off
