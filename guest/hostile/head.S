@@ -96,6 +96,10 @@ hg_dc_civac:
 hg_load:
     ldr     x1, [x0]
     ret
+    .global hg_load_post
+hg_load_post:                       // post-indexed: no syndrome, decodable
+    ldr     x1, [x0], #8
+    ret
 hg_store:
     str     x1, [x0]
     ret

@@ -16,6 +16,8 @@
 //   abort-no-syndrome      LDP from the emulated distributor (no ISV)
 //   cmo-on-mmio            DC CIVAC on the distributor and unmapped IPA space:
 //                          completes without an abort
+//   mmio-walk-fault        a load whose stage-1 walk reads the emulated
+//                          distributor (TTBR1 there): one injected abort
 //   smccc-undefined        undefined ids in and out of Tally's range: -1, and
 //                          x1-x3 unchanged but x0, x4-x17 preserved
 //   psci-over-smc          PSCI_VERSION through SMC (trapped) as through HVC
@@ -59,6 +61,7 @@ void hg_load(u64 addr);
 void hg_store(u64 addr);
 void hg_load_pair(u64 addr);
 void hg_storm_entry(void);
+void hg_load_post(u64 addr);
 void hg_dc_civac(u64 addr);
 void hg_main(const void *fdt);
 u64 hg_sync(u64 esr, u64 far, u64 elr);
@@ -133,7 +136,8 @@ u64 hg_sync(u64 esr, u64 far, u64 elr)
     last_esr = esr;
     last_far = far;
     last_elr = elr;
-    if (elr != (u64)hg_load && elr != (u64)hg_store && elr != (u64)hg_load_pair) {
+    if (elr != (u64)hg_load && elr != (u64)hg_store && elr != (u64)hg_load_pair &&
+        elr != (u64)hg_load_post) {
         puts_("hostile: FAIL unexpected exception: esr=");
         puthex(esr);
         puts_(" elr=");
@@ -217,6 +221,43 @@ static void check_cache_maintenance_on_mmio(void)
     hg_dc_civac(GICD + 0x1000);
     hg_dc_civac(0x3f00000000ull);
     result("cmo-on-mmio", aborts == before, "aborts taken", aborts - before);
+}
+
+/*
+ * An access whose stage-1 walk reads MMIO: with the MMU on, TTBR0 maps the
+ * low 2 GiB (devices, then RAM) with 1 GiB blocks, and TTBR1 points at the
+ * emulated distributor (IPA 0x08000000, not mapped at stage 2). A load from
+ * the TTBR1 half makes the walk read "page tables" there: a stage-2 fault
+ * on the stage-1 walk (S1PTW), whose HPFAR names the distributor. Tally
+ * must not emulate that as a distributor access: the guest gets one
+ * synchronous external abort at the load, and Tally carries on.
+ */
+static u64 walk_l1[512] __attribute__((aligned(4096)));
+#define MMU_VA_HIGH 0xffffff8000000000ull /* TTBR1, T1SZ = 25 */
+static void check_mmio_walk_fault(void)
+{
+    walk_l1[0] = 0x00000000ull | (1u << 10) | (0u << 2) | 1;             /* Device-nGnRnE */
+    walk_l1[1] = 0x40000000ull | (1u << 10) | (3u << 8) | (1u << 2) | 1; /* Normal WB */
+    u64 tcr = 25 | (1u << 8) | (1u << 10) | (3u << 12) | (25ull << 16) | (1ull << 24) |
+              (1ull << 26) | (3ull << 28) | (2ull << 30) | (2ull << 32);
+    __asm__ volatile("msr mair_el1, %0\n\tmsr tcr_el1, %1\n\tmsr ttbr0_el1, %2\n\t"
+                     "msr ttbr1_el1, %3\n\tdsb sy\n\ttlbi vmalle1\n\tdsb sy\n\tisb"
+                     :
+                     : "r"(0xff00ull), "r"(tcr), "r"((u64)walk_l1), "r"(GICD)
+                     : "memory");
+    u64 sctlr;
+    __asm__ volatile("mrs %0, sctlr_el1" : "=r"(sctlr));
+    __asm__ volatile("msr sctlr_el1, %0\n\tisb" : : "r"(sctlr | 1) : "memory");
+    u64 why = 0;
+    /* Post-indexed: Tally could decode it from the instruction, and the
+     * walk's IPA has the VA's page offset: only the fault kind (a walk)
+     * keeps it from being "emulated" as a read of GICD_CTLR. */
+    bool ok = probe(hg_load_post, MMU_VA_HIGH + 0x1000, false, &why);
+    __asm__ volatile("msr sctlr_el1, %0\n\tisb\n\ttlbi vmalle1\n\tdsb sy\n\tisb"
+                     :
+                     : "r"(sctlr)
+                     : "memory");
+    result("mmio-walk-fault", ok, "ESR/count", why);
 }
 
 static void check_smccc_undefined(void)
@@ -345,6 +386,7 @@ void hg_main(const void *fdt)
     u64 why = 0;
     result("abort-no-syndrome", probe(hg_load_pair, GICD, false, &why), "ESR/count", why);
     check_cache_maintenance_on_mmio();
+    check_mmio_walk_fault();
     check_smccc_undefined();
     u64 v_hvc = (u64)call(PSCI_VERSION, 0, 0, 0);
     u64 v_smc = hg_call(1, PSCI_VERSION, 0, 0, 0, out);
