@@ -73,8 +73,9 @@ check-asan: $(BUILD)/asan/unit-tests
 check-tsan: $(BUILD)/tsan/unit-tests
 	$(Q)$(SAN_ENV) TSAN_OPTIONS=halt_on_error=1 $< $(CHECK_ARGS)
 
-# Formatting first: clang-format decides, CI checks (.clang-format).
-TEST_TARGETS += format-check check check-asan check-tsan
+# Formatting first: clang-format decides, CI checks (.clang-format). Then the
+# include rules between the rooms (docs/architecture.md).
+TEST_TARGETS += format-check check-rooms check check-asan check-tsan
 BENCH_TARGETS += bench-core
 ALL_TARGETS += $(BUILD)/host/unit-tests
 
@@ -95,6 +96,10 @@ test:
 
 bench:
 	$(Q)set -e; for t in $(BENCH_TARGETS); do $(MAKE) --no-print-directory $$t; done
+
+.PHONY: check-rooms
+check-rooms:
+	$(Q)bash scripts/check-rooms.sh
 
 format:
 	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')

@@ -179,16 +179,6 @@ void meta_mark_fixed(paddr_t start, uint64_t npages, enum page_usage u)
     }
 }
 
-const char *page_usage_name(enum page_usage u)
-{
-    static const char *const names[PAGE_USAGE_COUNT] = {
-        [PAGE_UNUSED] = "unused",       [PAGE_RESERVED] = "reserved", [PAGE_HYP] = "hypervisor",
-        [PAGE_META] = "metadata",       [PAGE_FRAME] = "frame",       [PAGE_PT] = "page-table",
-        [PAGE_KSTACK] = "kernel-stack",
-    };
-    return (unsigned)u < PAGE_USAGE_COUNT ? names[u] : "invalid";
-}
-
 void page_census(struct page_census *c)
 {
     c->total = nr_slots;

@@ -8,4 +8,8 @@
 /* Move n slots of census from one usage to another. */
 void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n);
 
+/* The usage's destructor (mm/usage.c) for the last drop of s; panics if
+ * the tracker does not count references of usage u. */
+void usage_destroy(struct meta_slot *s, enum page_usage u);
+
 #endif

@@ -15,7 +15,6 @@
 #include <tally/errno.h>
 #include <tally/page.h>
 #include <tally/page_alloc.h>
-#include <tally/pgtable.h>
 
 #include "mm_internal.h"
 
@@ -90,17 +89,7 @@ void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op)
 static void page_release(struct meta_slot *s)
 {
     enum page_usage u = page_slot_usage(s);
-    switch (u) {
-    case PAGE_FRAME:
-    case PAGE_KSTACK:
-        break;
-    case PAGE_PT:
-        pt_page_release(s);
-        break;
-    default:
-        panic("last drop of page %#llx with untracked usage %s",
-              (unsigned long long)pa_val(meta_slot_paddr(s)), page_usage_name(u));
-    }
+    usage_destroy(s, u);
     /* Zeroed when next typed (page_from_unused). */
     atomic_store_u8(&s->flags, SLOT_F_DIRTY, MO_RELAXED);
     s->m.word = 0;

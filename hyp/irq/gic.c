@@ -3,30 +3,73 @@
 // tree describes, the console UART's SPI, and the interrupt dispatch at EL2
 // (gic.h). The register work is in gic_v3.c and gic_v2.c.
 //
-// Dispatch (gic_handle_irq), every interrupt acknowledged, then:
-//   kick SGI        EOI + deactivate: leaving the guest was the point, the
-//                   next vgic_flush loads what the sender made pending
-//   maintenance     virtual CPU interface off (the level maintenance
-//                   interrupt drops; vgic_flush rewrites the list registers
-//                   and turns it on), EOI + deactivate
-//   EL1 timers      EOI only: forwarded hardware-linked to the running vCPU
-//   UART SPI        EOI only: forwarded hardware-linked to VM 0
-//   anything else   disabled, EOI + deactivate, counted
+// Dispatch (gic_handle_irq): every interrupt is acknowledged and
+// priority-dropped (EOI), then its owner's handler says what it did:
+//   GIC_IRQ_DONE       deactivate (e.g. the vGIC's maintenance interrupt)
+//   GIC_IRQ_FORWARDED  nothing: the guest's deactivation ends it (the
+//                      virtual timer, VM 0's console SPI)
+//   GIC_IRQ_UNWANTED   disable, deactivate
+// An SGI without a handler (the kick) is deactivated: leaving the guest was
+// the point, the next vgic_flush loads what the sender made pending. Any
+// other interrupt without a handler is disabled, deactivated and counted.
 #include <libfdt.h>
 #include <stdio.h>
 #include <string.h>
+#include <tally/atomic.h>
 #include <tally/errno.h>
+#include <tally/spinlock.h>
 
 #include "core/dt.h"
 #include "gic.h"
 #include "gic_hw.h"
 #include "core/hyp.h"
-#include "vgic.h"
 
 static const struct gic_ops *ops;
 static unsigned version;
 static uint32_t uart_intid;
 static uint64_t unexpected_irqs;
+
+/* Few interrupts have owners; a short table scanned in registration order
+ * (the virtual timer, the most frequent, registers first). Written at boot
+ * before any guest runs, read by every CPU's gic_handle_irq. */
+#define GIC_MAX_HANDLERS 8
+static struct {
+    uint32_t intid;
+    gic_irq_handler fn;
+} handlers[GIC_MAX_HANDLERS];
+static atomic_u32 nr_handlers;
+static struct spinlock handlers_lock = SPINLOCK_INIT;
+
+int gic_irq_set_handler(uint32_t intid, gic_irq_handler h)
+{
+    int err = ERR_OK;
+    spin_lock(&handlers_lock);
+    unsigned n = atomic_load_u32(&nr_handlers, MO_RELAXED), i;
+    for (i = 0; i < n && handlers[i].intid != intid; i++)
+        ;
+    if (i < n)
+        err = handlers[i].fn == h ? ERR_OK : ERR_EXIST;
+    else if (n == GIC_MAX_HANDLERS)
+        err = ERR_NOMEM;
+    else {
+        handlers[i].intid = intid;
+        handlers[i].fn = h;
+        /* Release: a CPU that sees the new count sees the entry. Pairs with
+         * the acquire load in find_handler(). */
+        atomic_store_u32(&nr_handlers, i + 1, MO_RELEASE);
+    }
+    spin_unlock(&handlers_lock);
+    return err;
+}
+
+static gic_irq_handler find_handler(uint32_t intid)
+{
+    unsigned n = atomic_load_u32(&nr_handlers, MO_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (handlers[i].intid == intid)
+            return handlers[i].fn;
+    return NULL;
+}
 
 unsigned gic_version(void)
 {
@@ -128,18 +171,13 @@ void gic_handle_irq(void)
         if (intid >= 1020 && intid <= 1023)
             return;
         ops->eoi(iar);
-        if (intid == GIC_PPI_VTIMER || intid == GIC_PPI_PTIMER) {
-            vtimer_handle_irq(intid);
+        gic_irq_handler h = find_handler(intid);
+        enum gic_irq_result r = h ? h(intid) : intid < 16 ? GIC_IRQ_DONE : GIC_IRQ_UNWANTED;
+        if (r == GIC_IRQ_FORWARDED)
             continue;
-        }
-        if (intid == uart_intid && uart_intid && vgic_forward_spi(intid))
-            continue;
-        if (intid == GIC_PPI_MAINT)
-            ops->maint_quiesce();
-        else if (intid == uart_intid && uart_intid)
-            ops->irq_enable(intid, false); /* no VM wants it: silence it */
-        else if (intid >= 16) {
-            unexpected_irqs++; /* nobody handles it: silence it too */
+        if (r == GIC_IRQ_UNWANTED) {
+            if (!h)
+                unexpected_irqs++;
             ops->irq_enable(intid, false);
         }
         ops->deactivate(iar);

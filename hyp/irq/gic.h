@@ -10,13 +10,16 @@
  * register is only priority-dropped here; the guest's own deactivation of
  * the virtual interrupt deactivates the physical one.
  *
- * Interrupts Tally uses itself:
+ * The driver knows no consumer: whoever owns an interrupt registers a
+ * handler for it (gic_irq_set_handler), and gic_handle_irq calls it.
+ * Interrupts Tally uses:
  *   SGI  GIC_SGI_KICK (0)   kick: make a pCPU leave its guest so it loads
- *                           newly pending virtual interrupts
- *   PPI  GIC_PPI_MAINT (25) vGIC maintenance (list-register underflow)
- *   PPI  GIC_PPI_VTIMER (27) the EL1 virtual timer, forwarded to the guest
- *   PPI  GIC_PPI_PTIMER (30) the EL1 physical timer, forwarded to the guest
- *   SPI  the console UART's, forwarded to VM 0 (gic_uart_intid())
+ *                           newly pending virtual interrupts (no handler:
+ *                           leaving the guest was the point)
+ *   PPI  GIC_PPI_MAINT (25) vGIC maintenance (list-register underflow), the vGIC's
+ *   PPI  GIC_PPI_VTIMER (27) the EL1 virtual timer, the timer's
+ *   PPI  GIC_PPI_PTIMER (30) the EL1 physical timer, the timer's
+ *   SPI  the console UART's (gic_uart_intid()), the vGIC's (VM 0's console)
  */
 #ifndef TALLY_HYP_GIC_H
 #define TALLY_HYP_GIC_H
@@ -46,6 +49,19 @@ void gic_send_ipi(unsigned pcpu);
  * interrupts masked, from the IRQ exit path of a guest or from an EL2 wait).
  * Returns after the GIC reports no more pending (spurious INTID). */
 void gic_handle_irq(void);
+/* What a handler did with its interrupt (already priority-dropped). */
+enum gic_irq_result {
+    GIC_IRQ_DONE,      /* handled: the driver deactivates it */
+    GIC_IRQ_FORWARDED, /* handed to a guest hardware-linked: the guest's
+                        * deactivation of the virtual interrupt ends it */
+    GIC_IRQ_UNWANTED,  /* nobody wants it now: disabled and deactivated */
+};
+typedef enum gic_irq_result (*gic_irq_handler)(uint32_t intid);
+/* Make h the handler of intid. One handler per INTID: ERR_EXIST if another
+ * owns it, ERR_NOMEM if the table is full; registering the same handler
+ * again is ERR_OK. An interrupt with no handler is disabled when it fires
+ * (an SGI is only deactivated). */
+int gic_irq_set_handler(uint32_t intid, gic_irq_handler h);
 /* The console UART's INTID from the host DT (33 on QEMU virt), 0 if none. */
 uint32_t gic_uart_intid(void);
 

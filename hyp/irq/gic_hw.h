@@ -25,9 +25,6 @@ struct gic_ops {
     void (*irq_clear_active)(uint32_t intid);
     void (*irq_route)(uint32_t intid, unsigned pcpu);
     unsigned (*nr_lrs)(void);
-    /* Virtual CPU interface off (ICH_HCR_EL2 / GICH_HCR = 0): the level
-     * maintenance interrupt drops until vgic_flush turns it on again. */
-    void (*maint_quiesce)(void);
 };
 
 extern const struct gic_ops gic_v3_ops, gic_v2_ops;

@@ -130,11 +130,6 @@ static unsigned v2_nr_lrs(void)
     return gic_v2_gich ? (mmio_read32(gic_v2_gich + GICH_VTR) & 0x3f) + 1 : 0;
 }
 
-static void v2_maint_quiesce(void)
-{
-    mmio_write32(gic_v2_gich + GICH_HCR, 0);
-}
-
 const struct gic_ops gic_v2_ops = {
     .init = v2_init,
     .cpu_init = v2_cpu_init,
@@ -146,5 +141,4 @@ const struct gic_ops gic_v2_ops = {
     .irq_clear_active = v2_irq_clear_active,
     .irq_route = v2_irq_route,
     .nr_lrs = v2_nr_lrs,
-    .maint_quiesce = v2_maint_quiesce,
 };

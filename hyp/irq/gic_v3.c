@@ -202,12 +202,6 @@ static unsigned v3_nr_lrs(void)
     return (unsigned)(read_sysreg(S3_4_C12_C11_1) & 0x1f) + 1; /* ICH_VTR_EL2.ListRegs */
 }
 
-static void v3_maint_quiesce(void)
-{
-    write_sysreg(S3_4_C12_C11_0, 0);
-    isb();
-}
-
 const struct gic_ops gic_v3_ops = {
     .init = v3_init,
     .cpu_init = v3_cpu_init,
@@ -219,5 +213,4 @@ const struct gic_ops gic_v3_ops = {
     .irq_clear_active = v3_irq_clear_active,
     .irq_route = v3_irq_route,
     .nr_lrs = v3_nr_lrs,
-    .maint_quiesce = v3_maint_quiesce,
 };

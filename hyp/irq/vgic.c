@@ -181,16 +181,36 @@ void vgic_inject(struct vm *vm, unsigned vcpu_id, uint32_t intid)
     spin_unlock(&d->lock);
 }
 
-bool vgic_forward_spi(uint32_t hw_intid)
+/* The console UART's SPI, hardware-linked to VM 0's virtual INTID 33. */
+static enum gic_irq_result uart_irq(uint32_t hw_intid)
 {
     struct vm *vm = vm_current();
     struct vgic_dist *d = vm ? vm->vgic : NULL;
-    if (!d || hw_intid != gic_uart_intid() || vm->id != 0)
-        return false;
+    if (!d || vm->id != 0)
+        return GIC_IRQ_UNWANTED;
     spin_lock(&d->lock);
     vgic_dist_inject(d, 0, VM_UART_INTID);
     spin_unlock(&d->lock);
-    return true;
+    return GIC_IRQ_FORWARDED;
+}
+
+/* List-register underflow: turn the virtual CPU interface off so the level
+ * maintenance interrupt drops; the next vgic_flush refills and turns it on. */
+static enum gic_irq_result maint_irq(uint32_t intid)
+{
+    if (gic_version() == 3)
+        vgic_v3_quiesce();
+    else
+        vgic_v2_quiesce();
+    return GIC_IRQ_DONE;
+}
+
+int vgic_init(void)
+{
+    int err = gic_irq_set_handler(GIC_PPI_MAINT, maint_irq);
+    if (err == ERR_OK && gic_uart_intid())
+        err = gic_irq_set_handler(gic_uart_intid(), uart_irq);
+    return err;
 }
 
 void vgic_flush(struct vcpu *v)

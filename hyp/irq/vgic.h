@@ -56,19 +56,17 @@ bool vgic_vcpu_pending(struct vcpu *v);
  * interrupt it still held hardware-linked deactivated. On its own pCPU. */
 void vgic_vcpu_put(struct vcpu *v);
 
-/* From gic_handle_irq: the hardware-linked SPI hw_intid fired (after its
- * priority drop). True if a VM took it; false if none wants it (the caller
- * disables and deactivates it). */
-bool vgic_forward_spi(uint32_t hw_intid);
+/* After gic_init, before any VM: take the maintenance interrupt and the
+ * console UART's SPI (forwarded to VM 0) from the physical GIC. */
+int vgic_init(void);
 
 /* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter and
  * owns the EL1 physical timer), CNTVOFF_EL2 = 0 and, with FEAT_ECV,
  * CNTPOFF_EL2 = 0. put: both EL1 timers disabled. */
 void vtimer_vcpu_load(struct vcpu *v);
 void vtimer_vcpu_put(struct vcpu *v);
-/* From gic_handle_irq: timer PPI intid (27 virtual, 30 physical) fired on
- * this pCPU. */
-void vtimer_handle_irq(uint32_t intid);
+/* After gic_init, before any VM: take both EL1 timers' PPIs. */
+int vtimer_init(void);
 /* The output level of this pCPU's EL1 timer behind PPI intid (27 or 30):
  * enabled, not masked, condition met. */
 bool vtimer_asserted(uint32_t intid);

@@ -16,9 +16,13 @@ void vgic_v3_load(const struct vgic_cpu_state *c, unsigned nr_lrs);
 void vgic_v3_save(struct vgic_cpu_state *c, unsigned nr_lrs);
 /* Interface off, every list register and active priority zero. */
 void vgic_v3_reset(unsigned nr_lrs);
+/* Interface off (ICH_HCR_EL2 = 0), list registers kept: the level
+ * maintenance interrupt drops until the next load turns it on again. */
+void vgic_v3_quiesce(void);
 
 void vgic_v2_load(const struct vgic_cpu_state *c, unsigned nr_lrs);
 void vgic_v2_save(struct vgic_cpu_state *c, unsigned nr_lrs);
 void vgic_v2_reset(unsigned nr_lrs);
+void vgic_v2_quiesce(void);
 
 #endif

@@ -34,6 +34,11 @@ void vgic_v2_save(struct vgic_cpu_state *c, unsigned nr_lrs)
     c->ap1r[0] = mmio_read32(h + GICH_APR);
 }
 
+void vgic_v2_quiesce(void)
+{
+    mmio_write32(gic_v2_gich_base() + GICH_HCR, 0);
+}
+
 void vgic_v2_reset(unsigned nr_lrs)
 {
     uint64_t h = gic_v2_gich_base();

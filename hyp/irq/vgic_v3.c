@@ -186,6 +186,12 @@ void vgic_v3_save(struct vgic_cpu_state *c, unsigned nr_lrs)
     }
 }
 
+void vgic_v3_quiesce(void)
+{
+    write_sysreg(S3_4_C12_C11_0, 0);
+    isb();
+}
+
 void vgic_v3_reset(unsigned nr_lrs)
 {
     write_sysreg(S3_4_C12_C11_0, 0);

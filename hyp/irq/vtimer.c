@@ -70,18 +70,26 @@ bool vtimer_asserted(uint32_t intid)
            (CNT_CTL_ENABLE | CNT_CTL_ISTATUS);
 }
 
-void vtimer_handle_irq(uint32_t intid)
+/* Timer PPI intid (27 virtual, 30 physical) fired on this pCPU. */
+static enum gic_irq_result vtimer_irq(uint32_t intid)
 {
     struct vcpu *v = vcpu_current();
     if (v && v->vm && v->vm->vgic) {
         vgic_inject(v->vm, v->id, intid);
-        return;
+        return GIC_IRQ_FORWARDED;
     }
-    /* No vCPU here: whatever programmed the timer is gone. Mask it, end it. */
+    /* No vCPU here: whatever programmed the timer is gone. Mask it; the
+     * driver deactivates it. */
     if (intid == GIC_PPI_PTIMER)
         write_sysreg(cntp_ctl_el0, CNT_CTL_IMASK);
     else
         write_sysreg(cntv_ctl_el0, CNT_CTL_IMASK);
     isb();
-    gic_irq_deactivate(intid);
+    return GIC_IRQ_DONE;
+}
+
+int vtimer_init(void)
+{
+    int err = gic_irq_set_handler(GIC_PPI_VTIMER, vtimer_irq);
+    return err ? err : gic_irq_set_handler(GIC_PPI_PTIMER, vtimer_irq);
 }

@@ -469,6 +469,8 @@ void vm_boot_from_fdt(const void *fdt)
         printf("tally: VM 0 not started: GIC: %s\n", msg);
         return;
     }
+    /* The timer first: gic_handle_irq finds handlers in this order. */
+    BUG_ON(vtimer_init() != ERR_OK || vgic_init() != ERR_OK);
     unsigned nr = online_cpus();
     gic_cpu_init();
     for (unsigned i = 1; i < nr; i++)
