@@ -71,10 +71,34 @@ sync_el1:
     add     sp, sp, #32
     eret
 
+/*
+ * hg_storm_entry: where CPU_ON starts CPU 1 in the CPU_ON storm, x0 = the
+ * address of a 32-bit release flag. It spins (MMU off: the flag is Device
+ * memory, no cache to go stale) until the flag is non-zero, then CPU_OFF.
+ */
+    .global hg_storm_entry
+hg_storm_entry:
+1:  ldr     w1, [x0]
+    cbz     w1, 1b
+    mov     w0, #0x0002             // PSCI CPU_OFF = 0x84000002
+    movk    w0, #0x8400, lsl #16
+    hvc     #0
+2:  wfi
+    b       2b
+
 /* Probes: one access each; an abort resumes after it. */
+    .global hg_dc_civac
+hg_dc_civac:
+    dc      civac, x0
+    ret
+
     .global hg_load, hg_store, hg_load_pair
 hg_load:
     ldr     x1, [x0]
+    ret
+    .global hg_load_post
+hg_load_post:                       // post-indexed: no syndrome, decodable
+    ldr     x1, [x0], #8
     ret
 hg_store:
     str     x1, [x0]

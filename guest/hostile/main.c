@@ -14,13 +14,17 @@
 //   abort-host-devices     host frames not given to the guest: GICv2 GICH and
 //                          GICV, GICv3 ITS, GPIO, fw_cfg, virtio-mmio, flash
 //   abort-no-syndrome      LDP from the emulated distributor (no ISV)
+//   cmo-on-mmio            DC CIVAC on the distributor and unmapped IPA space:
+//                          completes without an abort
+//   mmio-walk-fault        a load whose stage-1 walk reads the emulated
+//                          distributor (TTBR1 there): one injected abort
 //   smccc-undefined        undefined ids in and out of Tally's range: -1, and
 //                          x1-x3 unchanged but x0, x4-x17 preserved
 //   psci-over-smc          PSCI_VERSION through SMC (trapped) as through HVC
 //   psci-bad-arguments     CPU_ON/AFFINITY_INFO of absent CPUs, bad levels,
 //                          CPU_ON of itself, unsupported functions
-//   cpu-on-bad-entry       CPU 1 started at an unmapped address: it loops on
-//                          injected instruction aborts; Tally still answers
+//   cpu-on-bad-entry       CPU_ON at an address outside RAM: INVALID_ADDRESS,
+//                          CPU 1 stays OFF
 //   hc-features            TALLY_HC_FEATURES: 0 for Tally's ids, -1 past them
 //   share-bad-requests     sharing calls with a missing VM, itself, unaligned,
 //                          out-of-range and wrapping IPAs, 0 and 513 pages,
@@ -41,7 +45,10 @@
 //                          filtered to count only EL2 read 0 across 2,000
 //                          HVCs (MDCR_EL2.HPMD, HCCD), while counting EL1
 //                          they advance
+//   cpu-on-storm           50 cycles of CPU_ON + 20 more CPU_ONs of CPU 1:
+//                          SUCCESS once, ALREADY_ON 20 times, then CPU_OFF
 //   still-answering        TALLY_HC_VERSION after all of the above
+// At the end the boot CPU calls CPU_OFF: the last vCPU off ends the VM.
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -86,12 +93,19 @@ typedef uint32_t u32;
 #define NOT_SUPPORTED      (-1L)
 #define INVALID_PARAMETERS (-2L)
 #define ALREADY_ON         (-4L)
+#define INVALID_ADDRESS    (-9L)
+#define PSCI_CPU_OFF       0x84000002ull
+#define STORM_CYCLES       50
+#define STORM_CALLS        20
 
 u64 hg_call(int smc, u64 fid, u64 a1, u64 a2, u64 a3, u64 out[5]);
 long hg_hvc6(u64 fid, u64 a1, u64 a2, u64 a3, u64 a4, u64 a5);
 void hg_load(u64 addr);
 void hg_store(u64 addr);
 void hg_load_pair(u64 addr);
+void hg_storm_entry(void);
+void hg_load_post(u64 addr);
+void hg_dc_civac(u64 addr);
 void hg_main(const void *fdt);
 u64 hg_sync(u64 esr, u64 far, u64 elr);
 void hg_unexpected(u64 kind);
@@ -199,7 +213,8 @@ u64 hg_sync(u64 esr, u64 far, u64 elr)
     last_esr = esr;
     last_far = far;
     last_elr = elr;
-    if (elr != (u64)hg_load && elr != (u64)hg_store && elr != (u64)hg_load_pair) {
+    if (elr != (u64)hg_load && elr != (u64)hg_store && elr != (u64)hg_load_pair &&
+        elr != (u64)hg_load_post) {
         puts_("hostile: FAIL unexpected exception: esr=");
         puthex(esr);
         puts_(" elr=");
@@ -273,6 +288,55 @@ static void check_above_ram(u64 ram_pages)
     result("abort-above-ram", probe(hg_store, end, true, &why), "store: ESR/count", why);
 }
 
+/* DC CIVAC on the emulated distributor and on unmapped IPA space: nothing
+ * to clean there, so the instruction completes (Tally skips it, as KVM
+ * does) and no abort is taken (hg_sync would report one as unexpected). */
+static void check_cache_maintenance_on_mmio(void)
+{
+    u64 before = aborts;
+    hg_dc_civac(GICD);
+    hg_dc_civac(GICD + 0x1000);
+    hg_dc_civac(0x3f00000000ull);
+    result("cmo-on-mmio", aborts == before, "aborts taken", aborts - before);
+}
+
+/*
+ * An access whose stage-1 walk reads MMIO: with the MMU on, TTBR0 maps the
+ * low 2 GiB (devices, then RAM) with 1 GiB blocks, and TTBR1 points at the
+ * emulated distributor (IPA 0x08000000, not mapped at stage 2). A load from
+ * the TTBR1 half makes the walk read "page tables" there: a stage-2 fault
+ * on the stage-1 walk (S1PTW), whose HPFAR names the distributor. Tally
+ * must not emulate that as a distributor access: the guest gets one
+ * synchronous external abort at the load, and Tally carries on.
+ */
+static u64 walk_l1[512] __attribute__((aligned(4096)));
+#define MMU_VA_HIGH 0xffffff8000000000ull /* TTBR1, T1SZ = 25 */
+static void check_mmio_walk_fault(void)
+{
+    walk_l1[0] = 0x00000000ull | (1u << 10) | (0u << 2) | 1;             /* Device-nGnRnE */
+    walk_l1[1] = 0x40000000ull | (1u << 10) | (3u << 8) | (1u << 2) | 1; /* Normal WB */
+    u64 tcr = 25 | (1u << 8) | (1u << 10) | (3u << 12) | (25ull << 16) | (1ull << 24) |
+              (1ull << 26) | (3ull << 28) | (2ull << 30) | (2ull << 32);
+    __asm__ volatile("msr mair_el1, %0\n\tmsr tcr_el1, %1\n\tmsr ttbr0_el1, %2\n\t"
+                     "msr ttbr1_el1, %3\n\tdsb sy\n\ttlbi vmalle1\n\tdsb sy\n\tisb"
+                     :
+                     : "r"(0xff00ull), "r"(tcr), "r"((u64)walk_l1), "r"(GICD)
+                     : "memory");
+    u64 sctlr;
+    __asm__ volatile("mrs %0, sctlr_el1" : "=r"(sctlr));
+    __asm__ volatile("msr sctlr_el1, %0\n\tisb" : : "r"(sctlr | 1) : "memory");
+    u64 why = 0;
+    /* Post-indexed: Tally could decode it from the instruction, and the
+     * walk's IPA has the VA's page offset: only the fault kind (a walk)
+     * keeps it from being "emulated" as a read of GICD_CTLR. */
+    bool ok = probe(hg_load_post, MMU_VA_HIGH + 0x1000, false, &why);
+    __asm__ volatile("msr sctlr_el1, %0\n\tisb\n\ttlbi vmalle1\n\tdsb sy\n\tisb"
+                     :
+                     : "r"(sctlr)
+                     : "memory");
+    result("mmio-walk-fault", ok, "ESR/count", why);
+}
+
 static void check_smccc_undefined(void)
 {
     static const u64 ids[] = {0x86000003, 0xc600000b, 0x8600fffe, 0x8600ffff, 0xc6000000,
@@ -300,8 +364,16 @@ static void check_psci_bad_arguments(void)
         {"CPU_ON of an absent CPU", PSCI_CPU_ON_64, 0xff, 0x40200000, INVALID_PARAMETERS},
         {"CPU_ON of itself", PSCI_CPU_ON_64, 0, 0x40200000, ALREADY_ON},
         {"AFFINITY_INFO of an absent CPU", PSCI_AFFINITY_INFO_64, 0x12345, 0, INVALID_PARAMETERS},
-        {"AFFINITY_INFO level 1", PSCI_AFFINITY_INFO_64, 0, 1, INVALID_PARAMETERS},
-        {"CPU_SUSPEND", PSCI_CPU_SUSPEND, 0, 0, NOT_SUPPORTED},
+        {"AFFINITY_INFO level 1", PSCI_AFFINITY_INFO_64, 0, 1, 0 /* ON: the cluster */},
+        {"AFFINITY_INFO level 3", PSCI_AFFINITY_INFO_64, 0, 3, 0},
+        {"AFFINITY_INFO level 4", PSCI_AFFINITY_INFO_64, 0, 4, INVALID_PARAMETERS},
+        {"CPU_ON entry outside RAM", PSCI_CPU_ON_64, 1, 0x3f00000000ull, INVALID_ADDRESS},
+        {"CPU_ON entry below RAM", PSCI_CPU_ON_64, 1, 0x3ffff000, INVALID_ADDRESS},
+        {"CPU_ON misaligned entry", PSCI_CPU_ON_64, 1, 0x40200002, INVALID_ADDRESS},
+        {"CPU_SUSPEND reserved bits", PSCI_CPU_SUSPEND, 1u << 30, 0, INVALID_PARAMETERS},
+        {"CPU_SUSPEND state id", PSCI_CPU_SUSPEND, 1, 0, INVALID_PARAMETERS},
+        {"CPU_SUSPEND standby level 1", PSCI_CPU_SUSPEND, 1u << 24, 0, INVALID_PARAMETERS},
+        {"CPU_SUSPEND power-down off RAM", PSCI_CPU_SUSPEND, 1u << 16, 0x10, INVALID_ADDRESS},
         {"FEATURES of a bad id", PSCI_FEATURES, 0xdeadbeef, 0, NOT_SUPPORTED},
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -321,16 +393,46 @@ static void check_cpu_on_bad_entry(u64 nr_vcpus)
         return;
     }
     long r = call(PSCI_CPU_ON_64, 1, 0x3f00000000ull, 0);
-    if (r != 0) {
-        result("cpu-on-bad-entry", false, "CPU_ON returned", (u64)r);
+    long st = call(PSCI_AFFINITY_INFO_64, 1, 0, 0);
+    /* Refused: CPU 1 never started (OFF is 1). */
+    result("cpu-on-bad-entry", r == INVALID_ADDRESS && st == 1, "CPU_ON returned", (u64)r);
+}
+
+/* CPU_ON storms against CPU 1: each cycle, the first CPU_ON is SUCCESS and
+ * the STORM_CALLS after it, while CPU 1 is on its way or running, are all
+ * ALREADY_ON; then CPU 1 is let go, calls CPU_OFF, and reads OFF again. */
+static volatile u32 storm_release;
+static void check_cpu_on_storm(u64 nr_vcpus)
+{
+    if (nr_vcpus < 2) {
+        result("cpu-on-storm", false, "needs 2 vCPUs, has", nr_vcpus);
         return;
     }
-    /* It runs (in a loop of aborts it cannot handle): ON, and ALREADY_ON. */
-    long st = -100;
-    for (int i = 0; i < 1000000 && st != 0; i++)
-        st = call(PSCI_AFFINITY_INFO_64, 1, 0, 0);
-    r = call(PSCI_CPU_ON_64, 1, 0x40200000, 0);
-    result("cpu-on-bad-entry", st == 0 && r == ALREADY_ON, "AFFINITY_INFO/CPU_ON", (u64)st);
+    for (unsigned c = 0; c < STORM_CYCLES; c++) {
+        storm_release = 0;
+        long r = call(PSCI_CPU_ON_64, 1, (u64)hg_storm_entry, (u64)&storm_release);
+        if (r != 0) {
+            result("cpu-on-storm", false, "first CPU_ON of a cycle returned", (u64)r);
+            return;
+        }
+        for (unsigned i = 0; i < STORM_CALLS; i++) {
+            r = call(PSCI_CPU_ON_64, 1, (u64)hg_storm_entry, (u64)&storm_release);
+            if (r != ALREADY_ON) {
+                result("cpu-on-storm", false, "a CPU_ON of a started CPU returned", (u64)r);
+                return;
+            }
+        }
+        __asm__ volatile("dsb sy" ::: "memory");
+        storm_release = 1;
+        long st = -100;
+        for (int i = 0; i < 10000000 && st != 1; i++)
+            st = call(PSCI_AFFINITY_INFO_64, 1, 0, 0);
+        if (st != 1) {
+            result("cpu-on-storm", false, "CPU 1 did not turn OFF, AFFINITY_INFO", (u64)st);
+            return;
+        }
+    }
+    result("cpu-on-storm", true, "", 0);
 }
 
 static void check_features(void)
@@ -590,6 +692,8 @@ void hg_main(const void *fdt)
     check_probes("abort-host-devices", host_devices, 8);
     u64 why = 0;
     result("abort-no-syndrome", probe(hg_load_pair, GICD, false, &why), "ESR/count", why);
+    check_cache_maintenance_on_mmio();
+    check_mmio_walk_fault();
     check_smccc_undefined();
     u64 v_hvc = (u64)call(PSCI_VERSION, 0, 0, 0);
     u64 v_smc = hg_call(1, PSCI_VERSION, 0, 0, 0, out);
@@ -602,6 +706,7 @@ void hg_main(const void *fdt)
     check_idreg_writes();
     check_trapped_regs();
     check_pmu_el2();
+    check_cpu_on_storm(nr_vcpus);
     hg_call(0, TALLY_HC_VERSION, 0, 0, 0, out);
     result("still-answering", out[0] == 0x10001 && out[1] == TALLY_MAGIC && out[4], "x0", out[0]);
 
@@ -610,6 +715,9 @@ void hg_main(const void *fdt)
     puts_(" passed, ");
     putu(failed);
     puts_(" failed\n");
+    /* CPU 1 is off: this CPU_OFF is the last vCPU's, which ends the VM. */
+    hg_call(0, PSCI_CPU_OFF, 0, 0, 0, out);
+    puts_("hostile: FAIL CPU_OFF returned\n");
     hg_call(0, PSCI_SYSTEM_OFF, 0, 0, 0, out);
     for (;;)
         __asm__ volatile("wfi");

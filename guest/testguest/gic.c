@@ -9,6 +9,7 @@
 /* Distributor (both versions). */
 #define GICD_CTLR       0x000
 #define GICD_ISENABLER  0x100
+#define GICD_ISPENDR    0x200
 #define GICD_IPRIORITYR 0x400
 #define GICD_ITARGETSR  0x800
 #define GICD_SGIR       0xf00
@@ -26,6 +27,7 @@
 #define GICR_SGI           0x10000
 #define GICR_IGROUPR0      (GICR_SGI + 0x080)
 #define GICR_ISENABLER0    (GICR_SGI + 0x100)
+#define GICR_ISPENDR0      (GICR_SGI + 0x200)
 #define GICR_IPRIORITYR0   (GICR_SGI + 0x400)
 
 /* GICv2 CPU interface. */
@@ -135,6 +137,13 @@ void gic_enable_ppi_sgi(u32 intid)
     else
         mmio_write32(gicd + GICD_ISENABLER, 1U << intid);
     dsb_sy();
+}
+
+bool gic_ppi_sgi_pending(u32 intid)
+{
+    u64 rd = version == 3 ? my_redist() : 0;
+    u32 pend = rd ? mmio_read32(rd + GICR_ISPENDR0) : mmio_read32(gicd + GICD_ISPENDR);
+    return (pend >> intid) & 1;
 }
 
 void gic_send_sgi(u32 intid, u64 target_mpidr, u32 target_cpu_index)

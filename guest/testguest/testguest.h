@@ -101,6 +101,8 @@ void gic_cpu_init(void);
 int gic_version(void);
 void gic_enable_ppi_sgi(u32 intid);
 void gic_send_sgi(u32 intid, u64 target_mpidr, u32 target_cpu_index);
+/* This CPU's SGI or PPI intid reads pending (ISPENDR0). */
+bool gic_ppi_sgi_pending(u32 intid);
 /* Acknowledge: the INTID (>= GIC_SPURIOUS: none); *token is what gic_eoi wants. */
 #define GIC_SPURIOUS 1020
 u32 gic_ack(u32 *token);
@@ -112,21 +114,33 @@ static inline u64 cntvct(void)
     isb();
     return sysreg_read(cntvct_el0);
 }
+static inline u64 cntpct(void)
+{
+    isb();
+    return sysreg_read(cntpct_el0);
+}
 static inline u64 cntfrq(void)
 {
     return sysreg_read(cntfrq_el0);
 }
 
 /* SMCCC / PSCI / Tally function identifiers and results. */
-#define PSCI_VERSION           0x84000000UL
-#define PSCI_CPU_OFF           0x84000002UL
-#define PSCI_CPU_ON_64         0xc4000003UL
-#define PSCI_AFFINITY_INFO_64  0xc4000004UL
-#define PSCI_MIGRATE_INFO_TYPE 0x84000006UL
-#define PSCI_SYSTEM_OFF        0x84000008UL
-#define PSCI_SYSTEM_RESET      0x84000009UL
-#define PSCI_FEATURES          0x8400000aUL
-#define PSCI_RESERVED_FID      0x8400001fUL /* no PSCI function has this id */
+#define PSCI_VERSION               0x84000000UL
+#define PSCI_CPU_SUSPEND_64        0xc4000001UL
+#define PSCI_POWER_STATE_POWERDOWN (1UL << 16) /* StateType 1, level 0, StateID 0 */
+#define PSCI_CPU_OFF               0x84000002UL
+#define PSCI_CPU_ON_64             0xc4000003UL
+#define PSCI_AFFINITY_INFO_64      0xc4000004UL
+#define PSCI_MIGRATE_INFO_TYPE     0x84000006UL
+#define PSCI_SYSTEM_OFF            0x84000008UL
+#define PSCI_SYSTEM_RESET          0x84000009UL
+#define PSCI_FEATURES              0x8400000aUL
+#define PSCI_RESERVED_FID          0x8400001fUL /* no PSCI function has this id */
+#define SMCCC_VERSION              0x80000000UL
+#define SMCCC_ARCH_FEATURES        0x80000001UL
+#define SMCCC_WORKAROUND_1         0x80008000UL
+#define SMCCC_WORKAROUND_2         0x80007fffUL
+#define SMCCC_WORKAROUND_3         0x80003fffUL
 
 #define PSCI_SUCCESS       0
 #define PSCI_NOT_SUPPORTED (-1)

@@ -91,6 +91,21 @@ static bool in_guard_page(const struct percpu *pc, uint64_t a)
     return pc->stack_guard_va && a - pc->stack_guard_va < PAGE_SIZE;
 }
 
+/* guest_entry.S: the AT instructions of hyp_at_s1 and their fix-up. */
+extern char hyp_at_insn_e1[], hyp_at_insn_e0[], hyp_at_fixup[];
+
+uint64_t hyp_exception_fixup(const struct exc_frame *f);
+uint64_t hyp_exception_fixup(const struct exc_frame *f)
+{
+    /* A synchronous abort (external, on the walk) of an AT reading a
+     * guest's stage-1 tables: the translation failed, nothing else. */
+    unsigned ec = ESR_EC(f->esr);
+    if (ec == EC_DABT_CUR &&
+        (f->elr == (uint64_t)hyp_at_insn_e1 || f->elr == (uint64_t)hyp_at_insn_e0))
+        return (uint64_t)hyp_at_fixup;
+    return 0;
+}
+
 void hyp_exception(struct exc_frame *f, unsigned vector);
 void hyp_exception(struct exc_frame *f, unsigned vector)
 {

@@ -70,6 +70,28 @@ int64_t psci_cpu_off(void)
     return psci_call(PSCI_0_2_FN_CPU_OFF, 0, 0, 0);
 }
 
+/* SMCCC's discovery, as Linux does it (arm_smccc_version_init): only a
+ * PSCI 1.0 firmware whose PSCI_FEATURES knows SMCCC_VERSION may be asked
+ * anything outside PSCI (an SMC id it does not know may be UNDEFINED, as on
+ * QEMU's built-in PSCI), and only SMCCC 1.1 has ARCH_FEATURES. */
+#define PSCI_1_0_FN_PSCI_FEATURES 0x8400000au
+#define SMCCC_VERSION_FID         0x80000000u
+#define SMCCC_ARCH_FEATURES_FID   0x80000001u
+
+int64_t psci_smccc_arch_features(uint32_t fid)
+{
+    if (psci_call(PSCI_1_0_FN_PSCI_FEATURES, SMCCC_VERSION_FID, 0, 0) < 0)
+        return PSCI_RET_NOT_SUPPORTED;
+    if (psci_call(SMCCC_VERSION_FID, 0, 0, 0) < 0x10001)
+        return PSCI_RET_NOT_SUPPORTED;
+    return psci_call(SMCCC_ARCH_FEATURES_FID, fid, 0, 0);
+}
+
+int64_t psci_smccc_call(uint32_t fid, uint64_t a1)
+{
+    return psci_call(fid, a1, 0, 0);
+}
+
 int64_t psci_affinity_info(uint64_t mpidr)
 {
     return psci_call(PSCI_0_2_FN64_AFFINITY_INFO, mpidr, 0, 0);

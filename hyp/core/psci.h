@@ -26,6 +26,12 @@ bool psci_available(void);
 int64_t psci_cpu_on(uint64_t mpidr, uint64_t entry_pa, uint64_t context);
 int64_t psci_cpu_off(void);
 int64_t psci_affinity_info(uint64_t mpidr);
+/* The firmware's SMCCC_ARCH_FEATURES(fid) on this CPU, or NOT_SUPPORTED when
+ * it has no SMCCC 1.1 (discovered safely through PSCI_FEATURES). */
+int64_t psci_smccc_arch_features(uint32_t fid);
+/* An SMCCC fast call to the firmware: only for an id ARCH_FEATURES said it
+ * implements. */
+int64_t psci_smccc_call(uint32_t fid, uint64_t a1);
 /* Returns only if PSCI is unavailable or refused. */
 void psci_system_off(void);
 

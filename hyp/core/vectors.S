@@ -4,8 +4,9 @@
 // kernel-stack overflow (a store into the guard page) still has a stack to
 // report it on. Each entry saves the registers in a struct exc_frame
 // (exceptions.c) and calls hyp_exception(frame, vector index), which decodes
-// and reports. In this issue every exception is unexpected, so it never
-// returns; a nested exception (taken with SP_EL2 in use) comes in through
+// and reports, and never returns, unless hyp_exception_fixup() knows the
+// instruction (an AT walking a guest's tables): then it resumes at the
+// fix-up; a nested exception (taken with SP_EL2 in use) comes in through
 // the "current EL, SPx" group. Exceptions from a guest (lower EL) go to
 // guest_exit (guest_entry.S), which returns to the vCPU loop.
 #include <tally/sysreg.h>
@@ -90,8 +91,25 @@ save_and_report:
     .cfi_def_cfa x29, 16
     .cfi_offset x29, -16
     .cfi_offset x30, -8
+    mov     x19, x1                 // the vector index (x19 is in the frame)
     mov     x0, sp
+    bl      hyp_exception_fixup     // an instruction with a fix-up?
+    cbnz    x0, 2f
+    mov     x0, sp
+    mov     x1, x19
     bl      hyp_exception
 1:  wfe
     b       1b
+    // Resume at the fix-up with every register but x0-x17 as it was (the
+    // fix-up code follows the C calling convention).
+2:  msr     elr_el2, x0
+    ldp     x18, x19, [sp, #18 * 8]
+    ldp     x20, x21, [sp, #20 * 8]
+    ldp     x22, x23, [sp, #22 * 8]
+    ldp     x24, x25, [sp, #24 * 8]
+    ldp     x26, x27, [sp, #26 * 8]
+    ldp     x28, x29, [sp, #28 * 8]
+    ldr     x30, [sp, #30 * 8]
+    add     sp, sp, #FRAME_SIZE
+    eret
     .cfi_endproc

@@ -18,6 +18,7 @@
  *                           leaving the guest was the point)
  *   PPI  GIC_PPI_MAINT (25) vGIC maintenance (list-register underflow), the vGIC's
  *   PPI  GIC_PPI_VTIMER (27) the EL1 virtual timer, the timer's
+ *   PPI  GIC_PPI_PTIMER (30) the EL1 physical timer, the timer's
  *   SPI  the console UART's (gic_uart_intid()): Tally's console input (hyp/vm)
  */
 #ifndef TALLY_HYP_GIC_H
@@ -28,6 +29,7 @@
 #define GIC_SGI_KICK       0
 #define GIC_PPI_MAINT      25
 #define GIC_PPI_VTIMER     27
+#define GIC_PPI_PTIMER     30
 #define GIC_INTID_SPURIOUS 1023
 
 /* Read the GIC from the host device tree (/intc: "arm,gic-v3" or a GICv2

@@ -78,8 +78,8 @@ static void v2_cpu_init(void)
     mmio_write32(gicd + GICD_ICACTIVER, ~0u);
     for (unsigned i = 0; i < 32; i++)
         mmio_write8(gicd + GICD_IPRIORITYR + i, GIC_PRIO_DEFAULT);
-    mmio_write32(gicd + GICD_ISENABLER,
-                 (1u << GIC_SGI_KICK) | (1u << GIC_PPI_MAINT) | (1u << GIC_PPI_VTIMER));
+    mmio_write32(gicd + GICD_ISENABLER, (1u << GIC_SGI_KICK) | (1u << GIC_PPI_MAINT) |
+                                            (1u << GIC_PPI_VTIMER) | (1u << GIC_PPI_PTIMER));
     mmio_write32(gicc + GICC_PMR, 0xff);
     mmio_write32(gicc + GICC_BPR, 0);
     mmio_write32(gicc + GICC_CTLR, GICC_CTLR_EN | GICC_CTLR_EOIMODE);

@@ -130,8 +130,8 @@ static void v3_cpu_init(void)
     mmio_write32(sgi + GICD_IGROUPR, ~0u);
     for (unsigned i = 0; i < 32; i++)
         mmio_write8(sgi + GICD_IPRIORITYR + i, GIC_PRIO_DEFAULT);
-    mmio_write32(sgi + GICD_ISENABLER,
-                 (1u << GIC_SGI_KICK) | (1u << GIC_PPI_MAINT) | (1u << GIC_PPI_VTIMER));
+    mmio_write32(sgi + GICD_ISENABLER, (1u << GIC_SGI_KICK) | (1u << GIC_PPI_MAINT) |
+                                           (1u << GIC_PPI_VTIMER) | (1u << GIC_PPI_PTIMER));
 
     write_sysreg(S3_4_C12_C9_5, ICC_SRE_SRE | ICC_SRE_DFB | ICC_SRE_DIB | ICC_SRE_ENABLE);
     isb();

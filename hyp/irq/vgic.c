@@ -158,6 +158,7 @@ void vgic_vcpu_init(struct vcpu *v)
     spin_lock(&d->lock);
     vgic_dist_attach(d, &v->vgic);
     vgic_dist_set_hw(d, v->id, GIC_PPI_VTIMER, GIC_PPI_VTIMER);
+    vgic_dist_set_hw(d, v->id, GIC_PPI_PTIMER, GIC_PPI_PTIMER);
     spin_unlock(&d->lock);
 }
 
@@ -200,16 +201,31 @@ void vgic_flush(struct vcpu *v)
     spin_unlock(&d->lock);
 }
 
+/* The EL1 timers' PPIs: level interrupts whose line the guest can drop
+ * without an exit (disable, mask, a later deadline). */
+static const uint32_t timer_ppis[] = {GIC_PPI_VTIMER, GIC_PPI_PTIMER};
+
 void vgic_sync(struct vcpu *v)
 {
     struct vgic_dist *d = v->vm->vgic;
+    uint32_t retracted[ARRAY_SIZE(timer_ppis)];
+    unsigned nr = 0;
     spin_lock(&d->lock);
     if (d->version == 3)
         vgic_v3_save(&v->vgic, d->nr_lrs);
     else
         vgic_v2_save(&v->vgic, d->nr_lrs);
     vgic_dist_fold(d, v->id);
+    /* A timer interrupt still pending (not taken) whose timer no longer
+     * asserts its output is no longer pending: as on hardware. */
+    for (unsigned i = 0; i < ARRAY_SIZE(timer_ppis); i++)
+        if (vgic_dist_hw_pending(d, v->id, timer_ppis[i]) && !vtimer_asserted(timer_ppis[i]) &&
+            vgic_dist_hw_retract(d, v->id, timer_ppis[i]))
+            retracted[nr++] = timer_ppis[i];
     spin_unlock(&d->lock);
+    /* Its physical twin was left active when Tally took it. */
+    for (unsigned i = 0; i < nr; i++)
+        gic_irq_deactivate(retracted[i]);
 }
 
 bool vgic_handle_sysreg(struct vcpu *v, uint64_t esr)

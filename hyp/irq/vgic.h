@@ -59,12 +59,15 @@ void vgic_vcpu_put(struct vcpu *v);
  * physical GIC. */
 int vgic_init(void);
 
-/* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter, the EL1
- * physical timer traps), CNTVOFF_EL2 = 0, the vCPU's PPI 27 linked to the
- * physical PPI 27. put: the virtual timer disabled. */
+/* hyp/irq/vtimer.c. load: CNTHCTL_EL2 (EL1 reads the physical counter and
+ * owns the EL1 physical timer), CNTVOFF_EL2 = 0 and, with FEAT_ECV,
+ * CNTPOFF_EL2 = 0. put: both EL1 timers disabled. */
 void vtimer_vcpu_load(struct vcpu *v);
 void vtimer_vcpu_put(struct vcpu *v);
-/* After gic_init, before any VM: take the virtual timer's PPI. */
+/* After gic_init, before any VM: take both EL1 timers' PPIs. */
 int vtimer_init(void);
+/* The output level of this pCPU's EL1 timer behind PPI intid (27 or 30):
+ * enabled, not masked, condition met. */
+bool vtimer_asserted(uint32_t intid);
 
 #endif

@@ -212,10 +212,21 @@ static void kick(struct vgic_dist *d, int vcpu)
         d->ops->kick(d, (unsigned)vcpu);
 }
 
+/*
+ * A latched, deliverable interrupt always kicks its vCPU, even when the model
+ * says a list register still holds it: that shadow is only as fresh as the
+ * target's last exit. A running guest acknowledges and EOIs an interrupt in
+ * the list register without exiting, so the list register may already be
+ * invalid and only an exit (fold, then flush) can place the new edge. Not
+ * kicking there lost every second back-to-back SGI until some unrelated exit
+ * (a timer tick) came along. When the list register is in fact still
+ * pending the kick costs one spurious exit, and the edge coalesces as on the
+ * GIC.
+ */
 static void kick_if_ready(struct vgic_dist *d, unsigned vcpu, uint32_t intid,
                           const struct vgic_irq *irq)
 {
-    if ((irq->flags & VGIC_IRQ_LATCH) && irq->lr < 0 && deliverable(d, irq))
+    if ((irq->flags & VGIC_IRQ_LATCH) && deliverable(d, irq))
         kick(d, irq_target(d, vcpu, intid, irq));
 }
 
@@ -838,6 +849,32 @@ bool vgic_dist_vcpu_pending(struct vgic_dist *d, unsigned vcpu)
             return true;
     uint32_t intid;
     return best_waiting(d, c, &intid) != NULL;
+}
+
+bool vgic_dist_hw_pending(struct vgic_dist *d, unsigned vcpu, uint32_t intid)
+{
+    struct vgic_irq *irq = intid < VGIC_NR_PRIVATE ? irq_get(d, vcpu, intid) : NULL;
+    if (!irq || !(irq->flags & VGIC_IRQ_HW))
+        return false;
+    if (irq->flags & VGIC_IRQ_LATCH)
+        return true;
+    return irq->lr >= 0 && irq_lr_state(d, irq) == VGIC_LR_PENDING;
+}
+
+bool vgic_dist_hw_retract(struct vgic_dist *d, unsigned vcpu, uint32_t intid)
+{
+    if (!vgic_dist_hw_pending(d, vcpu, intid))
+        return false;
+    struct vgic_irq *irq = irq_get(d, vcpu, intid);
+    struct vgic_cpu_state *c = d->cpu[vcpu];
+    latch_clear(d, irq);
+    if (irq->lr >= 0 && irq->owner == vcpu) {
+        c->lr[irq->lr] = 0;
+        c->lr_used &= ~(1u << irq->lr);
+        irq->lr = -1;
+    }
+    irq->flags &= (uint8_t)~VGIC_IRQ_ACTIVE;
+    return true;
 }
 
 unsigned vgic_dist_vcpu_release(struct vgic_dist *d, unsigned vcpu, uint32_t *hw, unsigned max)

@@ -145,6 +145,15 @@ void vgic_dist_fold(struct vgic_dist *d, unsigned vcpu);
  * deliverable one waiting (for WFI). Caller holds the lock. */
 bool vgic_dist_vcpu_pending(struct vgic_dist *d, unsigned vcpu);
 
+/* Hardware-linked private interrupt intid of vCPU vcpu is pending and not
+ * active: latched, or in a list register in the pending state only. */
+bool vgic_dist_hw_pending(struct vgic_dist *d, unsigned vcpu, uint32_t intid);
+/* Its line dropped before the guest took it: latch and list register
+ * cleared (the list register is freed). True if there was something to
+ * retract; the caller then deactivates the physical interrupt, which Tally
+ * left active when it took it. Caller holds the lock, after the fold. */
+bool vgic_dist_hw_retract(struct vgic_dist *d, unsigned vcpu, uint32_t intid);
+
 /* vCPU vcpu leaves for good: its list registers and latched private
  * interrupts are dropped. Writes the physical INTIDs of hardware-linked
  * interrupts it held in a list register or latched (their physical

@@ -89,6 +89,34 @@ guest_exit:
     stp     x2, x3, [x0, #VCPU_CTX_ESR]
     mrs     x2, hpfar_el2
     str     x2, [x0, #VCPU_CTX_HPFAR]
+    // Spectre mitigations (spectre.c chose them for this CPU), before the
+    // first indirect branch or return at EL2 after the guest ran.
+    ldr     x2, [x0, #VCPU_CTX_MITIGATE]
+    cbz     x2, 3f
+    ands    x3, x2, #0xff           // BHB loop: k taken branches
+    b.eq    2f
+1:  b       . + 4
+    subs    x3, x3, #1
+    b.ne    1b
+    dsb     nsh
+    isb
+2:  tbz     x2, #8, 4f
+    hint    #22                     // CLRBHB
+    isb
+4:  tst     x2, #((1 << 9) | (1 << 10))
+    b.eq    3f
+    mov     x19, x0                 // the SMC may clobber x0-x17
+    mov     x20, x1
+    tst     x2, #(1 << 10)
+    mov     w0, #0x8000             // ARCH_WORKAROUND_1 = 0x80008000
+    movk    w0, #0x8000, lsl #16
+    mov     w3, #0x3fff             // ARCH_WORKAROUND_3 = 0x80003fff
+    movk    w3, #0x8000, lsl #16
+    csel    w0, w3, w0, ne
+    smc     #0
+    mov     x0, x19
+    mov     x1, x20
+3:
     and     x1, x1, #3
     msr     spsel, #0
     ldr     x2, [x0, #VCPU_CTX_HOST_SP]
@@ -101,6 +129,33 @@ guest_exit:
     ldp     x27, x28, [sp, #80]
     ldp     x29, x30, [sp], #96
     ret
+
+/*
+ * uint64_t hyp_at_s1(uint64_t va, uint64_t el0): PAR_EL1 after AT S1E1R
+ * (el0 = 0) or AT S1E0R of va, the guest's own PAR_EL1 kept. The walk reads
+ * the guest's tables and may take a synchronous external abort at EL2
+ * (Linux commit 88a84ccccb39): hyp_exception_fixup() then resumes at
+ * hyp_at_fixup, which answers PAR.F = 1, FST = 0x10 (external abort).
+ */
+    .global hyp_at_s1, hyp_at_insn_e1, hyp_at_insn_e0, hyp_at_fixup
+hyp_at_s1:
+    stp     x19, x30, [sp, #-16]!
+    mrs     x19, par_el1
+    cbnz    x1, 1f
+hyp_at_insn_e1:
+    at      s1e1r, x0
+    b       2f
+1:
+hyp_at_insn_e0:
+    at      s1e0r, x0
+2:  isb
+    mrs     x0, par_el1
+3:  msr     par_el1, x19
+    ldp     x19, x30, [sp], #16
+    ret
+hyp_at_fixup:
+    mov     x0, #(1 | (0x10 << 1))
+    b       3b
 
     .global fp_save
 fp_save:

@@ -60,20 +60,16 @@ bool mmio_overlaps(const struct vm *vm, uint64_t ipa, uint64_t size)
 }
 
 /* The instruction at the guest's PC, read through its stage 1 (AT, with
- * the guest's PAR_EL1 kept) and Tally's stage 2. False if it is not in the
- * guest's RAM. */
+ * the guest's PAR_EL1 kept, under HCR_EL2.PTW so a walk into Device memory
+ * faults instead of reading it) and Tally's stage 2. False if it is not in
+ * the guest's RAM or the walk fails. */
 static bool fetch_insn(struct vcpu *v, uint32_t *insn)
 {
     uint64_t pc = v->ctx.pc, ipa = pc;
     if (read_sysreg(sctlr_el1) & 1) {
-        uint64_t par = read_sysreg(par_el1), r;
-        if ((v->ctx.pstate & 0xf) == 0)
-            __asm__ volatile("at s1e0r, %0" : : "r"(pc));
-        else
-            __asm__ volatile("at s1e1r, %0" : : "r"(pc));
-        isb();
-        r = read_sysreg(par_el1);
-        write_sysreg(par_el1, par);
+        /* A walk that faults (stage 1, stage 2 on the walk, or an external
+         * abort the fix-up turns into PAR.F) means no instruction. */
+        uint64_t r = hyp_at_s1(pc, (v->ctx.pstate & 0xf) == 0);
         if (r & 1)
             return false;
         ipa = (r & 0xfffffffff000ull) | (pc & 0xfff);

@@ -4,9 +4,10 @@
 // emulated result, an exception injected into the guest, or the VM being
 // stopped; never a fault in Tally.
 //
-//   IRQ, FIQ          gic_handle_irq(): kicks, the virtual timer, the UART
+//   IRQ, FIQ          gic_handle_irq(): kicks, the EL1 timers, the UART
 //   SError            the VM is stopped (VM_STOP_FATAL) with a report
-//   HVC64, SMC64      PSCI (vpsci.c), else Tally's hypercalls (hypercall.c),
+//   HVC64, SMC64      PSCI (vpsci.c), SMCCC 1.1 and the Spectre workarounds
+//                     (spectre.c), else Tally's hypercalls (hypercall.c),
 //                     which answer NOT_SUPPORTED to anything unknown
 //   data abort        MMIO emulation (mmio.c); a stage-2 permission fault (a
 //                     write to a page shared read-only, an access to a page
@@ -28,7 +29,22 @@
 #include "irq/vgic.h"
 #include "vm.h"
 
-#define ISS_S1PTW (1ull << 7)
+#define ISS_S1PTW     (1ull << 7)
+#define ISS_CM        (1ull << 8) /* a cache maintenance instruction faulted */
+#define ISS_DFSC(esr) ((unsigned)(esr)&0x3f)
+
+/* Data fault status codes (Arm ARM, ESR_ELx.ISS.DFSC). */
+static bool dfsc_translation_or_access(unsigned fsc)
+{
+    return (fsc >= 0x04 && fsc <= 0x0b) || fsc == 0x2b; /* level 0-3 (and -1, FEAT_LPA2) */
+}
+
+static bool dfsc_external(unsigned fsc)
+{
+    /* Synchronous external abort, on a walk (levels -1..3), parity/ECC. */
+    return fsc == 0x10 || fsc == 0x13 || (fsc >= 0x14 && fsc <= 0x17) || fsc == 0x18 ||
+           fsc == 0x1b || (fsc >= 0x1c && fsc <= 0x1f);
+}
 
 /* HPFAR_EL2.FIPA [43:4] holds IPA[51:12]; the page offset comes from FAR. */
 static uint64_t fault_ipa(const struct vcpu *v)
@@ -36,31 +52,56 @@ static uint64_t fault_ipa(const struct vcpu *v)
     return ((v->ctx.hpfar & 0xffffffffff0ull) << 8) | (v->ctx.far & 0xfff);
 }
 
+/*
+ * A data abort from the guest, by its fault status (DFSC) first: HPFAR_EL2
+ * holds the faulting IPA only for stage-2 translation and access-flag
+ * faults (and faults on a stage-1 walk); for anything else it is UNKNOWN.
+ *   translation/access flag  MMIO emulation (never for a fault on the
+ *                            guest's own stage-1 walk); a cache maintenance
+ *                            instruction on an MMIO or unbacked address is
+ *                            skipped, as KVM does (there is nothing to
+ *                            clean); else a synchronous external abort
+ *   external abort, parity   the guest takes a virtual SError (HCR_EL2.VSE),
+ *                            as KVM does for an abort the hardware reported:
+ *                            the access cannot be completed or emulated
+ *   permission               (a write to a page shared read-only with this
+ *                            VM, any access to a page it lent out) a
+ *                            permission fault at the same level
+ *   anything else            a synchronous external abort, HPFAR unread
+ */
 static void data_abort(struct vcpu *v, uint64_t esr)
 {
-    /* A stage-1 walk that faulted at stage 2 (the guest's tables are not in
-     * its RAM) is never MMIO. */
-    if (!(esr & ISS_S1PTW) && mmio_handle_abort(v, esr, fault_ipa(v))) {
-        v->exits_mmio++;
+    unsigned fsc = ISS_DFSC(esr);
+    if (dfsc_external(fsc)) {
+        v->exits_abort++;
+        /* The PE clears VSE when the guest takes the SError. */
+        uint64_t hcr = read_sysreg(hcr_el2);
+        write_sysreg(hcr_el2, hcr | HCR_VSE);
         return;
     }
+    if (dfsc_translation_or_access(fsc) && !(esr & ISS_S1PTW)) {
+        if (esr & ISS_CM) {
+            vcpu_skip_insn(v, esr);
+            return;
+        }
+        if (mmio_handle_abort(v, esr, fault_ipa(v))) {
+            v->exits_mmio++;
+            return;
+        }
+    }
     v->exits_abort++;
-    /* A stage-2 permission fault: a write to a page shared read-only with
-     * this VM, or an access to a page it has lent out. The writer gets a
-     * permission fault at the same level; everything else an external
-     * abort. */
     if (!(esr & ISS_S1PTW) && (ESR_DFSC(esr) & 0x3c) == 0x0c) {
         inject_dabt_perm(v, v->ctx.far, esr & ESR_WNR, ESR_DFSC(esr) & 3);
         return;
     }
-    inject_dabt(v, v->ctx.far, (esr & ESR_WNR) && !(esr & ISS_S1PTW));
+    inject_dabt(v, v->ctx.far, (esr & ESR_WNR) && !(esr & ISS_S1PTW) && !(esr & ISS_CM));
 }
 
 static void smccc_call(struct vcpu *v)
 {
     uint32_t fid = (uint32_t)v->ctx.x[0];
     v->exits_hvc++;
-    if (!vpsci_handle(v, fid))
+    if (!vpsci_handle(v, fid) && !spectre_smccc_handle(v, fid))
         hypercall_handle(v, fid);
 }
 
@@ -107,18 +148,8 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
          * and sleeping here would ignore WFIT's deadline. */
         if ((esr & 3) == 0)
             console_vm_idle(v->vm->id); /* its prompt or echo, now */
-        if ((esr & 3) == 0 && !vgic_vcpu_pending(v)) {
-            /* QEMU's GICv2 does not re-evaluate the physical CPU interface
-             * when a guest's EOI deactivates a hardware-linked interrupt:
-             * a level PPI still asserted (the virtual timer) then stays
-             * pending but unsignalled and this WFI never ends. Any
-             * distributor write makes QEMU look again; enabling the
-             * already enabled timer PPI changes nothing on real GICs. */
-            if (gic_version() == 2)
-                gic_irq_enable(GIC_PPI_VTIMER, true);
-            __asm__ volatile("wfi" ::: "memory");
-            gic_handle_irq();
-        }
+        if ((esr & 3) == 0)
+            vcpu_wait_for_interrupt(v);
         break;
     default:
         inject_undef(v);

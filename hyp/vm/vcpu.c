@@ -46,6 +46,7 @@ _Static_assert(offsetof(struct vcpu_ctx, esr) == VCPU_CTX_ESR, "guest_entry.S of
 _Static_assert(offsetof(struct vcpu_ctx, far) == VCPU_CTX_FAR, "guest_entry.S offset");
 _Static_assert(offsetof(struct vcpu_ctx, hpfar) == VCPU_CTX_HPFAR, "guest_entry.S offset");
 _Static_assert(offsetof(struct vcpu_ctx, host_sp) == VCPU_CTX_HOST_SP, "guest_entry.S offset");
+_Static_assert(offsetof(struct vcpu_ctx, mitigate) == VCPU_CTX_MITIGATE, "guest_entry.S offset");
 _Static_assert(offsetof(struct vcpu, ctx) == 0, "guest_entry.S takes the vcpu as its ctx");
 _Static_assert(offsetof(struct vcpu_fp, fpsr) == 16 * 32, "guest_entry.S offset");
 
@@ -65,7 +66,9 @@ struct vcpu *vcpu_current(void)
 
 void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0)
 {
+    uint64_t mitigate = v->ctx.mitigate; /* this pCPU's, set by vcpu_load */
     memset(&v->ctx, 0, sizeof(v->ctx));
+    v->ctx.mitigate = mitigate;
     memset(&v->sys, 0, sizeof(v->sys));
     memset(&v->fp, 0, sizeof(v->fp));
     v->ctx.x[0] = x0;
@@ -107,6 +110,8 @@ static void sysregs_load(const struct vcpu_sysregs *s)
     write_sysreg(mdscr_el1, s->mdscr);
     write_sysreg(cntv_cval_el0, s->cntv_cval);
     write_sysreg(cntv_ctl_el0, s->cntv_ctl);
+    write_sysreg(cntp_cval_el0, s->cntp_cval);
+    write_sysreg(cntp_ctl_el0, s->cntp_ctl);
     isb();
 }
 
@@ -138,8 +143,11 @@ static void sysregs_save(struct vcpu_sysregs *s)
     s->mdscr = read_sysreg(mdscr_el1);
     s->cntv_ctl = read_sysreg(cntv_ctl_el0);
     s->cntv_cval = read_sysreg(cntv_cval_el0);
-    /* The timer must not fire into the next owner of this pCPU's EL1. */
+    s->cntp_ctl = read_sysreg(cntp_ctl_el0);
+    s->cntp_cval = read_sysreg(cntp_cval_el0);
+    /* The timers must not fire into the next owner of this pCPU's EL1. */
     write_sysreg(cntv_ctl_el0, 0);
+    write_sysreg(cntp_ctl_el0, 0);
     isb();
 }
 
@@ -166,6 +174,7 @@ static void vcpu_load(struct vcpu *v)
     __asm__ volatile("tlbi vmalls12e1\n\tdsb nsh\n\tic iallu\n\tdsb nsh" ::: "memory");
     isb();
     vtimer_vcpu_load(v);
+    v->ctx.mitigate = spectre_exit_mitigation();
     running[arch_cpu_id()] = v;
 }
 
@@ -179,6 +188,31 @@ static void vcpu_put(struct vcpu *v)
     write_sysreg(hcr_el2, HCR_RW);
     write_sysreg(vttbr_el2, 0);
     isb();
+}
+
+void vcpu_wait_for_interrupt(struct vcpu *v)
+{
+    if (vgic_vcpu_pending(v))
+        return;
+    /* QEMU's GICv2 does not re-evaluate the physical CPU interface when a
+     * guest's EOI deactivates a hardware-linked interrupt: a level PPI
+     * still asserted (a timer) then stays pending but unsignalled and this
+     * WFI never ends. Any distributor write makes QEMU look again; enabling
+     * the already enabled timer PPIs changes nothing on real GICs. */
+    if (gic_version() == 2) {
+        gic_irq_enable(GIC_PPI_VTIMER, true);
+        gic_irq_enable(GIC_PPI_PTIMER, true);
+    }
+    __asm__ volatile("wfi" ::: "memory");
+    gic_handle_irq();
+}
+
+void vcpu_warm_boot(struct vcpu *v, uint64_t entry, uint64_t context)
+{
+    vcpu_reset(v, entry, context);
+    sysregs_load(&v->sys);
+    fp_load(&v->fp);
+    cpureset_el1();
 }
 
 static unsigned power_of(struct vcpu *v)
@@ -213,10 +247,7 @@ unsigned vcpu_run(struct vcpu *v)
             continue;
         }
         if (p == VCPU_ON_PENDING) {
-            vcpu_reset(v, v->on_entry, v->on_context);
-            sysregs_load(&v->sys);
-            fp_load(&v->fp);
-            cpureset_el1();
+            vcpu_warm_boot(v, v->on_entry, v->on_context);
             /* Release: the reset is done before AFFINITY_INFO says ON. */
             atomic_store_u32(&v->power, VCPU_ON, MO_RELEASE);
         }

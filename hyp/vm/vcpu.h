@@ -18,14 +18,22 @@
 #define TALLY_HYP_VCPU_H
 
 /* struct vcpu_ctx offsets, used by guest_entry.S. */
-#define VCPU_CTX_X0      0
-#define VCPU_CTX_SP_EL0  248
-#define VCPU_CTX_PC      256
-#define VCPU_CTX_PSTATE  264
-#define VCPU_CTX_ESR     272
-#define VCPU_CTX_FAR     280
-#define VCPU_CTX_HPFAR   288
-#define VCPU_CTX_HOST_SP 296
+#define VCPU_CTX_X0       0
+#define VCPU_CTX_SP_EL0   248
+#define VCPU_CTX_PC       256
+#define VCPU_CTX_PSTATE   264
+#define VCPU_CTX_ESR      272
+#define VCPU_CTX_FAR      280
+#define VCPU_CTX_HPFAR    288
+#define VCPU_CTX_HOST_SP  296
+#define VCPU_CTX_MITIGATE 304
+
+/* vcpu_ctx.mitigate (spectre.c): what guest_entry.S runs on every exit,
+ * before any indirect branch. Bits 0-7: the BHB loop's branch count. */
+#define MITIGATE_BHB_LOOP(k) ((k)&0xff)
+#define MITIGATE_CLRBHB      (1 << 8)  /* CLRBHB; ISB */
+#define MITIGATE_FW_WA1      (1 << 9)  /* SMC ARCH_WORKAROUND_1 */
+#define MITIGATE_FW_WA3      (1 << 10) /* SMC ARCH_WORKAROUND_3 */
 
 /* Exit codes guest_enter() returns: the EL2 vector that was taken. */
 #define EXIT_SYNC   0
@@ -36,9 +44,11 @@
 /* HCR_EL2 for a guest (vcpu.c says why these bits and not TWI, TWE, FB). */
 #define HCR_VM   (1ull << 0)  /* stage-2 translation */
 #define HCR_SWIO (1ull << 1)  /* set/way invalidate -> clean+invalidate */
+#define HCR_PTW  (1ull << 2)  /* a stage-1 walk into stage-2 Device memory faults */
 #define HCR_FMO  (1ull << 3)  /* physical FIQ to EL2, virtual FIQ on */
 #define HCR_IMO  (1ull << 4)  /* physical IRQ to EL2, virtual IRQ on */
 #define HCR_AMO  (1ull << 5)  /* SError to EL2, virtual SError on */
+#define HCR_VSE  (1ull << 8)  /* a virtual SError is pending */
 #define HCR_TWI  (1ull << 13) /* WFI traps to EL2 */
 #define HCR_TSC  (1ull << 19) /* SMC traps to EL2 */
 #define HCR_RW_  (1ull << 31)
@@ -46,8 +56,8 @@
 #define HCR_API  (1ull << 41)
 #define HCR_FWB  (1ull << 46) /* stage-2 may force Write-Back (FEAT_S2FWB) */
 #define HCR_GUEST                                                                                  \
-    (HCR_VM | HCR_SWIO | HCR_FMO | HCR_IMO | HCR_AMO | HCR_TWI | HCR_TSC | HCR_RW_ | HCR_APK |     \
-     HCR_API)
+    (HCR_VM | HCR_SWIO | HCR_PTW | HCR_FMO | HCR_IMO | HCR_AMO | HCR_TWI | HCR_TSC | HCR_RW_ |     \
+     HCR_APK | HCR_API)
 
 #ifndef __ASSEMBLER__
 #include <tally/atomic.h>
@@ -65,13 +75,14 @@ struct vcpu_ctx {
     uint64_t pstate;          /* SPSR_EL2 */
     uint64_t esr, far, hpfar; /* of the last exit */
     uint64_t host_sp;         /* Tally's SP_EL0 while the guest runs */
+    uint64_t mitigate;        /* MITIGATE_* for this pCPU (vcpu_load) */
 };
 
 /* EL1 system registers, saved at vcpu_put and loaded at vcpu_load. */
 struct vcpu_sysregs {
     uint64_t sctlr, actlr, cpacr, ttbr0, ttbr1, tcr, esr, afsr0, afsr1, far, mair, amair, vbar,
         contextidr, tpidr_el1, tpidr_el0, tpidrro_el0, sp_el1, elr, spsr, par, csselr, cntkctl,
-        mdscr, cntv_ctl, cntv_cval;
+        mdscr, cntv_ctl, cntv_cval, cntp_ctl, cntp_cval;
 };
 
 /* FP/SIMD registers (guest_entry.S: fp_save/fp_load). */
@@ -107,6 +118,13 @@ struct vcpu *vcpu_current(void);
  * exceptions masked, MMU and caches off. */
 void vcpu_reset(struct vcpu *v, uint64_t entry, uint64_t x0);
 
+/* On v's own pCPU, while it is loaded: idle in EL2 until a physical
+ * interrupt unless v already has a virtual one to take (WFI, CPU_SUSPEND). */
+void vcpu_wait_for_interrupt(struct vcpu *v);
+/* On v's own pCPU, while it is loaded: v restarts at entry with x0 = context
+ * in the architectural start state (CPU_ON, CPU_SUSPEND power-down). */
+void vcpu_warm_boot(struct vcpu *v, uint64_t entry, uint64_t context);
+
 /* FEAT_S2FWB (ID_AA64MMFR2_EL1.FWB): when present, guests run with
  * HCR_EL2.FWB and stage-2 forces RAM Write-Back. */
 bool cpu_has_s2fwb(void);
@@ -127,6 +145,9 @@ static inline void vcpu_skip_insn(struct vcpu *v, uint64_t esr)
 
 /* hyp/vm/guest_entry.S */
 unsigned guest_enter(struct vcpu_ctx *ctx);
+/* PAR_EL1 of AT S1E1R (el0 false) or S1E0R of va; PAR.F set if the walk
+ * faulted, an external abort on it included (fixed up, never fatal). */
+uint64_t hyp_at_s1(uint64_t va, bool el0);
 void fp_save(struct vcpu_fp *fp);
 void fp_load(const struct vcpu_fp *fp);
 
@@ -143,6 +164,11 @@ void inject_undef(struct vcpu *v);
 
 /* hyp/vm/vpsci.c: PSCI over HVC/SMC for guests. True if fid was PSCI's. */
 bool vpsci_handle(struct vcpu *v, uint32_t fid);
+/* hyp/vm/spectre.c: SMCCC_VERSION, SMCCC_ARCH_FEATURES and
+ * SMCCC_ARCH_WORKAROUND_1/2/3 for this pCPU. True if fid was one of them. */
+bool spectre_smccc_handle(struct vcpu *v, uint32_t fid);
+/* MITIGATE_* bits for this pCPU (classified on first use). */
+uint64_t spectre_exit_mitigation(void);
 /* hyp/vm/hypercall.c: Tally's vendor hypercalls; everything else is
  * SMCCC NOT_SUPPORTED. */
 void hypercall_handle(struct vcpu *v, uint32_t fid);

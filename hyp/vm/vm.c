@@ -461,7 +461,8 @@ static void sleep_until_ipi(void)
     gic_handle_irq();
 }
 
-static const char *const stop_names[] = {"running", "SYSTEM_OFF", "SYSTEM_RESET", "fatal error"};
+static const char *const stop_names[] = {"running", "SYSTEM_OFF", "SYSTEM_RESET", "fatal error",
+                                         "CPU_OFF of the last vCPU"};
 
 /* Consecutive online CPUs from CPU 0: one vCPU each. */
 static unsigned online_cpus(void)

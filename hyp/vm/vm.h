@@ -72,9 +72,10 @@
 /* Why every vCPU left the guest. */
 enum vm_stop {
     VM_RUNNING = 0,
-    VM_STOP_OFF,   /* PSCI SYSTEM_OFF */
-    VM_STOP_RESET, /* PSCI SYSTEM_RESET */
-    VM_STOP_FATAL, /* a vCPU state Tally cannot continue from */
+    VM_STOP_OFF,     /* PSCI SYSTEM_OFF */
+    VM_STOP_RESET,   /* PSCI SYSTEM_RESET */
+    VM_STOP_FATAL,   /* a vCPU state Tally cannot continue from */
+    VM_STOP_ALL_OFF, /* PSCI CPU_OFF of the last vCPU that was on */
 };
 
 /* One physically contiguous piece of guest RAM. */

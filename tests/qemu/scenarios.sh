@@ -227,11 +227,11 @@ vm_started() { # vm_started NR_VCPUS BOOT
     expect "^tally: VM 0: $1 vCPU$s, RAM [0-9]+ MiB at IPA 0x40000000 in [0-9]+ blocks, kernel at 0x40200000, initrd at 0x[0-9a-f]+ \\([0-9]+ bytes\\), DTB at 0x[0-9a-f]+; boot $2\$"
 }
 
-vm_powered_off() { # vm_powered_off [POWER-OFF-LINE-REGEX]
-    expect '^tally: VM 0: SYSTEM_OFF, every vCPU stopped; tearing down$'
+vm_powered_off() { # vm_powered_off [HOW [POWER-OFF-LINE-REGEX]]: HOW the VM ended (SYSTEM_OFF)
+    expect "^tally: VM 0: ${1:-SYSTEM_OFF}, every vCPU stopped; tearing down\$"
     expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, [0-9]+ MMIO, [0-9]+ aborts injected$'
     expect '^tally: accounting free=[0-9]+ frame=0 pagetable=[0-9]+ kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
-    expect "${1:-^tally: powering off\$}"
+    expect "${2:-^tally: powering off\$}"
     check free_count_restored
     forbid 'unexpected exception|halted|boot stopped|not started'
     verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
@@ -274,8 +274,11 @@ for cpu in $ALL_CPUS; do
         expect '^vm0: testguest: start at EL1, image at 0x40200000, DTB at 0x[0-9a-f]+, 2 CPUs, PSCI over HVC$'
         expect "^vm0: testguest: GICv$gic, virtual timer INTID 27\$"
         for t in psci-version psci-features psci-cpu-on sgi-cpu1-to-cpu0 sgi-cpu0-to-cpu1 \
-            vtimer-irq unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
-            tally-hypercall tally-hypercall-undefined id-registers mops clean-start; do
+            vtimer-irq ptimer-irq vtimer-disable-unpends vtimer-mask-unpends \
+            ptimer-disable-unpends ptimer-mask-unpends \
+            unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
+            tally-hypercall tally-hypercall-undefined id-registers mops clean-start \
+            smccc-version smccc-arch-features psci-cpu-suspend-standby psci-cpu-suspend-powerdown; do
             expect "^vm0: testguest: PASS $t\$"
         done
         expect "^vm0: testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
@@ -286,6 +289,23 @@ for cpu in $ALL_CPUS; do
         check aborts_are_the_probes
         vm_powered_off
     done
+done
+
+# The IPI storm (testguest.ipi-storm=1): 50,000 ping-pong round trips
+# between the two vCPUs with no timer armed; the receiver of the pings
+# never exits on its own, so each one needs its kick. Every IPI arrives.
+# Its own scenarios, with a long timeout: a loaded 2-core host makes each
+# round trip cost milliseconds.
+for cfg in "max 3" "cortex-a72 2"; do
+    read -r cpu gic <<<"$cfg"
+    scenario "ipi-storm-$cpu-gicv$gic" 0 --cpu $cpu --gic $gic --smp 2 --mem 512M \
+        --kernel "$TESTGUEST" --append testguest.ipi-storm=1 --timeout 1200
+    vm_started 2 1
+    expect '^vm0: testguest: sgi-storm: 100000 IPIs in [0-9]+ ms$'
+    expect '^vm0: testguest: PASS sgi-storm$'
+    expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
+    forbid '^vm0: testguest: (FAIL|SKIP)'
+    vm_powered_off
 done
 
 # Linux with 1 and 2 vCPUs on {max, cortex-a72} x {GICv3, GICv2}: /init's
@@ -305,6 +325,16 @@ for cpu in max cortex-a72; do
             expect '^vm0: init: sleep2 (ok|FAIL) elapsed=(2\.[0-9]+|3\.[0-4][0-9])$'
             expect '^vm0: init: mem8m ok$'
             expect '^vm0: init: dmesg clean$'
+            # The same vulnerabilities as this kernel without Tally on this
+            # QEMU CPU (docs/hypercalls.md).
+            expect '^vm0: init: vuln meltdown: Not affected$'
+            if [ $cpu = max ]; then
+                expect '^vm0: init: vuln spectre_v2: Not affected$'
+                expect '^vm0: init: vuln spec_store_bypass: Mitigation: Speculative Store Bypass disabled via prctl$'
+            else
+                expect '^vm0: init: vuln spectre_v2: Vulnerable$'
+                expect '^vm0: init: vuln spec_store_bypass: Vulnerable$'
+            fi
             expect '^vm0: init: done$'
             forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad'
             vm_powered_off
@@ -391,11 +421,13 @@ bad_module 'kernel \(image_size 2147483648 bytes\) and initrd \(0 bytes\) do not
 # A hostile guest (guest/hostile): unmapped IPA, the IPA space above its RAM
 # (where the host keeps Tally's own memory), host devices it was not given,
 # an MMIO access without a syndrome, undefined SMCCC ids (NOT_SUPPORTED,
-# registers untouched), PSCI with bad arguments, a vCPU started at an
-# unmapped address (it loops on injected aborts until the VM powers off),
-# writes to ID registers and accesses to trapped registers (UNDEFs), the PMU
-# asked to count EL2 (nothing counted).
-# Each must end as its documented answer, and Tally tears down cleanly.
+# registers untouched), PSCI with bad arguments (INVALID_PARAMETERS,
+# INVALID_ADDRESS for entry points outside RAM, AFFINITY_INFO levels 1-3),
+# CPU_ON storms (SUCCESS once, then ALREADY_ON, 50 cycles), writes to ID
+# registers and accesses to trapped registers (UNDEFs), the PMU asked to
+# count EL2 (nothing counted), the sharing calls' refusals. Each must end as
+# its documented answer; the guest then calls CPU_OFF on its last vCPU,
+# which ends the VM, and Tally tears down cleanly.
 # Every byte a guest prints is a flag-register read and a data-register
 # write of its emulated UART: at least 2 MMIO exits per byte of vm0's output
 # (the rest are its distributor accesses).
@@ -415,9 +447,9 @@ for cfg in "max 3" "cortex-a72 2"; do
         --kernel build/guest/hostile.bin --timeout 180
     vm_started 2 1
     for t in abort-unmapped-ipa abort-above-ram abort-host-devices abort-no-syndrome \
-        smccc-undefined psci-over-smc psci-bad-arguments hc-features share-bad-requests \
-        share-with-tally cpu-on-bad-entry idreg-write-undef trapped-reg-undef pmu-no-el2-cycles \
-        still-answering; do
+        cmo-on-mmio mmio-walk-fault smccc-undefined psci-over-smc psci-bad-arguments hc-features \
+        share-bad-requests share-with-tally cpu-on-bad-entry cpu-on-storm idreg-write-undef \
+        trapped-reg-undef pmu-no-el2-cycles still-answering; do
         expect "^vm0: hostile: PASS $t\$"
     done
     # max has PMUv3.5: the guest gets the PMU, and not one EL2 cycle. The
@@ -427,13 +459,15 @@ for cfg in "max 3" "cortex-a72 2"; do
     else
         expect '^vm0: hostile: PMU reads as absent \(hidden: the CPU has no MDCR_EL2.HCCD\)$'
     fi
-    expect '^vm0: hostile: 15 passed, 0 failed$'
+    expect '^vm0: hostile: 18 passed, 0 failed$'
     forbid '^vm0: hostile: FAIL'
-    # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP: 4118.
-    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, [0-9]+ MMIO, 4118 aborts injected$'
+    # 2 x 2 unmapped, 4096 + 1 above RAM, 8 x 2 host devices, 1 LDP, 1 walk
+    # into the distributor: 4119.
+    expect '^tally: VM 0 vCPU 0: [0-9]+ exits: [0-9]+ interrupts, [0-9]+ HVC/SMC, [0-9]+ MMIO, 4119 aborts injected$'
     check uart_bytes_are_mmio_exits
-    expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 0 HVC/SMC, 0 MMIO, [1-9][0-9]* aborts injected$'
-    vm_powered_off
+    # vCPU 1 ran 50 times, each run one CPU_OFF.
+    expect '^tally: VM 0 vCPU 1: [0-9]+ exits: [0-9]+ interrupts, 50 HVC/SMC, 0 MMIO, 0 aborts injected$'
+    vm_powered_off "CPU_OFF of the last vCPU"
 done
 
 # The test guest's own reset loop (testguest.reset=1: SYSTEM_RESET at the
@@ -498,7 +532,7 @@ expect '^vm0: testguest: 0 skipped$'
 expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
 forbid '^vm0: testguest: (FAIL|SKIP)'
 check aborts_are_the_probes
-vm_powered_off '^tally: powering off \(watchdog\)$'
+vm_powered_off SYSTEM_OFF '^tally: powering off \(watchdog\)$'
 
 # Debian's Linux as the guest, 4 vCPUs, /init's test markers. The card
 # carries the 33 MB kernel, which U-Boot reads at ~0.4 MB/s on QEMU's SD
@@ -516,7 +550,7 @@ expect '^vm0: init: mem8m ok$'
 expect '^vm0: init: dmesg clean$'
 expect '^vm0: init: done$'
 forbid 'Kernel panic|Internal error|Oops|mem8m FAIL|dmesg bad'
-vm_powered_off '^tally: powering off \(watchdog\)$'
+vm_powered_off SYSTEM_OFF '^tally: powering off \(watchdog\)$'
 
 # --- several VMs (docs/vm-binding.md), consoles, shared regions -----------
 # Every accounting line, the ones printed at one VM's teardown while another

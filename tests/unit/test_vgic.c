@@ -366,6 +366,52 @@ START_TEST(test_sgi1r_targets_list_irm_and_other_clusters)
 }
 END_TEST
 
+/* The receiver finished the first SGI inside the guest (its list register
+ * is invalid in the hardware, but the model has not seen an exit yet): the
+ * second SGI must kick it, or it waits for an unrelated exit. */
+static void second_sgi_after_silent_eoi_kicks(unsigned version)
+{
+    setup_version(version);
+    if (version == 3) {
+        v3_enable_all();
+    } else {
+        wr(0, 0x0, 4, 1);
+        wr(1, 0x100, 4, 0xffff);
+        memset(kicks, 0, sizeof(kicks));
+    }
+    for (unsigned round = 1; round <= 3; round++) {
+        if (version == 3)
+            vgic_dist_sgi1r(&d, 0, (5ull << 24) | 0x2);
+        else
+            wr(0, 0xf00, 4, (2u << 16) | 5);
+        ck_assert_uint_eq(kicks[1], round);
+        ck_assert_uint_eq(kicks[0], 0);
+        /* The kicked exit: fold frees the finished list register. */
+        vgic_dist_fold(&d, 1);
+        vgic_dist_flush(&d, 1);
+        ck_assert_uint_eq(lrs_used(1), 1);
+        ck_assert_int_eq(cpu[1].priv[5].lr, 0);
+        ck_assert_uint_eq(vgic_lr_state(version, cpu[1].lr[0]), VGIC_LR_PENDING);
+        /* In the guest, without an exit: acknowledged and EOIed. */
+        guest_done(1, 0);
+    }
+    vgic_dist_fold(&d, 1);
+    ck_assert_uint_eq(lrs_used(1), 0);
+    ck_assert_uint_eq(d.nr_latched, 0);
+}
+
+START_TEST(test_v3_second_sgi_after_silent_eoi_kicks_the_receiver)
+{
+    second_sgi_after_silent_eoi_kicks(3);
+}
+END_TEST
+
+START_TEST(test_v2_second_sgi_after_silent_eoi_kicks_the_receiver)
+{
+    second_sgi_after_silent_eoi_kicks(2);
+}
+END_TEST
+
 START_TEST(test_hw_timer_lr_links_physical_and_release_reports_it)
 {
     setup_version(3);
@@ -388,6 +434,40 @@ START_TEST(test_hw_timer_lr_links_physical_and_release_reports_it)
     ck_assert_uint_eq(cpu[0].lr_used, 0);
     ck_assert_int_eq(cpu[0].priv[27].lr, -1);
     ck_assert_uint_eq(vgic_dist_vcpu_release(&d, 0, hw, 8), 0);
+}
+END_TEST
+
+START_TEST(test_hw_timer_retract_only_while_pending_not_active)
+{
+    setup_version(3);
+    v3_enable_all();
+    ck_assert_int_eq(vgic_dist_set_hw(&d, 0, 30, 30), ERR_OK);
+    ck_assert(!vgic_dist_hw_pending(&d, 0, 30));
+    ck_assert(!vgic_dist_hw_pending(&d, 0, 5)); /* not hardware-linked */
+    /* Latched, not yet in a list register. */
+    vgic_dist_inject(&d, 0, 30);
+    ck_assert_uint_eq(d.nr_latched, 1);
+    ck_assert(vgic_dist_hw_pending(&d, 0, 30));
+    ck_assert(vgic_dist_hw_retract(&d, 0, 30));
+    ck_assert_uint_eq(d.nr_latched, 0);
+    ck_assert(!vgic_dist_hw_retract(&d, 0, 30)); /* nothing left */
+    /* In a list register, pending: retracted and the list register freed. */
+    vgic_dist_inject(&d, 0, 30);
+    vgic_dist_flush(&d, 0);
+    ck_assert_uint_eq(lrs_used(0), 1);
+    ck_assert(vgic_dist_hw_pending(&d, 0, 30));
+    ck_assert(vgic_dist_hw_retract(&d, 0, 30));
+    ck_assert_uint_eq(lrs_used(0), 0);
+    ck_assert_int_eq(cpu[0].priv[30].lr, -1);
+    ck_assert_uint_eq(rrd(0, SGI(0, 0x200), 4) & (1u << 30), 0); /* ISPENDR0 */
+    /* Acknowledged (active): the guest owns it; never retracted. */
+    vgic_dist_inject(&d, 0, 30);
+    vgic_dist_flush(&d, 0);
+    cpu[0].lr[0] = vgic_lr_with_state(3, cpu[0].lr[0], VGIC_LR_ACTIVE);
+    vgic_dist_fold(&d, 0);
+    ck_assert(!vgic_dist_hw_pending(&d, 0, 30));
+    ck_assert(!vgic_dist_hw_retract(&d, 0, 30));
+    ck_assert_uint_eq(lrs_used(0), 1);
 }
 END_TEST
 
@@ -601,7 +681,10 @@ Suite *vgic_suite(void)
     tcase_add_test(m, test_reinject_while_active_makes_lr_pending_and_active);
     tcase_add_test(m, test_icpendr_of_own_lr_clears_its_pending_state);
     tcase_add_test(m, test_sgi1r_targets_list_irm_and_other_clusters);
+    tcase_add_test(m, test_v3_second_sgi_after_silent_eoi_kicks_the_receiver);
+    tcase_add_test(m, test_v2_second_sgi_after_silent_eoi_kicks_the_receiver);
     tcase_add_test(m, test_hw_timer_lr_links_physical_and_release_reports_it);
+    tcase_add_test(m, test_hw_timer_retract_only_while_pending_not_active);
     tcase_add_test(m, test_hw_spi_enable_routes_to_target);
     tcase_add_test(m, test_v2_sgir_one_source_per_lr_with_eoi_maintenance);
     tcase_add_test(m, test_disabled_group_holds_interrupts_back);
