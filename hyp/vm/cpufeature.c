@@ -456,8 +456,3 @@ void cpufeature_print(unsigned vm_id, const struct stage2_geometry *g)
                                   : "absent",
            cpufeature_guest_mops() ? "given" : "absent", n ? list : " none");
 }
-
-const char *cpufeature_idreg_name(unsigned idx)
-{
-    return idx < IDREG_COUNT ? idregs[idx].name : NULL;
-}

@@ -65,10 +65,6 @@ void cpufeature_view_init(struct idreg_view *view, unsigned gic_version);
  * the guest does not see. */
 void cpufeature_print(unsigned vm_id, const struct stage2_geometry *g);
 
-/* The register's name ("ID_AA64PFR0_EL1") for an index of the view, or
- * NULL for a reserved encoding. */
-const char *cpufeature_idreg_name(unsigned idx);
-
 /* The guest's PMU: the CPU has PMUv3.5 (MDCR_EL2.HCCD, so no counter of a
  * guest counts at EL2). Without it the PMU is hidden and trapped. */
 bool cpufeature_guest_pmu(void);
