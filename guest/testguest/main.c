@@ -238,6 +238,11 @@ static int cpu_index(void)
 }
 
 /* Polls `cond` until it holds or `ms` milliseconds of virtual time pass. */
+/* How long one CPU waits for another (CPU_ON, an SGI, CPU_OFF): a
+ * delivery check, not a latency one. Generous, because several VMs'
+ * vCPUs may share few host CPUs under an emulator. */
+#define CROSS_CPU_MS 5000
+
 #define WAIT_FOR(cond, ms)                                                                         \
     ({                                                                                             \
         u64 deadline_ = cntvct() + cntfrq() * (ms) / 1000;                                         \
@@ -413,7 +418,7 @@ static bool cpu1_command(enum cpu1_cmd cmd)
     cpu1.cmd = cmd;
     /* Publishes cmd; pairs with CPU 1's load-acquire of cmd_seq. */
     __atomic_store_n(&cpu1.cmd_seq, seq, __ATOMIC_RELEASE);
-    return WAIT_FOR(__atomic_load_n(&cpu1.done_seq, __ATOMIC_ACQUIRE) == seq, 1000);
+    return WAIT_FOR(__atomic_load_n(&cpu1.done_seq, __ATOMIC_ACQUIRE) == seq, CROSS_CPU_MS);
 }
 
 static void check_psci_basics(void)
@@ -473,11 +478,12 @@ static void check_cpu_on(void)
 
     long r = psci(PSCI_CPU_ON_64, target, (u64)tg_secondary_entry, top);
     /* Pairs with the store-release of cpu1.up in tg_secondary_main. */
-    bool up = r == PSCI_SUCCESS && WAIT_FOR(__atomic_load_n(&cpu1.up, __ATOMIC_ACQUIRE), 1000);
+    bool up =
+        r == PSCI_SUCCESS && WAIT_FOR(__atomic_load_n(&cpu1.up, __ATOMIC_ACQUIRE), CROSS_CPU_MS);
     if (r != PSCI_SUCCESS)
         tg_fail("psci-cpu-on", "CPU_ON returned", r);
     else if (!up)
-        tg_fail("psci-cpu-on", "second CPU did not report in within (ms)", 1000);
+        tg_fail("psci-cpu-on", "second CPU did not report in within (ms)", CROSS_CPU_MS);
     else if (cpu1.mpidr != target)
         tg_fail("psci-cpu-on", "wrong CPU came up, MPIDR", (long)cpu1.mpidr);
     else if (cpu1.el != 1)
@@ -508,18 +514,18 @@ static void check_sgis(bool cpu1_up)
         return;
     }
     bool done = cpu1_command(CMD_SEND_SGI);
-    bool got = WAIT_FOR(load_relaxed(&sgi_count[0][SGI_TO_CPU0]) >= 1, 1000);
+    bool got = WAIT_FOR(load_relaxed(&sgi_count[0][SGI_TO_CPU0]) >= 1, CROSS_CPU_MS);
     WAIT_FOR(false, 20); /* a duplicate would arrive in this window */
     u32 n = load_relaxed(&sgi_count[0][SGI_TO_CPU0]);
     if (!done)
-        tg_fail("sgi-cpu1-to-cpu0", "second CPU did not send within (ms)", 1000);
+        tg_fail("sgi-cpu1-to-cpu0", "second CPU did not send within (ms)", CROSS_CPU_MS);
     else if (!got || n != 1)
         tg_fail("sgi-cpu1-to-cpu0", "SGIs received by CPU 0 (want 1):", n);
     else
         tg_pass("sgi-cpu1-to-cpu0");
 
     gic_send_sgi(SGI_TO_CPU1, cpu_mpidr[1], 1);
-    got = WAIT_FOR(load_relaxed(&sgi_count[1][SGI_TO_CPU1]) >= 1, 1000);
+    got = WAIT_FOR(load_relaxed(&sgi_count[1][SGI_TO_CPU1]) >= 1, CROSS_CPU_MS);
     WAIT_FOR(false, 20);
     n = load_relaxed(&sgi_count[1][SGI_TO_CPU1]);
     if (!got || n != 1)
@@ -774,8 +780,8 @@ static void check_cpu_off(bool cpu1_up)
     }
     cpu1_command(CMD_CPU_OFF);
     long st = -100;
-    bool off =
-        WAIT_FOR((st = psci(PSCI_AFFINITY_INFO_64, cpu_mpidr[1], 0, 0)) == PSCI_AFF_OFF, 1000);
+    bool off = WAIT_FOR((st = psci(PSCI_AFFINITY_INFO_64, cpu_mpidr[1], 0, 0)) == PSCI_AFF_OFF,
+                        CROSS_CPU_MS);
     if (off)
         tg_pass("psci-cpu-off");
     else if (cpu1.off_ret)
