@@ -32,7 +32,7 @@
 
 /* --- the hypervisor around the dispatchers ------------------------------------ */
 
-static unsigned ipis[TALLY_MAX_CPUS], stops[4];
+static unsigned ipis[TALLY_MAX_CPUS], stops[VM_STOP_ALL_OFF + 1];
 
 void gic_send_ipi(unsigned pcpu)
 {
@@ -42,11 +42,28 @@ void gic_send_ipi(unsigned pcpu)
 
 bool vm_request_stop(struct vm *vm, enum vm_stop why)
 {
-    FUZZ_CHECK(why == VM_STOP_OFF || why == VM_STOP_RESET, "stop request %d", why);
+    FUZZ_CHECK(why == VM_STOP_OFF || why == VM_STOP_RESET || why == VM_STOP_ALL_OFF,
+               "stop request %d", why);
     stops[why]++;
     uint32_t expected = VM_RUNNING;
     /* Relaxed: single-threaded here; vm.c's own CAS orders for real. */
     return atomic_cas_u32(&vm->stop, &expected, why, MO_RELAXED);
+}
+
+/* vcpu.c's waits and warm boots (CPU_SUSPEND): an early wake-up is
+ * architecturally allowed, and a warm boot is recorded for the model. */
+static unsigned warm_boots[TALLY_MAX_CPUS];
+static uint64_t warm_entry[TALLY_MAX_CPUS], warm_context[TALLY_MAX_CPUS];
+
+void vcpu_wait_for_interrupt(struct vcpu *v)
+{
+}
+
+void vcpu_warm_boot(struct vcpu *v, uint64_t entry, uint64_t context)
+{
+    warm_boots[v->id]++;
+    warm_entry[v->id] = entry;
+    warm_context[v->id] = context;
 }
 
 /* The VM's stage-2 as the sharing core sees it: a real, empty one (the
@@ -97,7 +114,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static const uint32_t known_ids[] = {
     0x84000000, /* PSCI_VERSION */
-    0x84000001, /* CPU_SUSPEND: not provided */
+    0x84000001, /* CPU_SUSPEND */
     0x84000002, /* CPU_OFF */
     0x84000003, /* CPU_ON */
     0x84000004, /* AFFINITY_INFO */
@@ -121,8 +138,8 @@ static const uint32_t known_ids[] = {
     0x86000003, /* first unassigned SMC32 id */
     0xc600000b, /* first unassigned SMC64 id */
     0x8600ffff, /* reserved */
-    0x80000000, /* SMCCC_VERSION: not implemented */
-    0x80000001, /* SMCCC_ARCH_FEATURES */
+    0x80000000, /* SMCCC_VERSION: hyp/vm/spectre.c, not linked here: -1 */
+    0x80000001, /* SMCCC_ARCH_FEATURES: likewise */
     0x00000000, 0xffffffff,
 };
 
@@ -146,6 +163,8 @@ static bool psci_supported(uint32_t fid)
 {
     switch (fid) {
     case 0x84000000:
+    case 0x84000001:
+    case 0x84000001 | PSCI_FN64:
     case 0x84000002:
     case 0x84000003:
     case 0x84000003 | PSCI_FN64:
@@ -155,10 +174,17 @@ static bool psci_supported(uint32_t fid)
     case 0x84000008:
     case 0x84000009:
     case 0x8400000a:
+    case 0x80000000: /* SMCCC_VERSION, discovered through PSCI_FEATURES */
         return true;
     default:
         return false;
     }
+}
+
+/* An entry point a vCPU may start at: 4-byte aligned, in the VM's RAM. */
+static bool entry_ok(uint64_t entry)
+{
+    return !(entry & 3) && entry >= VM_RAM_IPA && entry - VM_RAM_IPA < vm.ram_size;
 }
 
 /*
@@ -192,12 +218,36 @@ static int share_model(uint32_t fid, const uint64_t *x)
     return ERR_SELF;
 }
 
+struct expect_power {
+    unsigned power[TALLY_MAX_CPUS];
+};
+
 struct expect {
     uint64_t x[7];
-    unsigned power[TALLY_MAX_CPUS];
+    struct expect_power p;
     uint64_t on_entry[TALLY_MAX_CPUS], on_context[TALLY_MAX_CPUS];
-    unsigned ipis[TALLY_MAX_CPUS], stops[4];
+    unsigned ipis[TALLY_MAX_CPUS], stops[VM_STOP_ALL_OFF + 1];
+    unsigned warm_boots[TALLY_MAX_CPUS];
+    uint64_t warm_entry[TALLY_MAX_CPUS], warm_context[TALLY_MAX_CPUS];
 };
+
+/* AFFINITY_INFO over the vCPUs whose affinity matches at and above level. */
+static int64_t affinity_model(const struct expect_power *p, uint64_t mpidr, uint64_t level)
+{
+    static const uint64_t below[] = {0, 0xff, 0xffff, 0xffffff};
+    if (level > 3)
+        return -2;
+    uint64_t mask = 0xff00ffffffull & ~below[level];
+    bool any = false, on = false, pending = false;
+    for (unsigned i = 0; i < vm.nr_vcpus; i++) {
+        if ((vcpus[i].mpidr & mask) != (mpidr & mask))
+            continue;
+        any = true;
+        on |= p->power[i] == VCPU_ON;
+        pending |= p->power[i] == VCPU_ON_PENDING;
+    }
+    return !any ? -2 : on ? 0 : pending ? 2 : 1;
+}
 
 /* What the call (fid, x1..x3) from vCPU c must leave behind. */
 static void model(unsigned c, uint32_t fid, struct expect *e)
@@ -205,12 +255,15 @@ static void model(unsigned c, uint32_t fid, struct expect *e)
     struct vcpu *v = &vcpus[c];
     memcpy(e->x, v->ctx.x, sizeof(e->x));
     for (unsigned i = 0; i < vm.nr_vcpus; i++) {
-        e->power[i] = power(i);
+        e->p.power[i] = power(i);
         e->on_entry[i] = vcpus[i].on_entry;
         e->on_context[i] = vcpus[i].on_context;
     }
     memcpy(e->ipis, ipis, sizeof(ipis));
     memcpy(e->stops, stops, sizeof(stops));
+    memcpy(e->warm_boots, warm_boots, sizeof(warm_boots));
+    memcpy(e->warm_entry, warm_entry, sizeof(warm_entry));
+    memcpy(e->warm_context, warm_context, sizeof(warm_context));
 
     if ((fid & ~(PSCI_FN64 | 0x1fu)) == 0x84000000u) {
         bool w32 = !(fid & PSCI_FN64);
@@ -231,28 +284,50 @@ static void model(unsigned c, uint32_t fid, struct expect *e)
             t = by_mpidr(a1);
             if (t < 0) {
                 r = -2; /* INVALID_PARAMETERS */
-            } else if (e->power[t] == VCPU_ON) {
-                r = -4; /* ALREADY_ON */
-            } else if (e->power[t] == VCPU_ON_PENDING) {
-                r = -5; /* ON_PENDING */
+            } else if (!entry_ok(a2)) {
+                r = -9; /* INVALID_ADDRESS */
+            } else if (e->p.power[t] != VCPU_OFF) {
+                r = -4; /* ALREADY_ON, for a pending vCPU too (as KVM) */
             } else {
                 r = 0;
-                e->power[t] = VCPU_ON_PENDING;
+                e->p.power[t] = VCPU_ON_PENDING;
                 e->on_entry[t] = a2;
                 e->on_context[t] = a3;
                 e->ipis[vcpus[t].pcpu]++;
             }
             break;
-        case 0x84000002:
-            e->power[c] = VCPU_OFF;
-            return; /* does not return to the caller: x0 untouched */
+        case 0x84000001:
+        case 0x84000001 | PSCI_FN64: {
+            /* Original format: StateID [15:0] must be 0, StateType [16],
+             * level [25:24]: 0 for standby, 0-1 for power-down. */
+            bool down = a1 & (1u << 16);
+            unsigned level = (a1 >> 24) & 3;
+            if ((a1 & ~0x301ffffull) || (a1 & 0xffff) || level > (down ? 1u : 0u)) {
+                r = -2;
+            } else if (down && !entry_ok(a2)) {
+                r = -9;
+            } else if (down) {
+                e->warm_boots[c]++;
+                e->warm_entry[c] = a2;
+                e->warm_context[c] = a3;
+                return; /* resumes at the entry point: x0 is not a result */
+            } else {
+                r = 0;
+            }
+            break;
+        }
+        case 0x84000002: {
+            e->p.power[c] = VCPU_OFF;
+            bool all_off = true;
+            for (unsigned i = 0; i < vm.nr_vcpus; i++)
+                all_off &= e->p.power[i] == VCPU_OFF;
+            if (all_off)
+                e->stops[VM_STOP_ALL_OFF]++; /* the last one on ends the VM */
+            return;                          /* does not return to the caller: x0 untouched */
+        }
         case 0x84000004:
         case 0x84000004 | PSCI_FN64:
-            t = by_mpidr(a1);
-            if (a2 != 0 || t < 0)
-                r = -2;
-            else
-                r = e->power[t] == VCPU_ON ? 0 : e->power[t] == VCPU_ON_PENDING ? 2 : 1;
+            r = affinity_model(&e->p, a1, a2);
             break;
         case 0x84000006:
             r = 2; /* MIGRATE_NOT_REQUIRED */
@@ -309,14 +384,18 @@ static void check(unsigned c, uint32_t fid, const struct expect *e, const uint64
     for (unsigned i = nres; i < 31; i++)
         FUZZ_CHECK(x[i] == saved[i], "vCPU %u fid %#x: x%u changed", c, fid, i);
     for (unsigned i = 0; i < vm.nr_vcpus; i++) {
-        FUZZ_CHECK(power(i) == e->power[i], "fid %#x from vCPU %u: vCPU %u power %u, model %u", fid,
-                   c, i, power(i), e->power[i]);
+        FUZZ_CHECK(power(i) == e->p.power[i], "fid %#x from vCPU %u: vCPU %u power %u, model %u",
+                   fid, c, i, power(i), e->p.power[i]);
         FUZZ_CHECK(vcpus[i].on_entry == e->on_entry[i] && vcpus[i].on_context == e->on_context[i],
                    "fid %#x from vCPU %u: vCPU %u CPU_ON entry/context", fid, c, i);
     }
     FUZZ_CHECK(!memcmp(ipis, e->ipis, sizeof(ipis)), "fid %#x from vCPU %u: IPIs differ", fid, c);
     FUZZ_CHECK(!memcmp(stops, e->stops, sizeof(stops)), "fid %#x from vCPU %u: stop requests", fid,
                c);
+    FUZZ_CHECK(!memcmp(warm_boots, e->warm_boots, sizeof(warm_boots)) &&
+                   !memcmp(warm_entry, e->warm_entry, sizeof(warm_entry)) &&
+                   !memcmp(warm_context, e->warm_context, sizeof(warm_context)),
+               "fid %#x from vCPU %u: CPU_SUSPEND warm boots differ", fid, c);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -327,6 +406,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(vcpus, 0, sizeof(vcpus));
     memset(ipis, 0, sizeof(ipis));
     memset(stops, 0, sizeof(stops));
+    memset(warm_boots, 0, sizeof(warm_boots));
+    memset(warm_entry, 0, sizeof(warm_entry));
+    memset(warm_context, 0, sizeof(warm_context));
     vm.nr_vcpus = 1 + (setup & 7);
     vm.id = (setup >> 3) & 3;
     vm.vmid = (uint16_t)(vm.id + 1);
