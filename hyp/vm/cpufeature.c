@@ -123,7 +123,7 @@ static const struct idreg_desc idregs[IDREG_COUNT] = {
                    false,
                    F(0) | F(4) /* EL0, EL1 */ | F(16) | F(20) /* FP, AdvSIMD */ | F(48) /* DIT */ |
                        F(56) | F(60) /* CSV2, CSV3 */,
-                   {{4, 1} /* EL1: AArch64 only */, {56, 1} /* CSV2: no SCXTNUM */}},
+                   {{4, 1} /* EL1: AArch64 only */}},
     [IDX(4, 1)] = {"ID_AA64PFR1_EL1", false,
                    F(0) /* BT */ | F(4) /* SSBS */ | F(32) /* CSV2_frac */},
     [IDX(5, 0)] = {"ID_AA64DFR0_EL1", false,
@@ -262,6 +262,12 @@ uint64_t cpufeature_hcr(void)
         h &= ~(HCR_APK | HCR_API);
     if (cpu_has_ras())
         h |= HCR_TERR | HCR_TEA;
+    /* CSV2 >= 2 (FEAT_CSV2_2) is given as the hardware has it, so its
+     * SCXTNUM_EL0/EL1 are the guest's too (cleared at every vCPU start).
+     * Capping CSV2 at 1 instead made Linux on -cpu max (CSV2 = 3) report
+     * "Mitigation: CSV2, but not BHB" where bare QEMU says "Not affected". */
+    if (FIELD(read_sysreg(id_aa64pfr0_el1), 56) >= 2)
+        h |= HCR_ENSCXT;
     return h;
 }
 

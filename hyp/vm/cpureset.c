@@ -138,8 +138,12 @@ void cpureset_el1(void)
     debug_reset();
     pmu_reset();
     pauth_reset();
-    if (FIELD(read_sysreg(id_aa64pfr1_el1), 24)) /* SME */
-        write_sysreg(S3_3_C13_C0_5, 0);          /* TPIDR2_EL0 */
+    if (FIELD(read_sysreg(id_aa64pfr1_el1), 24))        /* SME */
+        write_sysreg(S3_3_C13_C0_5, 0);                 /* TPIDR2_EL0 */
+    if (FIELD(read_sysreg(id_aa64pfr0_el1), 56) >= 2) { /* FEAT_CSV2_2 */
+        write_sysreg(S3_3_C13_C0_7, 0);                 /* SCXTNUM_EL0 */
+        write_sysreg(S3_0_C13_C0_7, 0);                 /* SCXTNUM_EL1 */
+    }
     if (gic_version() == 3)
         write_sysreg(S3_0_C12_C12_5, 0x7); /* ICC_SRE_EL1: SRE, DFB, DIB */
     isb();

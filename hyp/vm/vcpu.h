@@ -42,19 +42,20 @@
 #define EXIT_SERROR 3
 
 /* HCR_EL2 for a guest (vcpu.c says why these bits and not TWI, TWE, FB). */
-#define HCR_VM   (1ull << 0)  /* stage-2 translation */
-#define HCR_SWIO (1ull << 1)  /* set/way invalidate -> clean+invalidate */
-#define HCR_PTW  (1ull << 2)  /* a stage-1 walk into stage-2 Device memory faults */
-#define HCR_FMO  (1ull << 3)  /* physical FIQ to EL2, virtual FIQ on */
-#define HCR_IMO  (1ull << 4)  /* physical IRQ to EL2, virtual IRQ on */
-#define HCR_AMO  (1ull << 5)  /* SError to EL2, virtual SError on */
-#define HCR_VSE  (1ull << 8)  /* a virtual SError is pending */
-#define HCR_TWI  (1ull << 13) /* WFI traps to EL2 */
-#define HCR_TSC  (1ull << 19) /* SMC traps to EL2 */
-#define HCR_RW_  (1ull << 31)
-#define HCR_APK  (1ull << 40)
-#define HCR_API  (1ull << 41)
-#define HCR_FWB  (1ull << 46) /* stage-2 may force Write-Back (FEAT_S2FWB) */
+#define HCR_VM     (1ull << 0)  /* stage-2 translation */
+#define HCR_SWIO   (1ull << 1)  /* set/way invalidate -> clean+invalidate */
+#define HCR_PTW    (1ull << 2)  /* a stage-1 walk into stage-2 Device memory faults */
+#define HCR_FMO    (1ull << 3)  /* physical FIQ to EL2, virtual FIQ on */
+#define HCR_IMO    (1ull << 4)  /* physical IRQ to EL2, virtual IRQ on */
+#define HCR_AMO    (1ull << 5)  /* SError to EL2, virtual SError on */
+#define HCR_VSE    (1ull << 8)  /* a virtual SError is pending */
+#define HCR_TWI    (1ull << 13) /* WFI traps to EL2 */
+#define HCR_TSC    (1ull << 19) /* SMC traps to EL2 */
+#define HCR_RW_    (1ull << 31)
+#define HCR_APK    (1ull << 40)
+#define HCR_API    (1ull << 41)
+#define HCR_FWB    (1ull << 46) /* stage-2 may force Write-Back (FEAT_S2FWB) */
+#define HCR_ENSCXT (1ull << 53) /* SCXTNUM_EL0/EL1 untrapped (FEAT_CSV2_2) */
 #define HCR_GUEST                                                                                  \
     (HCR_VM | HCR_SWIO | HCR_PTW | HCR_FMO | HCR_IMO | HCR_AMO | HCR_TWI | HCR_TSC | HCR_RW_ |     \
      HCR_APK | HCR_API)
