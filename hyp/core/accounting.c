@@ -28,6 +28,7 @@ struct acct_reach {
     uint64_t tables;    /* table pages of the tree */
     uint64_t owned;     /* 4 KiB pages that owning leaves hold */
     uint64_t over_refs; /* reached pages holding more references than owners */
+    uint64_t reserved;  /* of owned: VMs' untouched RAM, taken but untyped */
 };
 
 /* Does a live CPU hold this page as part of its stack? */
@@ -136,6 +137,12 @@ void accounting_reach_pages(struct acct_reach *r, paddr_t p, uint64_t n, uint32_
     }
 }
 
+void accounting_reach_reserved(struct acct_reach *r, uint64_t n)
+{
+    r->owned += n;
+    r->reserved += n;
+}
+
 /* Stack pages a CPU holds that the address space does not also reach; each
  * must then have exactly the CPU's reference. */
 static uint64_t unmapped_stack_pages(struct acct_reach *r)
@@ -183,6 +190,9 @@ void accounting_take(struct accounting *a)
     a->reserved = c.by_usage[PAGE_RESERVED];
     uint64_t in_use = a->frame + a->pagetable + a->kstack + c.unused;
     a->leaked = (int64_t)in_use - (int64_t)reached + (int64_t)r.over_refs;
+    /* A VM's RAM it has not touched yet is its frames-to-be: taken from
+     * the allocator at its creation (untyped, in c.unused), counted here. */
+    a->frame += r.reserved;
 }
 
 void accounting_print(const struct accounting *a)
