@@ -17,6 +17,7 @@
 // with the region's reference and one per member mapping it).
 #include <stdio.h>
 #include <tally/errno.h>
+#include <tally/page.h>
 #include <tally/page_alloc.h>
 #include <tally/panic.h>
 
@@ -113,6 +114,11 @@ static int tree_leaf(const struct pt_visit *v, void *ctx)
         if (t->skip && t->skip(p))
             continue;
         t->r->owned++;
+        /* A tail page of a block (a VM's 2 MiB of RAM typed as one frame)
+         * holds no count: the entry's one reference is on the head,
+         * audited as the block's first page. */
+        if (page_owner_slot(p) != meta_slot(p))
+            continue;
         audit(t->r, page_slot_ref_count(meta_slot(p)), 1, p);
     }
     return 0;

@@ -109,6 +109,9 @@ struct vm {
     uint64_t touched[VM_MAX_RAM_WINDOWS / 64];
     uint64_t touched_pages, zeroed_pages; /* pages mapped on touch; of them, written zero */
     uint64_t untouched_count;             /* scratch of vm.c's untouched_pages() */
+    /* CNTPCT at the start of vm_create; 0 once vCPU 0 has first entered
+     * the guest and the span was printed (vm_note_first_entry). */
+    uint64_t create_cnt;
     /* Where the boot pieces went (IPAs). */
     uint64_t kernel_ipa, kernel_size, initrd_ipa, initrd_size, dtb_ipa, dtb_size;
     struct mmio_region mmio[VM_MAX_MMIO];
@@ -211,6 +214,10 @@ int vm_touch_locked(struct vm *vm, uint64_t ipa, uint64_t len);
 /* A stage-2 translation fault at ipa: true if it was untouched RAM, now
  * mapped (or mapped meanwhile by another vCPU), so the access is retried. */
 bool vm_fault_in(struct vm *vm, uint64_t ipa);
+/* Before vCPU 0's first entry into the guest: print the counter ticks since
+ * the start of vm_create (instructions under QEMU -icount shift=0) and the
+ * pages zeroed meanwhile (make bench-vm-create). */
+void vm_note_first_entry(struct vm *vm);
 
 /* Registered with accounting_set_owners, run under vm_mm_lock: every live VM's stage-2 and the
  * shared regions, reported as owners (accounting.h). */
