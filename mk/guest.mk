@@ -175,3 +175,10 @@ bench-exits: $(GUEST_BUILD)/testguest.bin $(BUILD)/qemu-virt/tally.bin
 	        printf "bench-exits: mmio_uart_write_insns %d (%.2fx the null hypercall)\n", \
 	            v["mmio_uart_write_insns"], v["mmio_uart_write_insns"] / v["hvc_null_insns"] }'
 BENCH_TARGETS += bench-exits
+
+# VM creation to the guest's first instruction, 1 GiB VM, first-touch zeroing
+# against tally.ram=eager (scripts/bench-vm-create.sh).
+.PHONY: bench-vm-create
+bench-vm-create: $(GUEST_BUILD)/testguest.bin $(BUILD)/qemu-virt/tally.bin
+	$(Q)bash scripts/bench-vm-create.sh $(BUILD)/qemu-virt/tally.bin $<
+BENCH_TARGETS += bench-vm-create

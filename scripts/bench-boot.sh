@@ -62,7 +62,7 @@ count() {
         echo "bench-boot: $name: the boot failed or timed out, see $log" >&2
         return 1
     fi
-    if ! tr -d '\r' <"$log" | grep -qx 'init: done'; then
+    if ! tr -d '\r' <"$log" | grep -qxE '(vm0: )?init: done'; then
         echo "bench-boot: $name: the guest never printed 'init: done', see $log" >&2
         return 1
     fi

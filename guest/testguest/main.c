@@ -941,7 +941,7 @@ static void print_memory(void)
 
 static void check_ram_pages(void)
 {
-    u64 pages = 0, bad_pa = 0, got = 0;
+    u64 pages = 0, bad_pa = 0, got = 0, nonzero = 0, nonzero_pa = 0;
     bool bad = false;
     if (!collect_keep()) {
         tg_fail("ram-pages", "more reserved regions than the check can hold:", MAX_KEEP);
@@ -958,6 +958,10 @@ static void check_ram_pages(void)
                         continue;
                     volatile u64 *w0 = (volatile u64 *)pa, *w1 = (volatile u64 *)(pa + 4088);
                     if (pass == 0) {
+                        /* Never touched before: Tally zeroes it on first
+                         * touch, whatever a VM or Tally left there. */
+                        if ((*w0 | *w1) && !nonzero++)
+                            nonzero_pa = pa;
                         *w0 = page_word(pa, 0);
                         *w1 = page_word(pa, 1);
                         pages++;
@@ -974,6 +978,14 @@ static void check_ram_pages(void)
     con_puts("testguest: ram-pages: ");
     con_putu(pages);
     con_puts(" pages written and read back\n");
+    if (nonzero) {
+        con_puts("testguest: ram-zero: first non-zero page at ");
+        con_puthex(nonzero_pa);
+        con_puts("\n");
+        tg_fail("ram-zero", "pages read non-zero before the guest wrote them:", (long)nonzero);
+    } else if (pages) {
+        tg_pass("ram-zero");
+    }
     if (pages == 0)
         tg_fail("ram-pages", "no RAM pages found in the device tree:", 0);
     else if (bad)

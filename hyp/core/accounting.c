@@ -17,6 +17,7 @@
 // with the region's reference and one per member mapping it).
 #include <stdio.h>
 #include <tally/errno.h>
+#include <tally/page.h>
 #include <tally/page_alloc.h>
 #include <tally/panic.h>
 
@@ -28,6 +29,7 @@ struct acct_reach {
     uint64_t tables;    /* table pages of the tree */
     uint64_t owned;     /* 4 KiB pages that owning leaves hold */
     uint64_t over_refs; /* reached pages holding more references than owners */
+    uint64_t reserved;  /* of owned: VMs' untouched RAM, taken but untyped */
 };
 
 /* Does a live CPU hold this page as part of its stack? */
@@ -112,6 +114,11 @@ static int tree_leaf(const struct pt_visit *v, void *ctx)
         if (t->skip && t->skip(p))
             continue;
         t->r->owned++;
+        /* A tail page of a block (a VM's 2 MiB of RAM typed as one frame)
+         * holds no count: the entry's one reference is on the head,
+         * audited as the block's first page. */
+        if (page_owner_slot(p) != meta_slot(p))
+            continue;
         audit(t->r, page_slot_ref_count(meta_slot(p)), 1, p);
     }
     return 0;
@@ -134,6 +141,12 @@ void accounting_reach_pages(struct acct_reach *r, paddr_t p, uint64_t n, uint32_
         paddr_t q = pa_add(p, i * PAGE_SIZE);
         audit(r, page_slot_ref_count(meta_slot(q)), refs, q);
     }
+}
+
+void accounting_reach_reserved(struct acct_reach *r, uint64_t n)
+{
+    r->owned += n;
+    r->reserved += n;
 }
 
 /* Stack pages a CPU holds that the address space does not also reach; each
@@ -183,6 +196,9 @@ void accounting_take(struct accounting *a)
     a->reserved = c.by_usage[PAGE_RESERVED];
     uint64_t in_use = a->frame + a->pagetable + a->kstack + c.unused;
     a->leaked = (int64_t)in_use - (int64_t)reached + (int64_t)r.over_refs;
+    /* A VM's RAM it has not touched yet is its frames-to-be: taken from
+     * the allocator at its creation (untyped, in c.unused), counted here. */
+    a->frame += r.reserved;
 }
 
 void accounting_print(const struct accounting *a)

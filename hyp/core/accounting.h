@@ -25,6 +25,9 @@ struct aspace;
 void accounting_reach_tree(struct acct_reach *r, struct aspace *as, bool (*skip)(paddr_t p));
 /* n pages from p held by an owner, each with exactly `refs` references. */
 void accounting_reach_pages(struct acct_reach *r, paddr_t p, uint64_t n, uint32_t refs);
+/* n pages an owner took from the allocator and keeps untyped (a VM's
+ * reserved, untouched RAM): no references to audit. */
+void accounting_reach_reserved(struct acct_reach *r, uint64_t n);
 /* The owners above Tally's core (VMs, shared regions) report through fn
  * from now on. Set once, before the first VM. */
 void accounting_set_owners(void (*fn)(struct acct_reach *r));

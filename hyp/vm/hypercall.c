@@ -71,7 +71,14 @@ static int sharing_locked(uint32_t fid, struct vm *vm, const uint64_t *x)
     bool names_vm = fid >= TALLY_HC_SHARE && fid <= TALLY_HC_DONATE;
     vm_mm_lock();
     struct vm *other = names_vm && x[3] <= 0xffffffffu ? vm_get_by_id((unsigned)x[3]) : NULL;
-    int err = sharing_call(fid, &vm->share, x, other ? &other->share : NULL);
+    /* The sharing core finds frames through the stage-2: untouched RAM in
+     * the range is touched first (zeroed and mapped, as a guest access
+     * would), whatever the call's outcome; the guest sees the same zeros. */
+    int err = ERR_OK;
+    if (x[2] && x[2] < (1ull << 40))
+        err = vm_touch_locked(vm, x[1], x[2] << PAGE_SHIFT);
+    if (err == ERR_OK)
+        err = sharing_call(fid, &vm->share, x, other ? &other->share : NULL);
     /* Nothing is mapped at an emulated device's IPAs (every access traps):
      * say what is there. */
     if (err == ERR_NOENT && x[2] && x[2] < (1ull << 40) &&

@@ -79,6 +79,13 @@ static void data_abort(struct vcpu *v, uint64_t esr)
         write_sysreg(hcr_el2, hcr | HCR_VSE);
         return;
     }
+    /* First touch of the VM's RAM (a translation fault, also on the guest's
+     * stage-1 walk or a cache maintenance instruction): zeroed, mapped,
+     * the access retried. */
+    if (fsc >= 0x04 && fsc <= 0x07 && vm_fault_in(v->vm, fault_ipa(v))) {
+        v->exits_touch++;
+        return;
+    }
     if (dfsc_translation_or_access(fsc) && !(esr & ISS_S1PTW)) {
         if (esr & ISS_CM) {
             vcpu_skip_insn(v, esr);
@@ -133,6 +140,11 @@ void traps_handle_exit(struct vcpu *v, unsigned exit)
         data_abort(v, esr);
         break;
     case EC_IABT_LOW:
+        /* An instruction fetch from untouched RAM: first touch. */
+        if (ISS_DFSC(esr) >= 0x04 && ISS_DFSC(esr) <= 0x07 && vm_fault_in(v->vm, fault_ipa(v))) {
+            v->exits_touch++;
+            break;
+        }
         v->exits_abort++;
         inject_iabt(v, v->ctx.far);
         break;

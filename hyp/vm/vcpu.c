@@ -252,6 +252,8 @@ unsigned vcpu_run(struct vcpu *v)
             atomic_store_u32(&v->power, VCPU_ON, MO_RELEASE);
         }
         vgic_flush(v);
+        if (v->id == 0)
+            vm_note_first_entry(v->vm);
         unsigned exit = guest_enter(&v->ctx);
         vgic_sync(v);
         v->exits++;

@@ -108,6 +108,7 @@ struct vcpu {
     struct vcpu_sysregs sys;
     struct vcpu_fp fp __attribute__((aligned(16)));
     uint64_t exits, exits_irq, exits_hvc, exits_mmio, exits_abort;
+    uint64_t exits_touch;       /* stage-2 faults that mapped untouched RAM (first touch) */
     uint64_t undefs;            /* UNDEFs injected for trapped MSR/MRS (sysreg.c) */
     struct vgic_cpu_state vgic; /* the VGIC's */
 };

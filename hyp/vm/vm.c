@@ -33,6 +33,7 @@
 #include <string.h>
 #include <tally/arch.h>
 #include <tally/errno.h>
+#include <tally/meta.h>
 #include <tally/page_alloc.h>
 #include <tally/panic.h>
 #include <tally/sysreg.h>
@@ -137,6 +138,8 @@ static bool skip_shared(paddr_t p)
     return shmem_contains(p);
 }
 
+static uint64_t untouched_pages(struct vm *vm);
+
 void vm_account_owners(struct acct_reach *r)
 {
     for (unsigned id = 0; id < VM_MAX_VMS; id++) {
@@ -144,6 +147,7 @@ void vm_account_owners(struct acct_reach *r)
         if (!vm)
             continue;
         accounting_reach_tree(r, &vm->s2, skip_shared);
+        accounting_reach_reserved(r, untouched_pages(vm));
         vm_put(vm);
     }
     shmem_account(r);
@@ -185,6 +189,10 @@ int vm_copy_to_guest(struct vm *vm, uint64_t ipa, const void *src, uint64_t len)
 {
     if (ipa < VM_RAM_IPA || len > vm->ram_size || ipa - VM_RAM_IPA > vm->ram_size - len)
         return ERR_RANGE;
+    /* What the loader writes counts as touched: zeroed and mapped first. */
+    int err = vm_touch_locked(vm, ipa, len);
+    if (err != ERR_OK)
+        return err;
     const uint8_t *s = src;
     for (unsigned i = 0; i < vm->nr_ram && len; i++) {
         const struct vm_ram_block *b = &vm->ram[i];
@@ -202,13 +210,12 @@ int vm_copy_to_guest(struct vm *vm, uint64_t ipa, const void *src, uint64_t len)
     return ERR_OK;
 }
 
-/* Take the VM's RAM: blocks of up to 1 GiB, largest first, each typed as one
- * frame (a compound page) owned by the VM and mapped with the entries'
- * references only: a 1 GiB or 2 MiB block entry owns one reference. */
+/* Take the VM's RAM: blocks of up to 1 GiB, largest first, reserved (taken
+ * from the allocator, left untyped and unwritten) and mapped only on first
+ * touch (vm_touch_locked). */
 static int alloc_ram(struct vm *vm, uint64_t want)
 {
     uint64_t ipa = VM_RAM_IPA;
-    struct frame_meta fm = {.owner_vm = (uint16_t)vm->id};
     unsigned order = PAGE_MAX_ORDER;
     while (ipa - VM_RAM_IPA < want) {
         uint64_t left = want - (ipa - VM_RAM_IPA);
@@ -226,24 +233,131 @@ static int alloc_ram(struct vm *vm, uint64_t want)
             page_free(p, order);
             break;
         }
-        struct frame block = frame_block_from_unused(p, order, fm);
-        /* The frames were zeroed through the caches. Without FEAT_S2FWB a
-         * guest may map them non-cacheable and read what DRAM held
-         * underneath, so clean them to the point of coherency; with it,
-         * stage-2 forces Write-Back and the guest only ever sees the caches. */
-        if (!cpu_has_s2fwb())
-            cache_clean_range(arch_phys_to_virt(p), size);
-        int err = pt_map_frames(&vm->s2, ipa, p, size, PT_R | PT_W | PT_X);
-        /* The entries hold their own references now (or, on failure, nothing
-         * does and the drop frees the block). */
-        frame_drop(block);
-        if (err != ERR_OK)
-            return err;
         vm->ram[vm->nr_ram++] = (struct vm_ram_block){.ipa = ipa, .pa = p, .size = size};
         ipa += size;
     }
     vm->ram_size = ipa - VM_RAM_IPA;
     return vm->ram_size ? ERR_OK : ERR_NOMEM;
+}
+
+/* The pieces of RAM in 2 MiB window w: each block's part of it (the whole
+ * block if it is smaller), in IPA order; fn gets IPA, PA and order. */
+static int window_pieces(struct vm *vm, uint64_t w,
+                         int (*fn)(struct vm *vm, uint64_t ipa, paddr_t pa, unsigned order))
+{
+    uint64_t start = VM_RAM_IPA + w * SZ_2M, end = start + SZ_2M;
+    for (unsigned i = 0; i < vm->nr_ram; i++) {
+        const struct vm_ram_block *b = &vm->ram[i];
+        if (b->ipa >= end || b->ipa + b->size <= start)
+            continue;
+        uint64_t ipa = b->ipa > start ? b->ipa : start;
+        uint64_t size = b->size < SZ_2M ? b->size : SZ_2M;
+        unsigned order = (unsigned)__builtin_ctzll(size) - PAGE_SHIFT;
+        int err = fn(vm, ipa, pa_add(b->pa, ipa - b->ipa), order);
+        if (err != ERR_OK)
+            return err;
+    }
+    return ERR_OK;
+}
+
+static bool window_touched(const struct vm *vm, uint64_t w)
+{
+    return vm->touched[w / 64] & (1ull << (w % 64));
+}
+
+/* Type a reserved piece as one frame owned by the VM (the dirty pages are
+ * zeroed then, page_from_unused_block; the known-zero ones are not) and map
+ * it: the entry holds the only reference. */
+static int map_piece(struct vm *vm, uint64_t ipa, paddr_t p, unsigned order)
+{
+    uint64_t n = 1ull << order, dirty = 0;
+    for (uint64_t i = 0; i < n; i++)
+        dirty += (slot_flags(meta_slot(pa_add(p, i * PAGE_SIZE))) & SLOT_F_DIRTY) != 0;
+    struct frame block =
+        frame_block_from_unused(p, order, (struct frame_meta){.owner_vm = (uint16_t)vm->id});
+    /* The frames were zeroed through the caches. Without FEAT_S2FWB a
+     * guest may map them non-cacheable and read what DRAM held
+     * underneath, so clean them to the point of coherency; with it,
+     * stage-2 forces Write-Back and the guest only ever sees the caches. */
+    if (!cpu_has_s2fwb())
+        cache_clean_range(arch_phys_to_virt(p), PAGE_SIZE << order);
+    int err = pt_map_frames(&vm->s2, ipa, p, PAGE_SIZE << order, PT_R | PT_W | PT_X);
+    /* The entry holds its own reference now (or, on failure, nothing does
+     * and the drop frees the piece). */
+    frame_drop(block);
+    if (err == ERR_OK) {
+        vm->touched_pages += n;
+        vm->zeroed_pages += dirty;
+    }
+    return err;
+}
+
+int vm_touch_locked(struct vm *vm, uint64_t ipa, uint64_t len)
+{
+    uint64_t ram_end = VM_RAM_IPA + vm->ram_size;
+    if (!len || ipa >= ram_end || ipa + len <= VM_RAM_IPA || ipa + len < ipa)
+        return ERR_OK;
+    uint64_t first = (ipa > VM_RAM_IPA ? ipa : VM_RAM_IPA) - VM_RAM_IPA;
+    uint64_t last = (ipa + len < ram_end ? ipa + len : ram_end) - 1 - VM_RAM_IPA;
+    for (uint64_t w = first / SZ_2M; w <= last / SZ_2M; w++) {
+        if (window_touched(vm, w))
+            continue;
+        /* Marked first: a failed map has freed its piece (map_piece), so
+         * the window must not be freed again at teardown. */
+        vm->touched[w / 64] |= 1ull << (w % 64);
+        int err = window_pieces(vm, w, map_piece);
+        if (err != ERR_OK)
+            return err;
+    }
+    return ERR_OK;
+}
+
+bool vm_fault_in(struct vm *vm, uint64_t ipa)
+{
+    if (ipa < VM_RAM_IPA || ipa - VM_RAM_IPA >= vm->ram_size)
+        return false;
+    uint64_t w = (ipa - VM_RAM_IPA) / SZ_2M;
+    vm_mm_lock();
+    bool retry;
+    if (!window_touched(vm, w))
+        retry = vm_touch_locked(vm, ipa, 1) == ERR_OK;
+    else /* another vCPU mapped it meanwhile; else it was given away */
+        retry = pt_lookup(&vm->s2, ipa, NULL, NULL, NULL, NULL) == ERR_OK;
+    vm_mm_unlock();
+    return retry;
+}
+
+/* Return an untouched piece to the allocator unwritten (raw page_free marks
+ * its pages dirty: zeroed when next typed). */
+static int free_piece(struct vm *vm, uint64_t ipa, paddr_t p, unsigned order)
+{
+    (void)vm;
+    (void)ipa;
+    page_free(p, order);
+    return ERR_OK;
+}
+
+static int count_piece(struct vm *vm, uint64_t ipa, paddr_t p, unsigned order)
+{
+    (void)ipa;
+    (void)p;
+    vm->untouched_count += 1ull << order;
+    return ERR_OK;
+}
+
+static uint64_t ram_windows(const struct vm *vm)
+{
+    return (vm->ram_size + SZ_2M - 1) / SZ_2M;
+}
+
+/* Reserved pages of RAM never touched (the accounting reaches them). */
+static uint64_t untouched_pages(struct vm *vm)
+{
+    vm->untouched_count = 0;
+    for (uint64_t w = 0; w < ram_windows(vm); w++)
+        if (!window_touched(vm, w))
+            (void)window_pieces(vm, w, count_piece);
+    return vm->untouched_count;
 }
 
 static uint64_t align_up(uint64_t v, uint64_t a)
@@ -258,13 +372,16 @@ static uint64_t ram_target(const struct vm_config *c)
     if (c->ram_size)
         return c->ram_size;
     page_alloc_drain();
+    uint64_t most = (uint64_t)VM_MAX_RAM_WINDOWS * SZ_2M;
     uint64_t free_bytes = page_alloc_free_pages() * PAGE_SIZE;
     uint64_t reserve = VM_HYP_RESERVE_FIXED + free_bytes / 512;
-    return free_bytes > reserve ? (free_bytes - reserve) & ~(SZ_2M - 1) : 0;
+    uint64_t want = free_bytes > reserve ? (free_bytes - reserve) & ~(SZ_2M - 1) : 0;
+    return want < most ? want : most;
 }
 
 int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
 {
+    uint64_t start_cnt = read_sysreg(cntpct_el0);
     const struct vm_modules *m = &c->mods;
     uint64_t text_offset, image_size;
     int err = parse_image(m, &text_offset, &image_size, msg, len);
@@ -279,6 +396,7 @@ int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
     }
 
     memset(vm, 0, sizeof(*vm));
+    vm->create_cnt = start_cnt;
     vm->id = c->id;
     vm->vmid = (uint16_t)(c->id + 1);
     vm->nr_vcpus = c->nr_vcpus;
@@ -304,6 +422,11 @@ int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
     }
     if (want > ipa_room)
         want = ipa_room;
+    if (want > (uint64_t)VM_MAX_RAM_WINDOWS * SZ_2M) {
+        snprintf(msg, len, "%lu MiB of RAM: more than the %lu MiB a VM can have", want >> 20,
+                 (uint64_t)(((uint64_t)VM_MAX_RAM_WINDOWS * SZ_2M) >> 20));
+        return ERR_RANGE;
+    }
     uint64_t need = vm->dtb_ipa + GUEST_DTB_MAX - VM_RAM_IPA;
     if (need > want) {
         if (c->ram_size)
@@ -333,6 +456,16 @@ int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
     if (err != ERR_OK) {
         snprintf(msg, len, "could not allocate guest RAM (%lu of %lu MiB): %s", vm->ram_size >> 20,
                  want >> 20, tally_strerror(err));
+        vm_destroy(vm);
+        return err;
+    }
+    /* tally.ram=eager: every page zeroed and mapped now, as before first
+     * touch (the baseline of make bench-vm-create). */
+    char eager[8];
+    if (bootarg_get("tally.ram", eager, sizeof(eager)) && !strcmp(eager, "eager"))
+        err = vm_touch_locked(vm, VM_RAM_IPA, vm->ram_size);
+    if (err != ERR_OK) {
+        snprintf(msg, len, "could not map the guest RAM: %s", tally_strerror(err));
         vm_destroy(vm);
         return err;
     }
@@ -388,6 +521,18 @@ int vm_create(struct vm *vm, const struct vm_config *c, char *msg, size_t len)
     return ERR_OK;
 }
 
+void vm_note_first_entry(struct vm *vm)
+{
+    if (!vm->create_cnt)
+        return;
+    __asm__ volatile("isb" ::: "memory");
+    uint64_t ticks = read_sysreg(cntpct_el0) - vm->create_cnt;
+    vm->create_cnt = 0;
+    printf("tally: VM %u: creation to first guest instruction: %lu counter ticks, %lu pages "
+           "zeroed, %lu MiB of RAM\n",
+           vm->id, ticks, vm->zeroed_pages, vm->ram_size >> 20);
+}
+
 void vm_destroy(struct vm *vm)
 {
     if (vm->vgic)
@@ -397,6 +542,11 @@ void vm_destroy(struct vm *vm)
     if (vm->share.s2)
         share_vm_teardown(&vm->share);
     vm->share.s2 = NULL;
+    /* Untouched RAM goes back unwritten, before the stage-2 returns the
+     * touched pieces (which another VM may then take at once). */
+    for (uint64_t w = 0; w < ram_windows(vm); w++)
+        if (!window_touched(vm, w))
+            (void)window_pieces(vm, w, free_piece);
     aspace_destroy(&vm->s2);
     for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
         vm->vcpus[i] = NULL;
@@ -502,6 +652,8 @@ static bool build(const struct vm_config *c, unsigned boot)
            vm->id, vm->nr_vcpus, vm->nr_vcpus == 1 ? "" : "s", vm->ram_size >> 20,
            (uint64_t)VM_RAM_IPA, vm->nr_ram, vm->kernel_ipa,
            c->mods.initrd_size ? vm->initrd_ipa : 0, c->mods.initrd_size, vm->dtb_ipa, vm->boots);
+    printf("tally: VM %u: first touch at creation: %lu pages mapped, %lu zeroed, of %lu\n", vm->id,
+           vm->touched_pages, vm->zeroed_pages, vm->ram_size / PAGE_SIZE);
     cpufeature_print(vm->id, &vm->s2geom);
     vm_mm_unlock();
     return true;
@@ -512,7 +664,7 @@ static void teardown(struct vm *vm)
 {
     vm_mm_lock();
     unpublish(vm);
-    uint64_t before = free_pages();
+    uint64_t before = free_pages(), touched = vm->touched_pages, zeroed = vm->zeroed_pages;
     vm_destroy(vm);
     uint64_t after = free_pages();
     printf("tally: VM %u: teardown returned %lu pages\n", vm->id, after - before);
@@ -520,6 +672,8 @@ static void teardown(struct vm *vm)
     struct accounting a;
     accounting_take(&a);
     accounting_print(&a);
+    printf("tally: VM %u: first touch over its run: %lu pages mapped, %lu zeroed\n", vm->id,
+           touched, zeroed);
     vm_mm_unlock();
 }
 

@@ -43,6 +43,8 @@
 #define VM_MAX_VCPUS      TALLY_MAX_CPUS
 #define VM_RAM_IPA        0x40000000ull
 #define VM_MAX_RAM_BLOCKS 64
+/* 2 MiB windows of RAM a VM can have: 64 GiB at most. */
+#define VM_MAX_RAM_WINDOWS 32768
 /* Where other VMs' shared, lent and donated pages appear in a VM's IPA
  * space (docs/hypercalls.md): its top half, [2^(bits-1), 2^bits), whatever
  * IPA size the CPU gives (0x8000000000 with 40 bits); RAM stays below it. */
@@ -100,6 +102,16 @@ struct vm {
     uint64_t ram_size;
     struct vm_ram_block ram[VM_MAX_RAM_BLOCKS];
     unsigned nr_ram;
+    /* First touch (vm.c, docs/page-tracker.md): bit w is set once the 2 MiB
+     * window [VM_RAM_IPA + w * 2 MiB, +2 MiB) of RAM is typed, zeroed and
+     * mapped; a clear window's pages are reserved (taken from the
+     * allocator, untyped) and never written. Under vm_mm_lock. */
+    uint64_t touched[VM_MAX_RAM_WINDOWS / 64];
+    uint64_t touched_pages, zeroed_pages; /* pages mapped on touch; of them, written zero */
+    uint64_t untouched_count;             /* scratch of vm.c's untouched_pages() */
+    /* CNTPCT at the start of vm_create; 0 once vCPU 0 has first entered
+     * the guest and the span was printed (vm_note_first_entry). */
+    uint64_t create_cnt;
     /* Where the boot pieces went (IPAs). */
     uint64_t kernel_ipa, kernel_size, initrd_ipa, initrd_size, dtb_ipa, dtb_size;
     struct mmio_region mmio[VM_MAX_MMIO];
@@ -194,6 +206,18 @@ void vm_put(struct vm *vm);
  * a live VM's stage-2 too, or the accounting may see half a change. */
 void vm_mm_lock(void);
 void vm_mm_unlock(void);
+
+/* First touch: map the VM's RAM around [ipa, ipa + len) (whole 2 MiB
+ * windows, zeroed) if it is not yet; the rest of the range outside RAM is
+ * ignored. Under vm_mm_lock. ERR_NOMEM if a stage-2 table could not be had. */
+int vm_touch_locked(struct vm *vm, uint64_t ipa, uint64_t len);
+/* A stage-2 translation fault at ipa: true if it was untouched RAM, now
+ * mapped (or mapped meanwhile by another vCPU), so the access is retried. */
+bool vm_fault_in(struct vm *vm, uint64_t ipa);
+/* Before vCPU 0's first entry into the guest: print the counter ticks since
+ * the start of vm_create (instructions under QEMU -icount shift=0) and the
+ * pages zeroed meanwhile (make bench-vm-create). */
+void vm_note_first_entry(struct vm *vm);
 
 /* Registered with accounting_set_owners, run under vm_mm_lock: every live VM's stage-2 and the
  * shared regions, reported as owners (accounting.h). */

@@ -238,6 +238,19 @@ vm_powered_off() { # vm_powered_off [HOW [POWER-OFF-LINE-REGEX]]: HOW the VM end
     always_forbid
 }
 
+# The whole RAM of VM 0 was mapped and zeroed once: pages mapped = zeroed =
+# its RAM (the creation line's "of N").
+all_ram_touched_once() {
+    local c ram run
+    c=$(cat)
+    ram=$(sed -n 's/^tally: VM 0: first touch at creation: .* of \([0-9]*\)$/\1/p' <<<"$c" | head -n1)
+    run=$(grep -m1 '^tally: VM 0: first touch over its run:' <<<"$c")
+    if [ -z "$ram" ] || [ "$run" != "tally: VM 0: first touch over its run: $ram pages mapped, $ram zeroed" ]; then
+        echo "want every one of the $ram RAM pages mapped and zeroed once: $run"
+        return 1
+    fi
+}
+
 # vCPU 0 of the test guest had exactly one abort injected per passed probe
 # of IPA space that is not its own (unmapped-ipa-*, above-ram-*).
 aborts_are_the_probes() {
@@ -278,9 +291,15 @@ for cpu in $ALL_CPUS; do
             ptimer-disable-unpends ptimer-mask-unpends \
             unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
             tally-hypercall tally-hypercall-undefined id-registers mops clean-start \
-            smccc-version smccc-arch-features psci-cpu-suspend-standby psci-cpu-suspend-powerdown; do
+            smccc-version smccc-arch-features psci-cpu-suspend-standby psci-cpu-suspend-powerdown \
+            ram-zero; do
             expect "^vm0: testguest: PASS $t\$"
         done
+        # First touch: the loader wrote the two 2 MiB windows of the image
+        # and the DTB (all their pages dirty since boot); the RAM check then
+        # touched every page, each zeroed once.
+        expect '^tally: VM 0: first touch at creation: 1024 pages mapped, 1024 zeroed, of [0-9]+$'
+        check all_ram_touched_once
         expect "^vm0: testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
         expect '^vm0: testguest: 0 skipped$'
         expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
@@ -481,6 +500,12 @@ three_clean_runs() {
     if [ "$(grep -cE '^vm0: testguest: [0-9]+ passed, 0 failed$' <<<"$c")" != 3 ] ||
         [ "$(grep -c '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$' <<<"$c")" != 3 ]; then
         echo "want 3 runs with 0 failed, each ended by SYSTEM_RESET"
+        return 1
+    fi
+    # Each rebuilt VM is given the pages the run before wrote its pattern
+    # into, and reads them as zero first (ram-zero).
+    if [ "$(grep -c '^vm0: testguest: PASS ram-zero$' <<<"$c")" != 3 ]; then
+        echo "want ram-zero to pass in all 3 runs"
         return 1
     fi
 }
