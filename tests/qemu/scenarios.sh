@@ -561,7 +561,8 @@ vm_powered_off SYSTEM_OFF '^tally: powering off \(watchdog\)$'
 other_vm_counted() { # other_vm_counted PAGES: the first teardown's frame count
     local c first
     c=$(cat)
-    first=$(grep -A3 -m1 -E '^tally: VM [0-9]: teardown returned' <<<"$c" | grep -m1 '^tally: accounting')
+    # The other VM's output may come between Tally's teardown lines.
+    first=$(awk '/^tally: VM [0-9]: teardown returned/ {t = 1} t && /^tally: accounting/ {print; exit}' <<<"$c")
     if ! grep -qE "^tally: accounting free=[0-9]+ frame=$1 " <<<"$first"; then
         echo "the first teardown's accounting line does not count $1 frames: $first"
         return 1
