@@ -188,7 +188,7 @@ static void bench_exits(void)
     psci(PSCI_SYSTEM_OFF, 0, 0, 0);
 }
 
-static void finish(void)
+void tg_finish(void)
 {
     if (forge_at_end)
         forge_lines();
@@ -359,7 +359,7 @@ void tg_exception(struct tg_frame *f, u64 kind)
     con_puts(" far=");
     con_puthex(far);
     con_puts("\n");
-    finish();
+    tg_finish();
 }
 
 void tg_secondary_main(u64 context)
@@ -702,9 +702,26 @@ static void check_unmapped(const char *name, bool store, u64 addr)
         tg_pass(name);
 }
 
+/* One load or store at addr with aborts caught: returns the data aborts
+ * taken there (0 or 1), their ESR and FAR in *esr and *far. */
+u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far)
+{
+    probe_aborts = 0;
+    probe_esr = probe_far = 0;
+    probe_armed = true;
+    if (store)
+        tg_probe_store(addr);
+    else
+        tg_probe_load(addr);
+    probe_armed = false;
+    *esr = probe_esr;
+    *far = probe_far;
+    return probe_aborts;
+}
+
 /* The first address past the highest RAM bank: under a hypervisor, IPA space
  * whose host physical pages (if any) belong to someone else. 0 if no RAM. */
-static u64 ram_end(void)
+u64 tg_ram_end(void)
 {
     u64 end = 0;
     for (int c = dt_next_child(0, -1); c >= 0; c = dt_next_child(0, c)) {
@@ -1068,6 +1085,11 @@ void tg_main(const void *fdt)
     con_puts(psci_hvc ? "HVC" : "SMC");
     con_puts("\n");
 
+    if (bootargs_have("testguest.share=owner") || bootargs_have("testguest.share=peer")) {
+        share_test(bootargs_have("testguest.share=owner"),
+                   bootargs_have("testguest.share-orphan=1"));
+        tg_finish();
+    }
     cpu_check_clean_start();
     if (bench_mode)
         bench_exits();
@@ -1109,7 +1131,7 @@ void tg_main(const void *fdt)
 
     check_unmapped("unmapped-ipa-load", false, UNMAPPED_IPA);
     check_unmapped("unmapped-ipa-store", true, UNMAPPED_IPA);
-    u64 end = ram_end();
+    u64 end = tg_ram_end();
     if (end) {
         check_unmapped("above-ram-load", false, end);
         check_unmapped("above-ram-store", true, end + 4096 - 8);
@@ -1137,5 +1159,5 @@ void tg_main(const void *fdt)
     check_smccc();
     if (other_irqs)
         tg_fail("no-stray-irqs", "unexpected interrupts:", other_irqs);
-    finish();
+    tg_finish();
 }

@@ -64,6 +64,15 @@ void tg_skip(const char *name, const char *reason);
 extern bool tg_undef_armed;
 extern u32 tg_undefs;
 
+/* main.c: the end of a run (the counts, then SYSTEM_OFF or RESET, as asked);
+ * the first address past RAM; one caught load or store (aborts taken). */
+void tg_finish(void) __attribute__((noreturn));
+u64 tg_ram_end(void);
+u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far);
+
+/* share.c: the two-VM sharing test (testguest.share=owner|peer). */
+void share_test(bool owner, bool orphan);
+
 /* cpu.c: the CPU as the guest sees it. */
 void cpu_check_idregs(u64 ram_end);
 void cpu_check_mops(long (*exit_call)(void));

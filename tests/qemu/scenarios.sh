@@ -611,6 +611,45 @@ expect '^tally: powering off$'
 verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
 always_forbid
 
+# Two test guests share pages through the sharing hypercalls
+# (guest/testguest/share.c, docs/guests.md "Sharing between two VMs"): VM 0
+# (testguest.share=owner) shares read-write and read-only, unshares, lends
+# and reclaims, donates (VM 1 donates the page back), shares with Tally; VM 1
+# (testguest.share=peer) reads and writes through its borrow window, takes a
+# permission fault writing the read-only page and an abort for each page
+# taken back. Each side checks TALLY_HC_ACCOUNTING's exact counts after every
+# step; the two step in lockstep through the --shmem region. VM 0 powers off
+# first; VM 1 sees it gone and its counts back to its own RAM.
+scenario vms-share-testguests 0 --smp 2 --mem 1G --shmem 2M --timeout 240 \
+    --kernel "$TESTGUEST" --vm-mem 256M --append testguest.share=owner \
+    --vm --kernel "$TESTGUEST" --vm-mem 128M --append testguest.share=peer
+expect '^vm0: testguest: sharing as the owner, VM 0, region at 0x10000000$'
+expect '^vm1: testguest: sharing as the peer, VM 1, region at 0x10000000$'
+for t in share-fresh-pages-zero share-start-counts share-rw share-rw-peer-write-seen share-ro \
+    share-ro-unchanged unshare lend lend-owner-access-aborts reclaim reclaim-borrower-write-seen \
+    donate donate-owner-access-aborts donate-back share-hyp unshare-ro; do
+    expect "^vm0: testguest: PASS $t\$"
+done
+for t in share-start-counts share-rw-peer-reads share-ro-peer-reads share-ro-write-permission-fault \
+    unshare-peer-access-aborts lend-borrower-reads reclaim-borrower-access-aborts \
+    donate-new-owner-reads donate-on owner-gone-counts; do
+    expect "^vm1: testguest: PASS $t\$"
+done
+expect '^vm0: testguest: 16 passed, 0 failed$'
+expect '^vm1: testguest: 10 passed, 0 failed$'
+# 256 MiB of frames and 8 table pages (splits for the lend and the donation,
+# the borrow window); 128 MiB and 4 (the borrow window's 1 more).
+expect '^tally: VM 0: teardown returned 65544 pages$'
+expect '^tally: VM 1: teardown returned 32772 pages$'
+# VM 0's teardown: VM 1's 32768 frames and the region's 512 remain.
+first_teardown_counts_33280() { other_vm_counted 33280; }
+check first_teardown_counts_33280
+expect '^tally: accounting free=[0-9]+ frame=512 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+expect '^tally: accounting free=[0-9]+ frame=0 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
 # One VM resets (twice) while the other keeps running: VM 1 lingers 9 s
 # before it powers off, so VM 0's resets happen while it runs. VM 0's
 # teardowns give back exactly its pages each time.
