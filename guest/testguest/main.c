@@ -159,6 +159,9 @@ static void disable_uart(u64 base)
  *   loop_insns            the loop with a store to RAM (no exit)
  *   hvc_null_insns        TALLY_HC_VERSION round trip (the baseline exit)
  *   mmio_uart_write_insns a write to the emulated UART's IMSC (same value)
+ *   share_hyp_unshare_page_insns  TALLY_HC_SHARE_HYP then TALLY_HC_UNSHARE_HYP
+ *                         of the top page of RAM (Tally maps and unmaps it in
+ *                         its stage-1, TLB maintenance included): two exits
  */
 #define BENCH_N 1000
 volatile u32 tg_bench_scratch; /* the bare loop's store goes here */
@@ -178,12 +181,26 @@ static void bench_exits(void)
     for (unsigned i = 0; i < BENCH_N; i++)
         mmio_write32(uart_base + UART_IMSC, imsc);
     mmio = (cntvct() - t0) / BENCH_N;
+    u64 page = tg_ram_end() - 4096, share;
+    long bad = 0;
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++) {
+        bad |= tg_smccc(1, TALLY_HC_SHARE_HYP, page, 1, 0, NULL);
+        bad |= tg_smccc(1, TALLY_HC_UNSHARE_HYP, page, 1, 0, NULL);
+    }
+    share = (cntvct() - t0) / BENCH_N;
+    if (bad) {
+        con_puts("testguest: bench: SHARE_HYP/UNSHARE_HYP failed\n");
+        psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+    }
     con_puts("testguest: bench loop_insns=");
     con_putu(loop);
     con_puts(" hvc_null_insns=");
     con_putu(hvc);
     con_puts(" mmio_uart_write_insns=");
     con_putu(mmio);
+    con_puts(" share_hyp_unshare_page_insns=");
+    con_putu(share);
     con_puts("\n");
     psci(PSCI_SYSTEM_OFF, 0, 0, 0);
 }

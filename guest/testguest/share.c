@@ -19,19 +19,17 @@
  */
 #include "testguest.h"
 
-#define TALLY_HC_ACCOUNTING  0x86000001UL
-#define TALLY_HC_SHARE       0xc6000003UL
-#define TALLY_HC_UNSHARE     0xc6000004UL
-#define TALLY_HC_LEND        0xc6000005UL
-#define TALLY_HC_RECLAIM     0xc6000006UL
-#define TALLY_HC_DONATE      0xc6000007UL
-#define TALLY_HC_RELINQUISH  0xc6000008UL
-#define TALLY_HC_SHARE_HYP   0xc6000009UL
-#define TALLY_HC_UNSHARE_HYP 0xc600000aUL
-#define ERR_NOENT            (-6L)
-#define ERR_NOTSHARED        (-15L)
-#define ERR_NOVM             (-11L)
-#define ERR_DYING            (-18L)
+#define TALLY_HC_ACCOUNTING 0x86000001UL
+#define TALLY_HC_SHARE      0xc6000003UL
+#define TALLY_HC_UNSHARE    0xc6000004UL
+#define TALLY_HC_LEND       0xc6000005UL
+#define TALLY_HC_RECLAIM    0xc6000006UL
+#define TALLY_HC_DONATE     0xc6000007UL
+#define TALLY_HC_RELINQUISH 0xc6000008UL
+#define ERR_NOENT           (-6L)
+#define ERR_NOTSHARED       (-15L)
+#define ERR_NOVM            (-11L)
+#define ERR_DYING           (-18L)
 
 #define PAGE        4096UL
 #define BORROW_IPA  0x8000000000UL /* the bottom of the borrow window (40 bits) */
@@ -178,8 +176,11 @@ static void owner(u64 ram_pages, bool orphan)
 
     /* 4: a unshared. */
     r = hc(TALLY_HC_UNSHARE, a, 1, other_id, BORROW_IPA, 0, NULL);
-    r = r ? r : hc(TALLY_HC_UNSHARE, a, 1, other_id, BORROW_IPA, 0, NULL) == ERR_NOTSHARED ? 0 : -99;
-    result("unshare", r == 0 && counts_are("unshare", R, 1, 0, 0, 0), "UNSHARE (twice) returned", r);
+    r = r                                                                            ? r
+        : hc(TALLY_HC_UNSHARE, a, 1, other_id, BORROW_IPA, 0, NULL) == ERR_NOTSHARED ? 0
+                                                                                     : -99;
+    result("unshare", r == 0 && counts_are("unshare", R, 1, 0, 0, 0), "UNSHARE (twice) returned",
+           r);
     shm[0] = 4;
     wait_word(1, 4);
 
@@ -330,7 +331,8 @@ void share_test(bool is_owner, bool orphan)
     hc(0x86000000UL, 0, 0, 0, 0, 0, o); /* TALLY_HC_VERSION: x2 = this VM's id */
     vm_id = o[2];
     other_id = vm_id ^ 1; /* the test runs as VMs 0 and 1 */
-    con_puts(is_owner ? "testguest: sharing as the owner, VM " : "testguest: sharing as the peer, VM ");
+    con_puts(is_owner ? "testguest: sharing as the owner, VM "
+                      : "testguest: sharing as the peer, VM ");
     con_putu(vm_id);
     con_puts(", region at ");
     con_puthex(base);

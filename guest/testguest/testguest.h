@@ -159,9 +159,11 @@ static inline u64 cntfrq(void)
 
 /* Tally's hypercalls (docs/guests.md): SMCCC fast calls, 64-bit,
  * vendor-specific hypervisor service range (owner 6). */
-#define TALLY_HC_VERSION   0x86000000UL
-#define TALLY_HC_UNDEFINED 0x8600ffffUL /* reserved: never defined */
-#define TALLY_ABI_MAJOR    1
-#define TALLY_MAGIC        0x54414c4c59UL /* "TALLY" */
+#define TALLY_HC_VERSION     0x86000000UL
+#define TALLY_HC_SHARE_HYP   0xc6000009UL
+#define TALLY_HC_UNSHARE_HYP 0xc600000aUL
+#define TALLY_HC_UNDEFINED   0x8600ffffUL /* reserved: never defined */
+#define TALLY_ABI_MAJOR      1
+#define TALLY_MAGIC          0x54414c4c59UL /* "TALLY" */
 
 #endif
