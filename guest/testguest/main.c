@@ -688,37 +688,6 @@ static bool address_claimed(u64 addr)
     return false;
 }
 
-/* A load or a store to addr must come back as one synchronous external
- * abort at the access, which the handler skips. */
-static void check_unmapped(const char *name, bool store, u64 addr)
-{
-    if (address_claimed(addr)) {
-        tg_fail(name, "probe address is claimed in the DT, low 32 bits", (long)(addr & 0xffffffff));
-        return;
-    }
-    probe_aborts = 0;
-    probe_armed = true;
-    if (store)
-        tg_probe_store(addr);
-    else
-        tg_probe_load(addr);
-    probe_armed = false;
-    u64 want_elr = store ? (u64)tg_probe_store : (u64)tg_probe_load;
-    if (probe_aborts != 1)
-        tg_fail(name, "data aborts taken (want 1):", probe_aborts);
-    else if (probe_elr != want_elr)
-        tg_fail(name, "abort at the wrong instruction, ELR", (long)probe_elr);
-    else if (ESR_DFSC(probe_esr) != DFSC_SEA)
-        tg_fail(name, "fault status is not a synchronous external abort, DFSC",
-                ESR_DFSC(probe_esr));
-    else if (!!(probe_esr & ESR_WNR) != store)
-        tg_fail(name, "ESR.WnR does not match the access, ESR", (long)probe_esr);
-    else if (!(probe_esr & ESR_FNV) && probe_far != addr)
-        tg_fail(name, "FAR is not the probed address, FAR", (long)probe_far);
-    else
-        tg_pass(name);
-}
-
 /* One load or store at addr with aborts caught: returns the data aborts
  * taken there (0 or 1), their ESR and FAR in *esr and *far. */
 u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far)
@@ -734,6 +703,31 @@ u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far)
     *esr = probe_esr;
     *far = probe_far;
     return probe_aborts;
+}
+
+/* A load or a store to addr must come back as one synchronous external
+ * abort at the access, which the handler skips. */
+static void check_unmapped(const char *name, bool store, u64 addr)
+{
+    if (address_claimed(addr)) {
+        tg_fail(name, "probe address is claimed in the DT, low 32 bits", (long)(addr & 0xffffffff));
+        return;
+    }
+    u64 esr, far;
+    u32 n = tg_probe(store, addr, &esr, &far);
+    u64 want_elr = store ? (u64)tg_probe_store : (u64)tg_probe_load;
+    if (n != 1)
+        tg_fail(name, "data aborts taken (want 1):", n);
+    else if (probe_elr != want_elr)
+        tg_fail(name, "abort at the wrong instruction, ELR", (long)probe_elr);
+    else if (ESR_DFSC(esr) != DFSC_SEA)
+        tg_fail(name, "fault status is not a synchronous external abort, DFSC", ESR_DFSC(esr));
+    else if (!!(esr & ESR_WNR) != store)
+        tg_fail(name, "ESR.WnR does not match the access, ESR", (long)esr);
+    else if (!(esr & ESR_FNV) && far != addr)
+        tg_fail(name, "FAR is not the probed address, FAR", (long)far);
+    else
+        tg_pass(name);
 }
 
 /* The first address past the highest RAM bank: under a hypervisor, IPA space
