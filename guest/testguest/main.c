@@ -379,8 +379,24 @@ void tg_exception(struct tg_frame *f, u64 kind)
     tg_finish();
 }
 
+/* A job for CPU 1 instead of its command loop (tg_start_cpu1). */
+static void (*volatile secondary_job)(void);
+
+long tg_start_cpu1(void (*job)(void))
+{
+    secondary_job = job;
+    dsb_sy();
+    return psci(PSCI_CPU_ON_64, cpu_mpidr[1], (u64)tg_secondary_entry,
+                (u64)stack1 + sizeof(stack1));
+}
+
 void tg_secondary_main(u64 context)
 {
+    if (secondary_job) {
+        secondary_job();
+        for (;;)
+            __asm__ volatile("wfi");
+    }
     cpu1.mpidr = mpidr_self();
     cpu1.el = (sysreg_read(CurrentEL) >> 2) & 3;
     cpu1.context = context;

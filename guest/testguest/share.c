@@ -26,7 +26,9 @@
 #define TALLY_HC_RECLAIM    0xc6000006UL
 #define TALLY_HC_DONATE     0xc6000007UL
 #define TALLY_HC_RELINQUISH 0xc6000008UL
+#define ERR_EXIST           (-5L)
 #define ERR_NOENT           (-6L)
+#define ERR_SHARED          (-13L)
 #define ERR_NOTSHARED       (-15L)
 #define ERR_NOVM            (-11L)
 #define ERR_DYING           (-18L)
@@ -40,6 +42,7 @@
 
 static volatile u32 *shm;
 static u64 vm_id, other_id;
+static u64 ncpus_hint; /* the VM's vCPUs (TALLY_HC_VERSION x3) */
 
 /* An HVC with x0-x5 as given; x0-x6 of the answer in out[] (may be NULL). */
 static long hc(u64 fid, u64 a1, u64 a2, u64 a3, u64 a4, u64 a5, u64 out[7])
@@ -141,6 +144,73 @@ static bool aborts(bool store, u64 ipa, u64 dfsc_class)
     return true;
 }
 
+/*
+ * Two vCPUs of the owner hammer SHARE/UNSHARE on overlapping ranges: in
+ * round i, vCPU c shares pages [j, j+2) of four (j = (i + c) % 3) at
+ * W + 16 + j and, when that succeeded, unshares them. A share may be refused
+ * only because the other vCPU holds one of the pages (ERR_SHARED) or its
+ * target entry (ERR_EXIST); an unshare of what the vCPU shared never fails.
+ */
+#define HAMMER_N 2000
+static u64 hammer_base;
+static u32 hammer_ok[2], hammer_refused[2], hammer_bad[2];
+static volatile u32 hammer_done;
+
+static void hammer(int c)
+{
+    for (u32 i = 0; i < HAMMER_N; i++) {
+        u64 j = (i + (u32)c) % 3;
+        u64 pg = hammer_base + j * PAGE, w = BORROW_IPA + (16 + j) * PAGE;
+        long r = hc(TALLY_HC_SHARE, pg, 2, other_id, w, 0, NULL);
+        if (r == ERR_SHARED || r == ERR_EXIST) {
+            hammer_refused[c]++;
+        } else if (r != 0) {
+            hammer_bad[c]++;
+        } else {
+            hammer_ok[c]++;
+            if (hc(TALLY_HC_UNSHARE, pg, 2, other_id, w, 0, NULL) != 0)
+                hammer_bad[c]++;
+        }
+    }
+}
+
+static void hammer_cpu1(void)
+{
+    hammer(1);
+    dsb_sy();
+    hammer_done = 1;
+}
+
+static void check_hammer(u64 R)
+{
+    hammer_base = tg_ram_end() - 8 * PAGE;
+    long r = tg_start_cpu1(hammer_cpu1);
+    if (r != 0) {
+        tg_fail("share-hammer", "CPU_ON of the second vCPU returned", r);
+        return;
+    }
+    hammer(0);
+    u64 until = cntvct() + cntfrq() * WAIT_S;
+    while (!hammer_done)
+        if (cntvct() > until) {
+            tg_fail("share-hammer", "the second vCPU did not finish", 0);
+            return;
+        }
+    con_puts("testguest: hammer: vCPU 0 shared ");
+    con_putu(hammer_ok[0]);
+    con_puts(" times, vCPU 1 ");
+    con_putu(hammer_ok[1]);
+    con_puts("; refused ");
+    con_putu(hammer_refused[0] + hammer_refused[1]);
+    con_puts("\n");
+    u32 bad = hammer_bad[0] + hammer_bad[1];
+    result("share-hammer",
+           bad == 0 && hammer_ok[0] + hammer_refused[0] == HAMMER_N &&
+               hammer_ok[1] + hammer_refused[1] == HAMMER_N &&
+               counts_are("share-hammer", R, 0, 0, 0, 0),
+           "unexpected results:", bad);
+}
+
 static void owner(u64 ram_pages, bool orphan)
 {
     u64 top = tg_ram_end() - 16 * PAGE;
@@ -229,6 +299,8 @@ static void owner(u64 ram_pages, bool orphan)
         r = hc(TALLY_HC_UNSHARE, b, 1, other_id, BORROW_IPA + PAGE, 0, NULL);
         result("unshare-ro", r == 0 && counts_are("unshare-ro", R, 0, 0, 0, 0), "UNSHARE returned",
                r);
+        if (ncpus_hint >= 2)
+            check_hammer(R);
     }
     shm[0] = STEP_OFF;
 }
@@ -330,6 +402,7 @@ void share_test(bool is_owner, bool orphan)
     shm = (volatile u32 *)base;
     hc(0x86000000UL, 0, 0, 0, 0, 0, o); /* TALLY_HC_VERSION: x2 = this VM's id */
     vm_id = o[2];
+    ncpus_hint = o[3];
     other_id = vm_id ^ 1; /* the test runs as VMs 0 and 1 */
     con_puts(is_owner ? "testguest: sharing as the owner, VM "
                       : "testguest: sharing as the peer, VM ");

@@ -69,6 +69,8 @@ extern u32 tg_undefs;
 void tg_finish(void) __attribute__((noreturn));
 u64 tg_ram_end(void);
 u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far);
+/* CPU_ON of the second CPU, which runs job (then WFI forever); PSCI's answer. */
+long tg_start_cpu1(void (*job)(void));
 
 /* share.c: the two-VM sharing test (testguest.share=owner|peer). */
 void share_test(bool owner, bool orphan);

@@ -619,15 +619,29 @@ always_forbid
 # permission fault writing the read-only page and an abort for each page
 # taken back. Each side checks TALLY_HC_ACCOUNTING's exact counts after every
 # step; the two step in lockstep through the --shmem region. VM 0 powers off
-# first; VM 1 sees it gone and its counts back to its own RAM.
-scenario vms-share-testguests 0 --smp 2 --mem 1G --shmem 2M --timeout 240 \
-    --kernel "$TESTGUEST" --vm-mem 256M --append testguest.share=owner \
+# first; VM 1 sees it gone and its counts back to its own RAM. Before that,
+# VM 0's two vCPUs hammer SHARE/UNSHARE on overlapping ranges (2000 rounds
+# each): every share succeeds or is refused as overlapping, every unshare of
+# a success succeeds, the counts are back to (R,0,0,0,0), and vCPU 1 made
+# exactly 2000 + its successes hypercalls.
+hammer_calls_exact() {
+    local c ok1 hvc1
+    c=$(cat)
+    ok1=$(sed -n 's/^vm0: testguest: hammer: vCPU 0 shared [0-9]* times, vCPU 1 \([0-9]*\); refused [0-9]*$/\1/p' <<<"$c")
+    hvc1=$(sed -n 's/^tally: VM 0 vCPU 1: [0-9]* exits: 0 interrupts, \([0-9]*\) HVC\/SMC, 0 MMIO, 0 aborts injected$/\1/p' <<<"$c")
+    if [ -z "$ok1" ] || [ "$hvc1" != $((2000 + ok1)) ]; then
+        echo "VM 0 vCPU 1: '$hvc1' hypercalls, want 2000 shares + '$ok1' unshares"
+        return 1
+    fi
+}
+scenario vms-share-testguests 0 --smp 3 --mem 1G --shmem 2M --timeout 240 \
+    --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M --append testguest.share=owner \
     --vm --kernel "$TESTGUEST" --vm-mem 128M --append testguest.share=peer
 expect '^vm0: testguest: sharing as the owner, VM 0, region at 0x10000000$'
 expect '^vm1: testguest: sharing as the peer, VM 1, region at 0x10000000$'
 for t in share-fresh-pages-zero share-start-counts share-rw share-rw-peer-write-seen share-ro \
     share-ro-unchanged unshare lend lend-owner-access-aborts reclaim reclaim-borrower-write-seen \
-    donate donate-owner-access-aborts donate-back share-hyp unshare-ro; do
+    donate donate-owner-access-aborts donate-back share-hyp unshare-ro share-hammer; do
     expect "^vm0: testguest: PASS $t\$"
 done
 for t in share-start-counts share-rw-peer-reads share-ro-peer-reads share-ro-write-permission-fault \
@@ -635,7 +649,9 @@ for t in share-start-counts share-rw-peer-reads share-ro-peer-reads share-ro-wri
     donate-new-owner-reads donate-on owner-gone-counts; do
     expect "^vm1: testguest: PASS $t\$"
 done
-expect '^vm0: testguest: 16 passed, 0 failed$'
+expect '^vm0: testguest: 17 passed, 0 failed$'
+expect '^vm0: testguest: hammer: vCPU 0 shared [1-9][0-9]* times, vCPU 1 [1-9][0-9]*; refused [0-9]+$'
+check hammer_calls_exact
 expect '^vm1: testguest: 10 passed, 0 failed$'
 # 256 MiB of frames and 8 table pages (splits for the lend and the donation,
 # the borrow window); 128 MiB and 4 (the borrow window's 1 more).
