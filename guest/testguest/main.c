@@ -73,7 +73,7 @@ static u32 probe_aborts;
 static u64 probe_esr, probe_far, probe_elr;
 
 static u32 passed, failed, skipped;
-static bool reset_at_end; /* bootargs "testguest.reset=1": SYSTEM_RESET, not OFF */
+bool tg_reset_at_end;     /* bootargs "testguest.reset=1": SYSTEM_RESET, not OFF */
 static bool forge_at_end; /* "testguest.forge=1": print lines that mimic Tally's */
 static bool uart_off;     /* "testguest.uart-off=1": disable the UART before the end */
 static unsigned linger_s; /* "testguest.linger=N": wait N seconds before the end */
@@ -227,7 +227,7 @@ void tg_finish(void)
     con_puts(" failed\n");
     if (uart_off)
         disable_uart(uart_base);
-    if (reset_at_end) {
+    if (tg_reset_at_end) {
         cpu_dirty_for_reset();
         con_puts("testguest: SYSTEM_RESET\n");
         psci(PSCI_SYSTEM_RESET, 0, 0, 0);
@@ -1077,7 +1077,7 @@ void tg_main(const void *fdt)
     dtb = fdt;
     uart_base = console_base();
     con_init(uart_base);
-    reset_at_end = bootargs_have("testguest.reset=1");
+    tg_reset_at_end = bootargs_have("testguest.reset=1");
     bench_mode = bootargs_have("testguest.bench=1");
     forge_at_end = bootargs_have("testguest.forge=1");
     uart_off = bootargs_have("testguest.uart-off=1");

@@ -67,6 +67,7 @@ extern u32 tg_undefs;
 /* main.c: the end of a run (the counts, then SYSTEM_OFF or RESET, as asked);
  * the first address past RAM; one caught load or store (aborts taken). */
 void tg_finish(void) __attribute__((noreturn));
+extern bool tg_reset_at_end; /* tg_finish resets rather than powers off */
 u64 tg_ram_end(void);
 u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far);
 /* CPU_ON of the second CPU, which runs job (then WFI forever); PSCI's answer. */
