@@ -14,7 +14,7 @@
  *   word 0: the owner's step, word 1: the peer's step.
  * The peer writes 1 when it is up. For each step N >= 2 the owner changes
  * the sharing, writes N and waits until the peer's word is N; the peer waits
- * for N, checks its side and writes N. Each wait gives up after 30 s.
+ * for N, checks its side and writes N. Each wait gives up after 120 s.
  * Word 2: 1 if the owner powers off with a page still shared (step 8).
  */
 #include "testguest.h"
@@ -37,7 +37,7 @@
 #define BORROW_IPA  0x8000000000UL /* the bottom of the borrow window (40 bits) */
 #define STEP_OFF    8              /* the owner is about to power off */
 #define STEP_DONE   9              /* the peer has relinquished the last page */
-#define WAIT_S      30
+#define WAIT_S      120
 #define EC_DABT_CUR 0x25
 
 static volatile u32 *shm;
@@ -151,7 +151,7 @@ static bool aborts(bool store, u64 ipa, u64 dfsc_class)
  * only because the other vCPU holds one of the pages (ERR_SHARED) or its
  * target entry (ERR_EXIST); an unshare of what the vCPU shared never fails.
  */
-#define HAMMER_N 2000
+#define HAMMER_N 500
 static u64 hammer_base;
 static u32 hammer_ok[2], hammer_refused[2], hammer_bad[2];
 static volatile u32 hammer_done;

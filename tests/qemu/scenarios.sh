@@ -620,10 +620,10 @@ always_forbid
 # taken back. Each side checks TALLY_HC_ACCOUNTING's exact counts after every
 # step; the two step in lockstep through the --shmem region. VM 0 powers off
 # first; VM 1 sees it gone and its counts back to its own RAM. Before that,
-# VM 0's two vCPUs hammer SHARE/UNSHARE on overlapping ranges (2000 rounds
+# VM 0's two vCPUs hammer SHARE/UNSHARE on overlapping ranges (500 rounds
 # each): every share succeeds or is refused as overlapping, every unshare of
 # a success succeeds, the counts are back to (R,0,0,0,0), and vCPU 1 made
-# exactly 2000 + its successes hypercalls. VM 0 ends its run with
+# exactly 500 + its successes hypercalls. VM 0 ends its run with
 # SYSTEM_RESET (testguest.reset=1, tally.max-resets=1): the rebuilt VM 0
 # finds the region's step word at the end and checks that the top 16 pages
 # of its RAM, which the first run wrote, read zero; then it powers off.
@@ -632,8 +632,8 @@ hammer_calls_exact() {
     c=$(cat)
     ok1=$(sed -n 's/^vm0: testguest: hammer: vCPU 0 shared [0-9]* times, vCPU 1 \([0-9]*\); refused [0-9]*$/\1/p' <<<"$c")
     hvc1=$(sed -n 's/^tally: VM 0 vCPU 1: [0-9]* exits: 0 interrupts, \([0-9]*\) HVC\/SMC, 0 MMIO, 0 aborts injected$/\1/p' <<<"$c" | head -1) # the first run's
-    if [ -z "$ok1" ] || [ "$hvc1" != $((2000 + ok1)) ]; then
-        echo "VM 0 vCPU 1: '$hvc1' hypercalls, want 2000 shares + '$ok1' unshares"
+    if [ -z "$ok1" ] || [ "$hvc1" != $((500 + ok1)) ]; then
+        echo "VM 0 vCPU 1: '$hvc1' hypercalls, want 500 shares + '$ok1' unshares"
         return 1
     fi
 }
