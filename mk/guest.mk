@@ -173,7 +173,9 @@ bench-exits: $(GUEST_BUILD)/testguest.bin $(BUILD)/qemu-virt/tally.bin
 	        printf "bench-exits: loop_insns %d (a store in the loop, no exit)\n", v["loop_insns"]; \
 	        printf "bench-exits: hvc_null_insns %d (baseline: the null hypercall round trip)\n", v["hvc_null_insns"]; \
 	        printf "bench-exits: mmio_uart_write_insns %d (%.2fx the null hypercall)\n", \
-	            v["mmio_uart_write_insns"], v["mmio_uart_write_insns"] / v["hvc_null_insns"] }'
+	            v["mmio_uart_write_insns"], v["mmio_uart_write_insns"] / v["hvc_null_insns"]; \
+	        printf "bench-exits: share_hyp_unshare_page_insns %d (SHARE_HYP + UNSHARE_HYP of one page: %.2fx two null hypercalls)\n", \
+	            v["share_hyp_unshare_page_insns"], v["share_hyp_unshare_page_insns"] / (2 * v["hvc_null_insns"]) }'
 BENCH_TARGETS += bench-exits
 
 # VM creation to the guest's first instruction, 1 GiB VM, first-touch zeroing

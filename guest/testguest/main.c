@@ -73,7 +73,7 @@ static u32 probe_aborts;
 static u64 probe_esr, probe_far, probe_elr;
 
 static u32 passed, failed, skipped;
-static bool reset_at_end; /* bootargs "testguest.reset=1": SYSTEM_RESET, not OFF */
+bool tg_reset_at_end;     /* bootargs "testguest.reset=1": SYSTEM_RESET, not OFF */
 static bool forge_at_end; /* "testguest.forge=1": print lines that mimic Tally's */
 static bool uart_off;     /* "testguest.uart-off=1": disable the UART before the end */
 static unsigned linger_s; /* "testguest.linger=N": wait N seconds before the end */
@@ -159,6 +159,9 @@ static void disable_uart(u64 base)
  *   loop_insns            the loop with a store to RAM (no exit)
  *   hvc_null_insns        TALLY_HC_VERSION round trip (the baseline exit)
  *   mmio_uart_write_insns a write to the emulated UART's IMSC (same value)
+ *   share_hyp_unshare_page_insns  TALLY_HC_SHARE_HYP then TALLY_HC_UNSHARE_HYP
+ *                         of the top page of RAM (Tally maps and unmaps it in
+ *                         its stage-1, TLB maintenance included): two exits
  */
 #define BENCH_N 1000
 volatile u32 tg_bench_scratch; /* the bare loop's store goes here */
@@ -178,17 +181,31 @@ static void bench_exits(void)
     for (unsigned i = 0; i < BENCH_N; i++)
         mmio_write32(uart_base + UART_IMSC, imsc);
     mmio = (cntvct() - t0) / BENCH_N;
+    u64 page = tg_ram_end() - 4096, share;
+    long bad = 0;
+    t0 = cntvct();
+    for (unsigned i = 0; i < BENCH_N; i++) {
+        bad |= tg_smccc(1, TALLY_HC_SHARE_HYP, page, 1, 0, NULL);
+        bad |= tg_smccc(1, TALLY_HC_UNSHARE_HYP, page, 1, 0, NULL);
+    }
+    share = (cntvct() - t0) / BENCH_N;
+    if (bad) {
+        con_puts("testguest: bench: SHARE_HYP/UNSHARE_HYP failed\n");
+        psci(PSCI_SYSTEM_OFF, 0, 0, 0);
+    }
     con_puts("testguest: bench loop_insns=");
     con_putu(loop);
     con_puts(" hvc_null_insns=");
     con_putu(hvc);
     con_puts(" mmio_uart_write_insns=");
     con_putu(mmio);
+    con_puts(" share_hyp_unshare_page_insns=");
+    con_putu(share);
     con_puts("\n");
     psci(PSCI_SYSTEM_OFF, 0, 0, 0);
 }
 
-static void finish(void)
+void tg_finish(void)
 {
     if (forge_at_end)
         forge_lines();
@@ -210,7 +227,7 @@ static void finish(void)
     con_puts(" failed\n");
     if (uart_off)
         disable_uart(uart_base);
-    if (reset_at_end) {
+    if (tg_reset_at_end) {
         cpu_dirty_for_reset();
         con_puts("testguest: SYSTEM_RESET\n");
         psci(PSCI_SYSTEM_RESET, 0, 0, 0);
@@ -359,11 +376,27 @@ void tg_exception(struct tg_frame *f, u64 kind)
     con_puts(" far=");
     con_puthex(far);
     con_puts("\n");
-    finish();
+    tg_finish();
+}
+
+/* A job for CPU 1 instead of its command loop (tg_start_cpu1). */
+static void (*volatile secondary_job)(void);
+
+long tg_start_cpu1(void (*job)(void))
+{
+    secondary_job = job;
+    dsb_sy();
+    return psci(PSCI_CPU_ON_64, cpu_mpidr[1], (u64)tg_secondary_entry,
+                (u64)stack1 + sizeof(stack1));
 }
 
 void tg_secondary_main(u64 context)
 {
+    if (secondary_job) {
+        secondary_job();
+        for (;;)
+            __asm__ volatile("wfi");
+    }
     cpu1.mpidr = mpidr_self();
     cpu1.el = (sysreg_read(CurrentEL) >> 2) & 3;
     cpu1.context = context;
@@ -671,6 +704,23 @@ static bool address_claimed(u64 addr)
     return false;
 }
 
+/* One load or store at addr with aborts caught: returns the data aborts
+ * taken there (0 or 1), their ESR and FAR in *esr and *far. */
+u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far)
+{
+    probe_aborts = 0;
+    probe_esr = probe_far = 0;
+    probe_armed = true;
+    if (store)
+        tg_probe_store(addr);
+    else
+        tg_probe_load(addr);
+    probe_armed = false;
+    *esr = probe_esr;
+    *far = probe_far;
+    return probe_aborts;
+}
+
 /* A load or a store to addr must come back as one synchronous external
  * abort at the access, which the handler skips. */
 static void check_unmapped(const char *name, bool store, u64 addr)
@@ -679,32 +729,26 @@ static void check_unmapped(const char *name, bool store, u64 addr)
         tg_fail(name, "probe address is claimed in the DT, low 32 bits", (long)(addr & 0xffffffff));
         return;
     }
-    probe_aborts = 0;
-    probe_armed = true;
-    if (store)
-        tg_probe_store(addr);
-    else
-        tg_probe_load(addr);
-    probe_armed = false;
+    u64 esr, far;
+    u32 n = tg_probe(store, addr, &esr, &far);
     u64 want_elr = store ? (u64)tg_probe_store : (u64)tg_probe_load;
-    if (probe_aborts != 1)
-        tg_fail(name, "data aborts taken (want 1):", probe_aborts);
+    if (n != 1)
+        tg_fail(name, "data aborts taken (want 1):", n);
     else if (probe_elr != want_elr)
         tg_fail(name, "abort at the wrong instruction, ELR", (long)probe_elr);
-    else if (ESR_DFSC(probe_esr) != DFSC_SEA)
-        tg_fail(name, "fault status is not a synchronous external abort, DFSC",
-                ESR_DFSC(probe_esr));
-    else if (!!(probe_esr & ESR_WNR) != store)
-        tg_fail(name, "ESR.WnR does not match the access, ESR", (long)probe_esr);
-    else if (!(probe_esr & ESR_FNV) && probe_far != addr)
-        tg_fail(name, "FAR is not the probed address, FAR", (long)probe_far);
+    else if (ESR_DFSC(esr) != DFSC_SEA)
+        tg_fail(name, "fault status is not a synchronous external abort, DFSC", ESR_DFSC(esr));
+    else if (!!(esr & ESR_WNR) != store)
+        tg_fail(name, "ESR.WnR does not match the access, ESR", (long)esr);
+    else if (!(esr & ESR_FNV) && far != addr)
+        tg_fail(name, "FAR is not the probed address, FAR", (long)far);
     else
         tg_pass(name);
 }
 
 /* The first address past the highest RAM bank: under a hypervisor, IPA space
  * whose host physical pages (if any) belong to someone else. 0 if no RAM. */
-static u64 ram_end(void)
+u64 tg_ram_end(void)
 {
     u64 end = 0;
     for (int c = dt_next_child(0, -1); c >= 0; c = dt_next_child(0, c)) {
@@ -1045,7 +1089,7 @@ void tg_main(const void *fdt)
     dtb = fdt;
     uart_base = console_base();
     con_init(uart_base);
-    reset_at_end = bootargs_have("testguest.reset=1");
+    tg_reset_at_end = bootargs_have("testguest.reset=1");
     bench_mode = bootargs_have("testguest.bench=1");
     forge_at_end = bootargs_have("testguest.forge=1");
     uart_off = bootargs_have("testguest.uart-off=1");
@@ -1080,6 +1124,11 @@ void tg_main(const void *fdt)
     con_puts(psci_hvc ? "HVC" : "SMC");
     con_puts("\n");
 
+    if (bootargs_have("testguest.share=owner") || bootargs_have("testguest.share=peer")) {
+        share_test(bootargs_have("testguest.share=owner"),
+                   bootargs_have("testguest.share-orphan=1"));
+        tg_finish();
+    }
     cpu_check_clean_start();
     if (bench_mode)
         bench_exits();
@@ -1121,7 +1170,7 @@ void tg_main(const void *fdt)
 
     check_unmapped("unmapped-ipa-load", false, UNMAPPED_IPA);
     check_unmapped("unmapped-ipa-store", true, UNMAPPED_IPA);
-    u64 end = ram_end();
+    u64 end = tg_ram_end();
     if (end) {
         check_unmapped("above-ram-load", false, end);
         check_unmapped("above-ram-store", true, end + 4096 - 8);
@@ -1149,5 +1198,5 @@ void tg_main(const void *fdt)
     check_smccc();
     if (other_irqs)
         tg_fail("no-stray-irqs", "unexpected interrupts:", other_irqs);
-    finish();
+    tg_finish();
 }

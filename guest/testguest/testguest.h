@@ -64,6 +64,18 @@ void tg_skip(const char *name, const char *reason);
 extern bool tg_undef_armed;
 extern u32 tg_undefs;
 
+/* main.c: the end of a run (the counts, then SYSTEM_OFF or RESET, as asked);
+ * the first address past RAM; one caught load or store (aborts taken). */
+void tg_finish(void) __attribute__((noreturn));
+extern bool tg_reset_at_end; /* tg_finish resets rather than powers off */
+u64 tg_ram_end(void);
+u32 tg_probe(bool store, u64 addr, u64 *esr, u64 *far);
+/* CPU_ON of the second CPU, which runs job (then WFI forever); PSCI's answer. */
+long tg_start_cpu1(void (*job)(void));
+
+/* share.c: the two-VM sharing test (testguest.share=owner|peer). */
+void share_test(bool owner, bool orphan);
+
 /* cpu.c: the CPU as the guest sees it. */
 void cpu_check_idregs(u64 ram_end);
 void cpu_check_mops(long (*exit_call)(void));
@@ -150,9 +162,11 @@ static inline u64 cntfrq(void)
 
 /* Tally's hypercalls (docs/guests.md): SMCCC fast calls, 64-bit,
  * vendor-specific hypervisor service range (owner 6). */
-#define TALLY_HC_VERSION   0x86000000UL
-#define TALLY_HC_UNDEFINED 0x8600ffffUL /* reserved: never defined */
-#define TALLY_ABI_MAJOR    1
-#define TALLY_MAGIC        0x54414c4c59UL /* "TALLY" */
+#define TALLY_HC_VERSION     0x86000000UL
+#define TALLY_HC_SHARE_HYP   0xc6000009UL
+#define TALLY_HC_UNSHARE_HYP 0xc600000aUL
+#define TALLY_HC_UNDEFINED   0x8600ffffUL /* reserved: never defined */
+#define TALLY_ABI_MAJOR      1
+#define TALLY_MAGIC          0x54414c4c59UL /* "TALLY" */
 
 #endif

@@ -114,11 +114,16 @@ static int tree_leaf(const struct pt_visit *v, void *ctx)
         if (t->skip && t->skip(p))
             continue;
         t->r->owned++;
-        /* A tail page of a block (a VM's 2 MiB of RAM typed as one frame)
-         * holds no count: the entry's one reference is on the head,
-         * audited as the block's first page. */
-        if (page_owner_slot(p) != meta_slot(p))
+        if (page_block_order(p)) {
+            /* A page of a compound (a VM's RAM block): its references live
+             * on the head, shared by every entry over the compound (a
+             * PTE_SW_BLOCKREF block's one, a split's 512, a borrower's 4 KiB
+             * entries), so no one entry knows the exact count; the head
+             * must hold at least this entry's. */
+            struct meta_slot *h = page_owner_slot(p);
+            audit(t->r, page_slot_ref_count(h) ? 1 : 0, 1, meta_slot_paddr(h));
             continue;
+        }
         audit(t->r, page_slot_ref_count(meta_slot(p)), 1, p);
     }
     return 0;

@@ -586,7 +586,8 @@ vm_powered_off SYSTEM_OFF '^tally: powering off \(watchdog\)$'
 other_vm_counted() { # other_vm_counted PAGES: the first teardown's frame count
     local c first
     c=$(cat)
-    first=$(grep -A3 -m1 -E '^tally: VM [0-9]: teardown returned' <<<"$c" | grep -m1 '^tally: accounting')
+    # The other VM's output may come between Tally's teardown lines.
+    first=$(awk '/^tally: VM [0-9]: teardown returned/ {t = 1} t && /^tally: accounting/ {print; exit}' <<<"$c")
     if ! grep -qE "^tally: accounting free=[0-9]+ frame=$1 " <<<"$first"; then
         echo "the first teardown's accounting line does not count $1 frames: $first"
         return 1
@@ -632,6 +633,72 @@ forbid '^tally: .*forged|^tally: accounting free=1 |^testguest:|^vm[01]: testgue
 check other_vm_is_vm0_or_vm1
 check vm1_before_uart_off_tally_after
 expect '^tally: powering off$'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
+# Two test guests share pages through the sharing hypercalls
+# (guest/testguest/share.c, docs/guests.md "Sharing between two VMs"): VM 0
+# (testguest.share=owner) shares read-write and read-only, unshares, lends
+# and reclaims, donates (VM 1 donates the page back), shares with Tally; VM 1
+# (testguest.share=peer) reads and writes through its borrow window, takes a
+# permission fault writing the read-only page and an abort for each page
+# taken back. Each side checks TALLY_HC_ACCOUNTING's exact counts after every
+# step; the two step in lockstep through the --shmem region. VM 0 powers off
+# first; VM 1 sees it gone and its counts back to its own RAM. Before that,
+# VM 0's two vCPUs hammer SHARE/UNSHARE on overlapping ranges (500 rounds
+# each): every share succeeds or is refused as overlapping, every unshare of
+# a success succeeds, the counts are back to (R,0,0,0,0), and vCPU 1 made
+# exactly 500 + its successes hypercalls. VM 0 ends its run with
+# SYSTEM_RESET (testguest.reset=1, tally.max-resets=1): the rebuilt VM 0
+# finds the region's step word at the end and checks that the top 16 pages
+# of its RAM, which the first run wrote, read zero; then it powers off.
+hammer_calls_exact() {
+    local c ok1 hvc1
+    c=$(cat)
+    ok1=$(sed -n 's/^vm0: testguest: hammer: vCPU 0 shared [0-9]* times, vCPU 1 \([0-9]*\); refused [0-9]*$/\1/p' <<<"$c")
+    hvc1=$(sed -n 's/^tally: VM 0 vCPU 1: [0-9]* exits: 0 interrupts, \([0-9]*\) HVC\/SMC, 0 MMIO, 0 aborts injected$/\1/p' <<<"$c" | head -1) # the first run's
+    if [ -z "$ok1" ] || [ "$hvc1" != $((500 + ok1)) ]; then
+        echo "VM 0 vCPU 1: '$hvc1' hypercalls, want 500 shares + '$ok1' unshares"
+        return 1
+    fi
+}
+scenario vms-share-testguests 0 --smp 3 --mem 1G --shmem 2M --timeout 240 \
+    --tally-args tally.max-resets=1 \
+    --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M --append "testguest.share=owner testguest.reset=1" \
+    --vm --kernel "$TESTGUEST" --vm-mem 128M --append testguest.share=peer
+expect '^vm0: testguest: sharing as the owner, VM 0, region at 0x10000000$'
+expect '^vm1: testguest: sharing as the peer, VM 1, region at 0x10000000$'
+for t in share-fresh-pages-zero share-start-counts share-rw share-rw-peer-write-seen share-ro \
+    share-ro-unchanged unshare lend lend-owner-access-aborts reclaim reclaim-borrower-write-seen \
+    donate donate-owner-access-aborts donate-back share-hyp unshare-ro share-hammer; do
+    expect "^vm0: testguest: PASS $t\$"
+done
+for t in share-start-counts share-rw-peer-reads share-ro-peer-reads share-ro-write-permission-fault \
+    unshare-peer-access-aborts lend-borrower-reads reclaim-borrower-access-aborts \
+    donate-new-owner-reads donate-on owner-gone-counts; do
+    expect "^vm1: testguest: PASS $t\$"
+done
+expect '^vm0: testguest: 17 passed, 0 failed$'
+expect '^tally: VM 0: SYSTEM_RESET, every vCPU stopped; tearing down$'
+expect '^tally: VM 0: 2 vCPUs, RAM 256 MiB at IPA 0x40000000 in 1 blocks, kernel at 0x40200000, initrd at 0x0 \(0 bytes\), DTB at 0x40400000; boot 2$'
+expect '^vm0: testguest: PASS share-reused-pages-zero$'
+expect '^vm0: testguest: 1 passed, 0 failed$'
+expect '^tally: VM 0: SYSTEM_OFF, every vCPU stopped; tearing down$'
+expect '^vm0: testguest: hammer: vCPU 0 shared [1-9][0-9]* times, vCPU 1 [1-9][0-9]*; refused [0-9]+$'
+check hammer_calls_exact
+expect '^vm1: testguest: 10 passed, 0 failed$'
+# 256 MiB of frames and 8 table pages (splits for the lend and the donation,
+# the borrow window); 128 MiB and 4 (the borrow window's 1 more); VM 0's
+# second run: 256 MiB and 4 (its RAM's 3, the region's 1).
+expect '^tally: VM 0: teardown returned 65544 pages$'
+expect '^tally: VM 0: teardown returned 65540 pages$'
+expect '^tally: VM 1: teardown returned 32772 pages$'
+# VM 0's teardown: VM 1's 32768 frames and the region's 512 remain.
+first_teardown_counts_33280() { other_vm_counted 33280; }
+check first_teardown_counts_33280
+expect '^tally: accounting free=[0-9]+ frame=512 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+expect '^tally: accounting free=[0-9]+ frame=0 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
 verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
 always_forbid
 
