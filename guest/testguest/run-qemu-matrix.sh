@@ -43,7 +43,7 @@ checks=(psci-version psci-features psci-migrate-info-type psci-affinity-info-off
         ptimer-disable-unpends ptimer-mask-unpends unmapped-ipa-load unmapped-ipa-store above-ram-load
         above-ram-store psci-cpu-off ram-pages mops clean-start)
 tally_checks=(tally-hypercall tally-hypercall-undefined id-registers smccc-version
-              smccc-arch-features psci-cpu-suspend-standby psci-cpu-suspend-powerdown)
+              smccc-arch-features psci-cpu-suspend-standby psci-cpu-suspend-powerdown ram-zero)
 if [ -n "$tally" ]; then
     checks+=("${tally_checks[@]}")
     skips=()
