@@ -110,7 +110,10 @@ struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_us
         atomic_store_u8(&t->raw, 0, MO_RELAXED);
         atomic_store_u8(&t->usage, u, MO_RELAXED);
         if (i) {
-            t->m.word = 0;
+            /* Every page of the block carries the metadata: a frame's
+             * (owner, sharing state) is per page, so a tail page is shared
+             * or lent on its own. */
+            t->m.word = meta;
             /* Relaxed: published with the head by the release store below;
              * a racing try_get re-checks the tail after its acquire. */
             atomic_store_u32(&t->ref_count, REF_TAIL + order, MO_RELAXED);
@@ -196,6 +199,7 @@ static unsigned page_release(struct meta_slot *s)
         atomic_store_u8(&t->flags, SLOT_F_DIRTY, MO_RELAXED);
         atomic_store_u8(&t->raw, 0, MO_RELAXED);
         atomic_store_u8(&t->usage, PAGE_UNUSED, MO_RELAXED);
+        t->m.word = 0;
         atomic_store_u32(&t->ref_count, REF_UNUSED, MO_RELAXED);
     }
     meta_census_move(u, PAGE_UNUSED, n);
@@ -259,6 +263,39 @@ void page_drop_block(paddr_t p, unsigned order)
     }
     /* A block whose every page went returns whole: one buddy operation. */
     free_run(run_start, run);
+}
+
+bool page_block_break(struct meta_slot *h, uint32_t refs)
+{
+    unsigned order = h->order;
+    uint64_t n = 1ull << order;
+    BUG_ON(!order || refs == 0 || refs >= REF_MAX);
+    uint32_t expected = refs;
+    /* Acquire: the holders' work on the block happens before the pages go
+     * their own ways; BUSY keeps every try_get out (it refuses BUSY, and a
+     * tail's goes through the head) until the release store below. */
+    if (!atomic_cas_u32(&h->ref_count, &expected, REF_BUSY, MO_ACQUIRE))
+        return false;
+    /* Debug builds count raw references (into_raw) per counting slot: the
+     * entries' refs ones on the head become one on each page (or stay
+     * saturated: counting stopped). */
+    uint8_t raw = atomic_load_u8(&h->raw, MO_RELAXED);
+    raw = raw == UINT8_MAX ? UINT8_MAX : raw != 0;
+    atomic_store_u8(&h->raw, raw, MO_RELAXED);
+    for (uint64_t i = 1; i < n; i++) {
+        struct meta_slot *t = h + i;
+        if (page_slot_ref_count(t) != REF_TAIL + order)
+            panic("break of block %#llx: page %#llx is not its tail (ref_count %u)",
+                  (unsigned long long)pa_val(meta_slot_paddr(h)),
+                  (unsigned long long)pa_val(meta_slot_paddr(t)), page_slot_ref_count(t));
+        atomic_store_u8(&t->raw, raw, MO_RELAXED);
+        /* Release: a try_get that sees the page's own count sees its
+         * metadata, as after page_from_unused. */
+        atomic_store_u32(&t->ref_count, 1, MO_RELEASE);
+    }
+    h->order = 0;
+    atomic_store_u32(&h->ref_count, 1, MO_RELEASE);
+    return true;
 }
 
 void page_into_raw_debug(struct meta_slot *s)

@@ -951,13 +951,9 @@ int pt_protect_none(struct aspace *as, uint64_t ia, uint64_t size)
 
 /* --- lookup and walk ------------------------------------------------------------------ */
 
-int pt_lookup(struct aspace *as, uint64_t ia, paddr_t *out_pa, unsigned *prot, unsigned *level,
-              bool *owned)
+/* The leaf mapping ia and its level; ERR_NOENT if none. Caller holds the lock. */
+static int lookup_locked(struct aspace *as, uint64_t ia, pte_t *leaf, unsigned *level)
 {
-    if (ia >= (1ull << as->ia_bits))
-        return ERR_RANGE;
-    int err = ERR_NOENT;
-    spin_lock(&as->lock);
     const pte_t *tbl = pt_page_data(as->root);
     for (unsigned l = as->start_level; l < PTE_LEVELS; l++) {
         pte_t e = pte_read(&tbl[pte_index(ia, l)]);
@@ -967,16 +963,116 @@ int pt_lookup(struct aspace *as, uint64_t ia, paddr_t *out_pa, unsigned *prot, u
             tbl = table_at(pte_oa(e));
             continue;
         }
-        if (out_pa)
-            *out_pa = pa(pte_oa(e) + (ia & (pte_level_size(l) - 1)));
-        if (prot)
-            *prot = pt_attrs_to_prot(as->stage, e);
-        if (level)
-            *level = l;
-        if (owned)
-            *owned = (e & PTE_SW_OWNED) != 0;
-        err = ERR_OK;
-        break;
+        *leaf = e;
+        *level = l;
+        return ERR_OK;
+    }
+    *leaf = 0;
+    *level = 3;
+    return ERR_NOENT;
+}
+
+int pt_lookup(struct aspace *as, uint64_t ia, paddr_t *out_pa, unsigned *prot, unsigned *level,
+              bool *owned)
+{
+    if (ia >= (1ull << as->ia_bits))
+        return ERR_RANGE;
+    pte_t e;
+    unsigned l;
+    spin_lock(&as->lock);
+    int err = lookup_locked(as, ia, &e, &l);
+    spin_unlock(&as->lock);
+    if (err != ERR_OK)
+        return err;
+    if (out_pa)
+        *out_pa = pa(pte_oa(e) + (ia & (pte_level_size(l) - 1)));
+    if (prot)
+        *prot = pt_attrs_to_prot(as->stage, e);
+    if (level)
+        *level = l;
+    if (owned)
+        *owned = (e & PTE_SW_OWNED) != 0;
+    return ERR_OK;
+}
+
+/* --- breaking a compound page ---------------------------------------------------------- */
+
+struct break_walk {
+    uint64_t ia;   /* where the block is mapped */
+    paddr_t pa;    /* the block */
+    uint64_t size; /* its bytes */
+    uint64_t refs; /* references the entries own on its head */
+    uint64_t seen; /* bytes of it the entries map */
+    bool commit;   /* second pass: clear PTE_SW_BLOCKREF */
+};
+
+static int break_table(pte_t *tbl, unsigned level, uint64_t s, uint64_t e, struct break_walk *w)
+{
+    for (uint64_t a = s, next; a < e; a = next) {
+        next = entry_end(a, level, e);
+        pte_t *p = &tbl[pte_index(a, level)];
+        pte_t d = pte_read(p);
+        if (!pte_is_valid(d))
+            return ERR_STATE; /* a page of the block is not mapped here */
+        if (pte_is_table(d, level)) {
+            int err = break_table(table_at(pte_oa(d)), level + 1, a, next, w);
+            if (err != ERR_OK)
+                return err;
+            continue;
+        }
+        uint64_t base = ALIGN_DOWN(a, pte_level_size(level));
+        /* The leaf lies inside the block's range, owns its pages and maps
+         * them where the block's own layout puts them. */
+        if (!(d & PTE_SW_OWNED) || base < w->ia || base + pte_level_size(level) > w->ia + w->size ||
+            pte_oa(d) != pa_val(w->pa) + (base - w->ia))
+            return ERR_STATE;
+        if (w->commit) {
+            if (d & PTE_SW_BLOCKREF)
+                pte_write(p, d & ~PTE_SW_BLOCKREF);
+            continue;
+        }
+        bool one = level == 3 || (d & PTE_SW_BLOCKREF);
+        w->refs += one ? 1 : pte_level_size(level) >> PAGE_SHIFT;
+        w->seen += pte_level_size(level);
+    }
+    return ERR_OK;
+}
+
+int pt_break_block(struct aspace *as, uint64_t ia)
+{
+    if (ia >= (1ull << as->ia_bits))
+        return ERR_RANGE;
+    ia = ALIGN_DOWN(ia, PAGE_SIZE);
+    spin_lock(&as->lock);
+    pte_t leaf;
+    unsigned level;
+    int err = lookup_locked(as, ia, &leaf, &level);
+    /* The entry's reference keeps the block, and its order, as they are. */
+    paddr_t p = pa(pte_oa(leaf) + (ia & (pte_level_size(level) - 1)));
+    if (err == ERR_OK && !(leaf & PTE_SW_OWNED))
+        err = ERR_STATE;
+    if (err != ERR_OK || !page_block_order(p)) {
+        spin_unlock(&as->lock);
+        return err;
+    }
+    struct meta_slot *h = page_owner_slot(p);
+    paddr_t hp = meta_slot_paddr(h);
+    uint64_t off = pa_val(p) - pa_val(hp);
+    struct break_walk w = {.ia = ia - off, .pa = hp, .size = PAGE_SIZE << page_block_order(p)};
+    if (ia < off || w.size > (1ull << as->ia_bits) - w.ia)
+        err = ERR_STATE;
+    if (err == ERR_OK)
+        err = break_table(pt_page_data(as->root), as->start_level, w.ia, w.ia + w.size, &w);
+    if (err == ERR_OK && (w.seen != w.size || w.refs >= REF_MAX))
+        err = ERR_STATE;
+    /* The entries' references must be all there is. */
+    if (err == ERR_OK && !page_block_break(h, (uint32_t)w.refs))
+        err = ERR_BUSY;
+    if (err == ERR_OK) {
+        w.commit = true;
+        BUG_ON(break_table(pt_page_data(as->root), as->start_level, w.ia, w.ia + w.size, &w) !=
+               ERR_OK);
+        arch_pte_sync();
     }
     spin_unlock(&as->lock);
     return err;

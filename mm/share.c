@@ -236,6 +236,25 @@ static int check_pages(enum op op, struct share_vm *from, uint64_t ipa, uint64_t
 
 /* --- the other side's mappings ---------------------------------------------------- */
 
+/*
+ * A page that another VM (or Tally) is about to map becomes a page of its
+ * own first: its block (the owner's RAM is typed in compound pages, one
+ * count for the whole block) is broken into pages. Otherwise the other
+ * side's reference would be on the block's head, and a page that outlives
+ * its owner would keep the owner's whole block allocated. The break changes
+ * how the references are counted, not what anything maps or may access, so
+ * it stands even if the request then fails.
+ */
+static int break_blocks(struct share_vm *from, uint64_t ipa, uint64_t nr)
+{
+    for (uint64_t i = 0; i < nr; i++) {
+        int err = pt_break_block(from->s2, page_ia(ipa, i));
+        if (err != ERR_OK)
+            return err;
+    }
+    return ERR_OK;
+}
+
 /* Map the caller's pages into the other side's window, one 4 KiB entry
  * each, each taking its own reference; all or nothing. */
 static int map_borrower(struct share_vm *from, uint64_t ipa, uint64_t nr, struct share_vm *to,
@@ -291,6 +310,8 @@ static int give(enum op op, struct share_vm *from, uint64_t ipa, uint64_t nr, st
     int err = check_target(from, to, to_ipa, nr);
     if (err == ERR_OK)
         err = check_pages(op, from, ipa, nr, to, to->id, to_ipa);
+    if (err == ERR_OK)
+        err = break_blocks(from, ipa, nr);
     if (err == ERR_OK)
         err = map_borrower(from, ipa, nr, to, to_ipa, prot);
     if (err != ERR_OK || op == OP_SHARE)
@@ -462,6 +483,8 @@ int share_with_hyp(struct share_vm *from, uint64_t ipa, uint64_t nr)
         return err;
     spin_lock(&share_lock);
     err = check_pages(OP_SHARE_HYP, from, ipa, nr, NULL, OWNER_HYP, 0);
+    if (err == ERR_OK)
+        err = break_blocks(from, ipa, nr);
     for (uint64_t i = 0; i < nr && err == ERR_OK; i++) {
         paddr_t p;
         frame_at(from->s2, page_ia(ipa, i), &p);

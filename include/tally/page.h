@@ -60,6 +60,16 @@ struct meta_slot *page_from_unused_block(paddr_t p, unsigned order, enum page_us
 unsigned page_block_order(paddr_t p);
 /* The slot that counts p's references: its compound page's head, or its own. */
 struct meta_slot *page_owner_slot(paddr_t p);
+/*
+ * Break the compound page headed by h into 2^order pages of their own, each
+ * with ONE reference, when h holds exactly `refs` references; false (and
+ * nothing changed) otherwise. The caller owns those refs references, held
+ * by entries that map every page of the block exactly once between them
+ * (pt_break_block), and keeps them from being dropped meanwhile: afterwards
+ * each entry owns one reference on each page it maps. A try_get racing the
+ * break fails with ERR_STATE or takes its reference on the page itself.
+ */
+bool page_block_break(struct meta_slot *h, uint32_t refs);
 __attribute__((noreturn)) void page_bad_ref(struct meta_slot *s, uint32_t old, const char *op);
 void page_drop_last(struct meta_slot *s);
 /*

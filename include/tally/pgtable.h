@@ -153,6 +153,21 @@ int pt_protect(struct aspace *as, uint64_t ia, uint64_t size, unsigned prot);
  */
 int pt_protect_none(struct aspace *as, uint64_t ia, uint64_t size);
 /*
+ * The frame mapped at ia is a page of a compound page (a block of frames
+ * with one count on its head): make every page of that block a page of its
+ * own, so that a reference on one of them (another VM's mapping, say) no
+ * longer keeps the whole block alive. Only when this space's owning
+ * entries, which map the block once at one contiguous run of addresses, are
+ * the block's only references; each then owns one reference on each page
+ * it maps (block entries lose PTE_SW_BLOCKREF: a software bit, so no
+ * break-before-make). ERR_OK also when the frame already is a page of its
+ * own; ERR_NOENT if nothing is mapped at ia; ERR_STATE if this space maps
+ * the block only in part, elsewhere or without owning it; ERR_BUSY if any
+ * other reference exists (or is on its way out). Nothing changes unless
+ * ERR_OK.
+ */
+int pt_break_block(struct aspace *as, uint64_t ia);
+/*
  * Translate one address: *pa (exact, offset included), *prot, *level (of the
  * leaf: 1, 2 or 3) and *owned (the leaf owns references). Any out-pointer may
  * be NULL. ERR_NOENT if not mapped, ERR_RANGE outside the input range.

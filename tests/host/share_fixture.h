@@ -39,6 +39,10 @@ struct test_vm {
  * in 2 MiB blocks (pages a multiple of 512), else one page at a time.
  */
 void test_vm_create(struct test_vm *t, uint16_t id, uint64_t pages, bool blocks);
+/* The same, its RAM typed as Tally types a VM's (hyp/vm/vm.c map_piece):
+ * compound pages of 2^order frames, each mapped by entries that own one
+ * reference on its head (a PTE_SW_BLOCKREF block when order >= 9). */
+void test_vm_create_compound(struct test_vm *t, uint16_t id, uint64_t pages, unsigned order);
 /* share_vm_teardown, then aspace_destroy. */
 void test_vm_destroy(struct test_vm *t);
 
@@ -58,7 +62,10 @@ bool share_invariants(struct test_vm *const *vms, unsigned n, struct aspace *hyp
                       size_t len);
 
 /* Everything a failed call must leave unchanged: census, counts, every
- * entry of every space (a hash), every frame's count and metadata (hash). */
+ * entry of every space (a hash), every frame's count and metadata (hash).
+ * Not how references are counted: a refused request may have broken a
+ * compound page (mm/share.c break_blocks), which changes no mapping, access,
+ * metadata or count of mappings, only which slot counts them. */
 struct share_snapshot {
     uint64_t census[PAGE_USAGE_COUNT + 1];
     struct share_counts counts[8];

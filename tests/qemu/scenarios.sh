@@ -718,6 +718,39 @@ forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
 verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
 always_forbid
 
+# The roles swapped (VM 1 owns, VM 0 borrows: a VM other than 0 shares its
+# own RAM), and the owner powers off while the peer still maps page b
+# (testguest.share-orphan=1). The owner's teardown returns all of its RAM but
+# that one page (65536 - 1 frames, 8 tables); the page lives on as one frame
+# of its own, and comes back when the peer relinquishes it.
+scenario vms-share-orphan 0 --smp 3 --mem 1G --shmem 2M --timeout 240 \
+    --kernel "$TESTGUEST" --vm-mem 128M --append testguest.share=peer \
+    --vm --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M \
+    --append "testguest.share=owner testguest.share-orphan=1"
+expect '^vm1: testguest: sharing as the owner, VM 1, region at 0x10000000$'
+expect '^vm0: testguest: sharing as the peer, VM 0, region at 0x10000000$'
+for t in share-fresh-pages-zero share-start-counts share-rw share-rw-peer-write-seen share-ro \
+    share-ro-unchanged unshare lend lend-owner-access-aborts reclaim reclaim-borrower-write-seen \
+    donate donate-owner-access-aborts donate-back share-hyp; do
+    expect "^vm1: testguest: PASS $t\$"
+done
+for t in share-start-counts share-rw-peer-reads share-ro-peer-reads share-ro-write-permission-fault \
+    unshare-peer-access-aborts lend-borrower-reads reclaim-borrower-access-aborts \
+    donate-new-owner-reads donate-on share-outlives-owner relinquish; do
+    expect "^vm0: testguest: PASS $t\$"
+done
+expect '^vm1: testguest: 15 passed, 0 failed$'
+expect '^vm0: testguest: 11 passed, 0 failed$'
+expect '^tally: VM 1: teardown returned 65543 pages$'
+# After VM 1: VM 0's 32768 frames, the region's 512 and the orphan page.
+expect '^tally: accounting free=[0-9]+ frame=33281 pagetable=15 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+expect '^tally: VM 0: teardown returned 32772 pages$'
+expect '^tally: accounting free=[0-9]+ frame=512 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+expect '^tally: accounting free=[0-9]+ frame=0 pagetable=8 kstack=[0-9]+ hyp=[0-9]+ meta=[0-9]+ reserved=[0-9]+ leaked=0$'
+forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
 # One VM resets (twice) while the other keeps running: VM 1 lingers 9 s
 # before it powers off, so VM 0's resets happen while it runs. VM 0's
 # teardowns give back exactly its pages each time.

@@ -884,6 +884,95 @@ START_TEST(test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing)
 }
 END_TEST
 
+/*
+ * Breaking a compound page (pt_break_block, for sharing one of its pages):
+ * refused while any reference other than the entries' exists, then every
+ * page gets exactly one count, the block entry stays (without BLOCKREF) and
+ * owns one reference per page from then on.
+ */
+START_TEST(test_break_block_gives_every_page_its_own_count)
+{
+    uint64_t free0 = page_alloc_free_pages();
+    struct aspace as = s2_40();
+    struct frame c = compound(9);
+    paddr_t f = frame_paddr(c);
+    ck_assert_int_eq(pt_map_frames(&as, GiB, f, 2 * MiB, PT_R | PT_W), ERR_OK);
+    pte_t *l2 = expect_table(table_of(root_of(&as)[0]), 1, 2, 1);
+    ck_assert_uint_eq(l2[0], pa_val(f) | S2_RW_XN | OWNED | BLOCKREF | TYPE_BLOCK);
+
+    /* Our handle is a reference the entries do not own: refused, unchanged. */
+    uint64_t h = snapshot(&as);
+    ck_assert_int_eq(pt_break_block(&as, GiB + 7 * PAGE_SIZE), ERR_BUSY);
+    ck_assert_uint_eq(snapshot(&as), h);
+    ck_assert_uint_eq(frame_ref_count(c), 2);
+    ck_assert_uint_eq(ref_of(pa_add(f, 7 * PAGE_SIZE)), REF_TAIL + 9);
+
+    frame_drop(c);
+    ck_assert_int_eq(pt_break_block(&as, GiB + 7 * PAGE_SIZE), ERR_OK);
+    ck_assert_uint_eq(l2[0], pa_val(f) | S2_RW_XN | OWNED | TYPE_BLOCK);
+    for (unsigned i = 0; i < 512; i++) {
+        ck_assert_uint_eq(ref_of(pa_add(f, i * PAGE_SIZE)), 1);
+        ck_assert_uint_eq(page_block_order(pa_add(f, i * PAGE_SIZE)), 0);
+        ck_assert_uint_eq(meta_slot(pa_add(f, i * PAGE_SIZE))->m.frame.owner_vm, OWNER);
+    }
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 512);
+    /* Pages of their own already: nothing to do. Nothing mapped: NOENT. */
+    ck_assert_int_eq(pt_break_block(&as, GiB), ERR_OK);
+    ck_assert_int_eq(pt_break_block(&as, 2 * GiB), ERR_NOENT);
+
+    /* A reference on one page keeps that page alone: unmapping the block
+     * frees the other 511, and the last drop the page. */
+    struct dyn_page d;
+    ck_assert_int_eq(page_try_get(pa_add(f, 9 * PAGE_SIZE), PAGE_FRAME, &d), ERR_OK);
+    ck_assert_int_eq(pt_unmap(&as, GiB, 2 * MiB), ERR_OK);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 1);
+    ck_assert_uint_eq(ref_of(pa_add(f, 9 * PAGE_SIZE)), 1);
+    dyn_page_drop(d);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+    aspace_destroy(&as);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0);
+}
+END_TEST
+
+/* A compound page mapped by page entries (a split block), and the
+ * refusals: a page of it not mapped here, or mapped elsewhere. */
+START_TEST(test_break_block_of_page_entries_and_refusals)
+{
+    struct aspace as = s2_40();
+    struct frame c = compound(9);
+    paddr_t f = frame_paddr(c);
+    ck_assert_int_eq(pt_map_frames(&as, GiB, f, 2 * MiB, PT_R | PT_W), ERR_OK);
+    ck_assert_int_eq(pt_unmap(&as, GiB + 5 * PAGE_SIZE, PAGE_SIZE), ERR_OK);
+    frame_drop(c);
+    ck_assert_uint_eq(frame_ref_count(c), 511);
+
+    /* Page 5 is not mapped here: refused, unchanged. */
+    uint64_t h = snapshot(&as);
+    ck_assert_int_eq(pt_break_block(&as, GiB), ERR_STATE);
+    ck_assert_uint_eq(snapshot(&as), h);
+    ck_assert_uint_eq(frame_ref_count(c), 511);
+    /* Mapped, but not where the block's layout puts it: refused too. */
+    ck_assert_int_eq(pt_map_frames(&as, 2 * GiB, pa_add(f, 5 * PAGE_SIZE), PAGE_SIZE, PT_R),
+                     ERR_OK);
+    ck_assert_int_eq(pt_break_block(&as, GiB + 8 * PAGE_SIZE), ERR_STATE);
+    ck_assert_int_eq(pt_break_block(&as, 2 * GiB), ERR_STATE);
+    ck_assert_uint_eq(frame_ref_count(c), 512);
+    ck_assert_int_eq(pt_unmap(&as, 2 * GiB, PAGE_SIZE), ERR_OK);
+
+    ck_assert_int_eq(
+        pt_map_frames(&as, GiB + 5 * PAGE_SIZE, pa_add(f, 5 * PAGE_SIZE), PAGE_SIZE, PT_R | PT_W),
+        ERR_OK);
+    ck_assert_int_eq(pt_break_block(&as, GiB + 511 * PAGE_SIZE), ERR_OK);
+    pte_t *l3 = expect_table(expect_table(table_of(root_of(&as)[0]), 1, 2, 1), 0, 3, 512);
+    for (unsigned i = 0; i < 512; i++) {
+        ck_assert_uint_eq(ref_of(pa_add(f, i * PAGE_SIZE)), 1);
+        ck_assert_uint_eq(l3[i], (pa_val(f) + i * PAGE_SIZE) | S2_RW_XN | OWNED | TYPE_PAGE);
+    }
+    aspace_destroy(&as);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+}
+END_TEST
+
 static int count_owned_leaf(const struct pt_visit *v, void *ctx)
 {
     if (v->pte & OWNED)
@@ -1520,6 +1609,8 @@ Suite *pgtable_suite(void)
     tcase_add_test(big, test_unmap_page_in_1g_block_splits_1g_2m_4k_exactly);
     tcase_add_test(big, test_compound_1g_block_owns_one_ref_and_splits_convert_exactly);
     tcase_add_test(big, test_compound_2m_blocks_and_pages_take_one_ref_each_all_or_nothing);
+    tcase_add_test(big, test_break_block_gives_every_page_its_own_count);
+    tcase_add_test(big, test_break_block_of_page_entries_and_refusals);
     tcase_add_test(big, test_random_compound_maps_keep_block_and_page_accounting_exact);
     tcase_add_test(big, test_protect_page_in_1g_block_splits_1g_2m_4k_refs_unchanged);
     suite_add_tcase(s, big);

@@ -547,6 +547,9 @@ START_TEST(test_hostile_count_would_saturate)
     /* The last page's count sits at the limit: the whole request fails,
      * including the pages already mapped into the target before it. */
     paddr_t p = pa_of(&a, IPA(3));
+    /* A's RAM is compound pages: the page needs a count of its own first. */
+    ck_assert_int_eq(pt_break_block(&a.s2, IPA(3)), ERR_OK);
+    ck_assert_uint_eq(page_block_order(p), 0);
     struct meta_slot *s = meta_slot(p);
     atomic_store_u32(&s->ref_count, REF_MAX, MO_RELAXED);
     snap();
