@@ -166,7 +166,9 @@ ALL_TARGETS += $(BUILD)/plugin/libinsn_count.so
 .PHONY: bench-exits
 bench-exits: $(GUEST_BUILD)/testguest.bin $(BUILD)/qemu-virt/tally.bin
 	$(Q)out=$$(QEMU_EXTRA="-icount shift=0,sleep=off" scripts/run-qemu --image $(BUILD)/qemu-virt/tally.bin \
-	    --smp 1 --mem 512M --kernel $< --append testguest.bench=1 --timeout 300 2>&1); \
+	    --smp 2 --mem 1G --shmem 2M --timeout 300 \
+	    --kernel $< --vm-mem 256M --append testguest.bench=1 \
+	    --vm --kernel $< --vm-mem 128M --append testguest.bench=peer 2>&1); \
 	    line=$$(printf '%s\n' "$$out" | tr -d '\r' | sed -n 's/^vm0: testguest: bench //p'); \
 	    [ -n "$$line" ] || { printf '%s\n' "$$out" | tail -20; exit 1; }; \
 	    echo "$$line" | tr ' ' '\n' | awk -F= '{v[$$1] = $$2} END { \
@@ -175,7 +177,11 @@ bench-exits: $(GUEST_BUILD)/testguest.bin $(BUILD)/qemu-virt/tally.bin
 	        printf "bench-exits: mmio_uart_write_insns %d (%.2fx the null hypercall)\n", \
 	            v["mmio_uart_write_insns"], v["mmio_uart_write_insns"] / v["hvc_null_insns"]; \
 	        printf "bench-exits: share_hyp_unshare_page_insns %d (SHARE_HYP + UNSHARE_HYP of one page: %.2fx two null hypercalls)\n", \
-	            v["share_hyp_unshare_page_insns"], v["share_hyp_unshare_page_insns"] / (2 * v["hvc_null_insns"]) }'
+	            v["share_hyp_unshare_page_insns"], v["share_hyp_unshare_page_insns"] / (2 * v["hvc_null_insns"]); \
+	        printf "bench-exits: share_unshare_page_insns %d (SHARE + UNSHARE with VM 1, 64 pages per call, per page: %.2fx the null hypercall)\n", \
+	            v["share_unshare_page_insns"], v["share_unshare_page_insns"] / v["hvc_null_insns"] }'; \
+	    printf '%s\n' "$$out" | tr -d '\r' | grep -q '^vm1: testguest: PASS bench-peer' || \
+	        { printf '%s\n' "$$out" | tail -20; echo "bench-exits: the peer VM did not see the bench end"; exit 1; }
 BENCH_TARGETS += bench-exits
 
 # VM creation to the guest's first instruction, 1 GiB VM, first-touch zeroing

@@ -162,6 +162,9 @@ static void disable_uart(u64 base)
  *   share_hyp_unshare_page_insns  TALLY_HC_SHARE_HYP then TALLY_HC_UNSHARE_HYP
  *                         of the top page of RAM (Tally maps and unmaps it in
  *                         its stage-1, TLB maintenance included): two exits
+ *   share_unshare_page_insns  with a peer VM (testguest.bench=peer):
+ *                         TALLY_HC_SHARE then TALLY_HC_UNSHARE of 64 pages,
+ *                         per page (share_bench_pages in share.c)
  */
 #define BENCH_N 1000
 volatile u32 tg_bench_scratch; /* the bare loop's store goes here */
@@ -201,6 +204,11 @@ static void bench_exits(void)
     con_putu(mmio);
     con_puts(" share_hyp_unshare_page_insns=");
     con_putu(share);
+    u64 vmshare = share_bench_pages();
+    if (vmshare) {
+        con_puts(" share_unshare_page_insns=");
+        con_putu(vmshare);
+    }
     con_puts("\n");
     psci(PSCI_SYSTEM_OFF, 0, 0, 0);
 }
@@ -1132,6 +1140,8 @@ void tg_main(const void *fdt)
                    bootargs_have("testguest.share-orphan=1"));
         tg_finish();
     }
+    if (bootargs_have("testguest.bench=peer"))
+        share_bench_peer(timer_intid);
     cpu_check_clean_start();
     if (bench_mode)
         bench_exits();

@@ -75,6 +75,9 @@ long tg_start_cpu1(void (*job)(void));
 
 /* share.c: the two-VM sharing test (testguest.share=owner|peer). */
 void share_test(bool owner, bool orphan);
+/* VM-to-VM SHARE+UNSHARE cost per page (0: no peer), and the peer's side. */
+u64 share_bench_pages(void);
+void share_bench_peer(u32 timer_intid) __attribute__((noreturn));
 
 /* cpu.c: the CPU as the guest sees it. */
 void cpu_check_idregs(u64 ram_end);
