@@ -68,7 +68,7 @@ check: $(BUILD)/host/unit-tests
 # (every suite still runs; the full counts run in `make check`).
 SAN_ENV := TALLY_MODEL_OPS=$${TALLY_MODEL_OPS:-200000} TALLY_STRESS_OPS=$${TALLY_STRESS_OPS:-50000} \
            TALLY_PT_MODEL_OPS=$${TALLY_PT_MODEL_OPS:-20000} \
-           TALLY_SHARE_MODEL_OPS=$${TALLY_SHARE_MODEL_OPS:-300}
+           TALLY_SHARE_MODEL_OPS=$${TALLY_SHARE_MODEL_OPS:-600}
 check-asan: $(BUILD)/asan/unit-tests
 	$(Q)$(SAN_ENV) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=0 $< $(CHECK_ARGS)
 check-tsan: $(BUILD)/tsan/unit-tests
