@@ -28,12 +28,8 @@
 #define VCPU_CTX_HOST_SP  296
 #define VCPU_CTX_MITIGATE 304
 
-/* vcpu_ctx.mitigate (spectre.c): what guest_entry.S runs on every exit,
- * before any indirect branch. Bits 0-7: the BHB loop's branch count. */
-#define MITIGATE_BHB_LOOP(k) ((k)&0xff)
-#define MITIGATE_CLRBHB      (1 << 8)  /* CLRBHB; ISB */
-#define MITIGATE_FW_WA1      (1 << 9)  /* SMC ARCH_WORKAROUND_1 */
-#define MITIGATE_FW_WA3      (1 << 10) /* SMC ARCH_WORKAROUND_3 */
+/* vcpu_ctx.mitigate: the MITIGATE_* bits (spectre_policy.h). */
+#include "spectre_policy.h"
 
 /* Exit codes guest_enter() returns: the EL2 vector that was taken. */
 #define EXIT_SYNC   0

@@ -277,6 +277,14 @@ for cpu in $ALL_CPUS; do
     esac
     mops=absent
     [ "$cpu" = max ] && mops=advertised
+    # SMCCC_ARCH_FEATURES of WORKAROUND_1/2/3 as docs/hypercalls.md gives
+    # them for this CPU (QEMU has no firmware workaround).
+    case $cpu in
+    max) wa="1, WORKAROUND_2 -1, WORKAROUND_3 1" ;;
+    cortex-a35 | cortex-a53 | cortex-a55) wa="1, WORKAROUND_2 -2, WORKAROUND_3 1" ;;
+    cortex-a57 | cortex-a72 | a64fx) wa="-1, WORKAROUND_2 -1, WORKAROUND_3 -1" ;;
+    *) wa="1, WORKAROUND_2 -1, WORKAROUND_3 0" ;;
+    esac
     # 1 GiB on the two original models; 512 MiB keeps the others' RAM check short.
     mem=512M
     case $cpu in max | cortex-a72) mem=1G ;; esac
@@ -301,6 +309,7 @@ for cpu in $ALL_CPUS; do
         expect '^tally: VM 0: first touch at creation: 1024 pages mapped, 1024 zeroed, of [0-9]+$'
         check all_ram_touched_once
         expect "^vm0: testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
+        expect "^vm0: testguest: smccc: WORKAROUND_1 $wa\$"
         expect '^vm0: testguest: 0 skipped$'
         expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
         forbid '^vm0: testguest: (FAIL|SKIP)'
