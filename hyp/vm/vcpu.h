@@ -143,9 +143,6 @@ static inline void vcpu_skip_insn(struct vcpu *v, uint64_t esr)
 
 /* hyp/vm/guest_entry.S */
 unsigned guest_enter(struct vcpu_ctx *ctx);
-/* PAR_EL1 of AT S1E1R (el0 false) or S1E0R of va; PAR.F set if the walk
- * faulted, an external abort on it included (fixed up, never fatal). */
-uint64_t hyp_at_s1(uint64_t va, bool el0);
 void fp_save(struct vcpu_fp *fp);
 void fp_load(const struct vcpu_fp *fp);
 

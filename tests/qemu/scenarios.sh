@@ -92,6 +92,24 @@ for cpu in max cortex-a72; do
     always_forbid
 done
 
+# --- the AT of MMIO decoding survives a walk that aborts -------------------
+# hyp_at_s1's AT S1E1R and S1E0R walk a table at a physical address with
+# nothing behind it: the synchronous external abort is fixed up (PAR.F,
+# FST 0x10, counted in hyp_at_fixups) and Tally runs on; an empty table and
+# a block mapping, the controls, take no fix-up.
+for cpu in max cortex-a72; do
+    scenario "at-walk-abort-$cpu" 0 --cpu "$cpu" --smp 2 --tally-args tally.test=at-walk-abort
+    expect '^tally: test at-walk-abort: empty table: PAR 0x80b \(FST 0x05\), 0 fix-ups$'
+    expect '^tally: test at-walk-abort: block: PAR 0x[0-9a-f]*40001[0-9a-f]{3} \(PA 0x40001000\), 0 fix-ups$'
+    expect '^tally: test at-walk-abort: walk abort, AT S1E1R: PAR 0x21 \(FST 0x10\), 1 fix-up, hyp_at_fixups=1$'
+    expect '^tally: test at-walk-abort: walk abort, AT S1E0R: PAR 0x21 \(FST 0x10\), 1 fix-up, hyp_at_fixups=2$'
+    expect '^tally: test at-walk-abort: 2 walk aborts recovered, EL1 regime restored$'
+    expect '^tally: powering off$'
+    forbid 'unexpected exception|halted'
+    verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+    always_forbid
+done
+
 # --- faults: each stops with its message and powers off --------------------
 # The guard page the overflow hit is the one CPU 0 reported at boot.
 same_guard_page() {
