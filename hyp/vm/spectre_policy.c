@@ -39,8 +39,8 @@ static bool midr_in(uint64_t midr, const uint32_t *parts, unsigned n)
 static const uint32_t safe_parts[] = {ARM(0xd04), ARM(0xd03), ARM(0xd05)};
 /* Also safe from BHB: Cortex-A510, A520. */
 static const uint32_t bhb_safe_parts[] = {ARM(0xd46), ARM(0xd80)};
-static const uint32_t bhb_k8[] = {ARM(0xd07), ARM(0xd08)}; /* A57, A72 */
-static const uint32_t bhb_k11[] = {AMPERE(0xac3)};         /* AmpereOne */
+static const uint32_t bhb_k8[] = {ARM(0xd07), ARM(0xd08)};              /* A57, A72 */
+static const uint32_t bhb_k11[] = {AMPERE(0xac3)};                      /* AmpereOne */
 static const uint32_t bhb_k24[] = {ARM(0xd0b), ARM(0xd0d), ARM(0xd0c)}; /* A76, A77, N1 */
 /* A78, A78AE, A78C, X1, A710, X2, N2, V1 */
 static const uint32_t bhb_k32[] = {ARM(0xd41), ARM(0xd42), ARM(0xd4b), ARM(0xd44),
@@ -125,7 +125,7 @@ void spectre_policy(const struct spectre_cpu_id *id, const struct spectre_fw *fw
         p->v4 = SPECTRE_VULNERABLE;
     }
 
-    p->wa1 = p->v2 == SPECTRE_UNAFFECTED   ? SMCCC_RET_WA_UNAFFECTED
+    p->wa1 = p->v2 == SPECTRE_UNAFFECTED  ? SMCCC_RET_WA_UNAFFECTED
              : p->v2 == SPECTRE_MITIGATED ? SMCCC_RET_SUCCESS
                                           : SMCCC_RET_NOT_SUPPORTED;
     if (p->v2 == SPECTRE_VULNERABLE || p->bhb == SPECTRE_VULNERABLE)

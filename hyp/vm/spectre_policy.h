@@ -23,10 +23,10 @@
 #include <tally/types.h>
 
 /* SMCCC return values (Arm DEN0028). */
-#define SMCCC_RET_SUCCESS        0
-#define SMCCC_RET_NOT_SUPPORTED  (-1)
-#define SMCCC_RET_NOT_REQUIRED   (-2)
-#define SMCCC_RET_WA_UNAFFECTED  1 /* ARCH_FEATURES of a workaround: PE not affected */
+#define SMCCC_RET_SUCCESS       0
+#define SMCCC_RET_NOT_SUPPORTED (-1)
+#define SMCCC_RET_NOT_REQUIRED  (-2)
+#define SMCCC_RET_WA_UNAFFECTED 1 /* ARCH_FEATURES of a workaround: PE not affected */
 
 /* The registers the decision reads, as the CPU has them (not the guest's
  * sanitised view: the answer is about the hardware). */
