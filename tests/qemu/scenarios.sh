@@ -354,6 +354,24 @@ for cfg in "max 3" "cortex-a72 2"; do
     vm_powered_off
 done
 
+# Interrupts within one tick (testguest.within-tick=1): the virtual and the
+# physical timer and an SGI to a vCPU spinning with no timer armed, each
+# within 1 ms of when it is due, 20 times. Under -icount shift=0,sleep=off
+# guest time is instructions, so the latencies are the same on every run
+# and a loaded host cannot make them late.
+for cfg in "max 3" "cortex-a72 2"; do
+    read -r cpu gic <<<"$cfg"
+    scenario "testguest-within-tick-icount-$cpu-gicv$gic" 0 QEMU_EXTRA="-icount shift=0,sleep=off" \
+        --cpu $cpu --gic $gic --smp 2 --mem 512M \
+        --kernel "$TESTGUEST" --append testguest.within-tick=1 --timeout 300
+    vm_started 2 1
+    expect '^vm0: testguest: within-tick: vtimer max [0-9]+ us, ptimer max [0-9]+ us, SGI to CPU 1 max [0-9]+ us \(20 each, 1 tick = 1000 us\)$'
+    expect '^vm0: testguest: PASS within-tick$'
+    expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
+    forbid '^vm0: testguest: (FAIL|SKIP)'
+    vm_powered_off
+done
+
 # Linux with 1 and 2 vCPUs on {max, cortex-a72} x {GICv3, GICv2}: /init's
 # test mode markers, then poweroff -f.
 for cpu in max cortex-a72; do
