@@ -16,6 +16,7 @@
 #define SGI_TO_CPU1     4
 #define SGI_PING        5 /* to CPU 1, whose handler answers SGI_PONG */
 #define SGI_PONG        6
+#define SGI_WT          7     /* to CPU 1, whose handler stamps CNTVCT and answers SGI_PONG */
 #define STORM_ROUNDS    50000 /* ping + pong: 100,000 IPIs, each waited for */
 #define TIMER_TICKS     5
 #define TIMER_PERIOD_HZ 100 /* one tick per 10 ms */
@@ -78,8 +79,20 @@ static bool forge_at_end; /* "testguest.forge=1": print lines that mimic Tally's
 static bool uart_off;     /* "testguest.uart-off=1": disable the UART before the end */
 static unsigned linger_s; /* "testguest.linger=N": wait N seconds before the end */
 static u64 uart_base;
-static bool bench_mode; /* "testguest.bench=1": exit costs only (docs/benchmarks.md) */
-static bool ipi_storm;  /* bootargs "testguest.ipi-storm=1": run check_sgi_storm */
+static bool bench_mode;  /* "testguest.bench=1": exit costs only (docs/benchmarks.md) */
+static bool ipi_storm;   /* bootargs "testguest.ipi-storm=1": run check_sgi_storm */
+static bool within_tick; /* "testguest.within-tick=1": run check_within_tick */
+
+/* check_within_tick's bookkeeping. wt_timers sends CPU 0's timer interrupts
+ * to it (set and cleared by CPU 0 with no timer armed); the handler
+ * records how late the tick came (counts past CVAL) and bumps the count
+ * with a store-release that pairs with the check's load-acquire. CPU 1's
+ * handler stamps wt_sgi_rx with CNTVCT (store-release; CPU 0 loads it
+ * with acquire). CNTVOFF is the same on every vCPU (0). */
+static bool wt_timers;
+static u64 wt_vlate, wt_plate;
+static u32 wt_vticks, wt_pticks;
+static u64 wt_sgi_rx;
 static const void *dtb;
 
 static long psci(u64 fid, u64 a1, u64 a2, u64 a3)
@@ -310,9 +323,24 @@ static void handle_irq(void)
             ppi_taken[id]++;
         if (id == SGI_PING && me == 1)
             gic_send_sgi(SGI_PONG, cpu_mpidr[0], 0);
+        if (id == SGI_WT && me == 1) {
+            __atomic_store_n(&wt_sgi_rx, cntvct(), __ATOMIC_RELEASE);
+            gic_send_sgi(SGI_PONG, cpu_mpidr[0], 0); /* wakes CPU 0's WFI */
+        }
         if (id < 16 && (me == 0 || me == 1)) {
             /* Single writer (this CPU's handler); CPU 0 polls it. */
             __atomic_store_n(&sgi_count[me][id], sgi_count[me][id] + 1, __ATOMIC_RELAXED);
+        } else if (id == timer_intid && me == 0 && wt_timers) {
+            /* Early would wrap to a huge lateness: a failure too. */
+            wt_vlate = cntvct() - sysreg_read(cntv_cval_el0);
+            sysreg_write(cntv_ctl_el0, 0);
+            isb();
+            __atomic_store_n(&wt_vticks, wt_vticks + 1, __ATOMIC_RELEASE);
+        } else if (id == ptimer_intid && me == 0 && wt_timers) {
+            wt_plate = cntpct() - sysreg_read(cntp_cval_el0);
+            sysreg_write(cntp_ctl_el0, 0);
+            isb();
+            __atomic_store_n(&wt_pticks, wt_pticks + 1, __ATOMIC_RELEASE);
         } else if (id == timer_intid && me == 0) {
             if (cntvct() < sysreg_read(cntv_cval_el0))
                 timer_early++;
@@ -411,6 +439,7 @@ void tg_secondary_main(u64 context)
     gic_cpu_init();
     gic_enable_ppi_sgi(SGI_TO_CPU1);
     gic_enable_ppi_sgi(SGI_PING);
+    gic_enable_ppi_sgi(SGI_WT);
     __asm__ volatile("msr daifclr, #2" ::: "memory");
     /* Publishes the fields above; pairs with check_cpu_on's load-acquire. */
     __atomic_store_n(&cpu1.up, 1, __ATOMIC_RELEASE);
@@ -611,6 +640,111 @@ static void check_sgi_storm(bool cpu1_up)
         tg_fail("sgi-storm", "pings + pongs received (want 100000):", pings + pongs);
     else
         tg_pass("sgi-storm");
+}
+
+/* Interrupts within one tick (1 ms) of when they are due, run with
+ * testguest.within-tick=1 under -icount shift=0,sleep=off, where guest time
+ * is instructions and the figures are the same on every run (on a plain
+ * emulator they would be the host's scheduling, never judged). WT_ROUNDS
+ * each: the virtual and the physical timer armed 0.5 ms ahead (CVAL), CPU 0
+ * waiting with WFI on even rounds and spinning on odd ones, lateness = the
+ * counter at the handler - CVAL; an SGI to CPU 1, which spins in its
+ * command loop with no timer armed (only Tally's kick brings it out),
+ * latency = CNTVCT at CPU 1's handler - CNTVCT before the send. Any of them
+ * over 1 ms, or missing after 100 ms, fails. CPU 0 waits for the SGI with
+ * WFI, woken by CPU 1's SGI_PONG: a spinning sender would keep CPU 1 off
+ * the emulator's single icount thread until its round-robin timeslice ends
+ * (50 ms measured), which is QEMU's scheduling, not delivery. */
+#define WT_ROUNDS 20
+static u64 wt_us(u64 counts)
+{
+    return counts * 1000000 / cntfrq();
+}
+
+static bool wt_timer_round(bool phys, unsigned i, u64 *late)
+{
+    u32 *ticks = phys ? &wt_pticks : &wt_vticks;
+    u32 seen = __atomic_load_n(ticks, __ATOMIC_ACQUIRE);
+    u64 due = (phys ? cntpct() : cntvct()) + cntfrq() / 2000;
+    if (phys) {
+        sysreg_write(cntp_cval_el0, due);
+        sysreg_write(cntp_ctl_el0, 1);
+    } else {
+        sysreg_write(cntv_cval_el0, due);
+        sysreg_write(cntv_ctl_el0, 1);
+    }
+    isb();
+    bool got;
+    if (i % 2 == 0) {
+        u64 deadline = cntvct() + cntfrq() / 10;
+        while (!(got = __atomic_load_n(ticks, __ATOMIC_ACQUIRE) != seen) && cntvct() < deadline)
+            __asm__ volatile("wfi" ::: "memory");
+    } else {
+        got = WAIT_FOR(__atomic_load_n(ticks, __ATOMIC_ACQUIRE) != seen, 100);
+    }
+    if (got)
+        *late = phys ? wt_plate : wt_vlate;
+    return got;
+}
+
+static void check_within_tick(bool cpu1_up)
+{
+    u64 tick = cntfrq() / 1000, vmax = 0, pmax = 0, smax = 0, late;
+    u32 lost = 0;
+    wt_timers = true;
+    gic_enable_ppi_sgi(timer_intid);
+    gic_enable_ppi_sgi(ptimer_intid);
+    for (unsigned i = 0; i < WT_ROUNDS; i++) {
+        if (!wt_timer_round(false, i, &late))
+            lost++;
+        else if (late > vmax)
+            vmax = late;
+        if (!wt_timer_round(true, i, &late))
+            lost++;
+        else if (late > pmax)
+            pmax = late;
+    }
+    sysreg_write(cntv_ctl_el0, 0);
+    sysreg_write(cntp_ctl_el0, 0);
+    isb();
+    wt_timers = false;
+    gic_enable_ppi_sgi(SGI_PONG);
+    for (unsigned i = 0; cpu1_up && i < WT_ROUNDS; i++) {
+        __atomic_store_n(&wt_sgi_rx, 0, __ATOMIC_RELAXED);
+        u64 t0 = cntvct();
+        gic_send_sgi(SGI_WT, cpu_mpidr[1], 1);
+        u64 deadline = t0 + cntfrq() / 10;
+        while (__atomic_load_n(&wt_sgi_rx, __ATOMIC_ACQUIRE) == 0 && cntvct() < deadline)
+            __asm__ volatile("wfi" ::: "memory");
+        if (__atomic_load_n(&wt_sgi_rx, __ATOMIC_ACQUIRE) == 0) {
+            lost++;
+            continue;
+        }
+        late = __atomic_load_n(&wt_sgi_rx, __ATOMIC_ACQUIRE) - t0;
+        if (late > smax)
+            smax = late;
+    }
+    con_puts("testguest: within-tick: vtimer max ");
+    con_putu(wt_us(vmax));
+    con_puts(" us, ptimer max ");
+    con_putu(wt_us(pmax));
+    con_puts(" us, SGI to CPU 1 max ");
+    con_putu(wt_us(smax));
+    con_puts(" us (");
+    con_putu(WT_ROUNDS);
+    con_puts(" each, 1 tick = 1000 us)\n");
+    if (!cpu1_up)
+        tg_fail("within-tick", "second CPU is not running", 0);
+    else if (lost)
+        tg_fail("within-tick", "interrupts missing after 100 ms:", lost);
+    else if (vmax > tick)
+        tg_fail("within-tick", "virtual timer late by (us)", (long)wt_us(vmax));
+    else if (pmax > tick)
+        tg_fail("within-tick", "physical timer late by (us)", (long)wt_us(pmax));
+    else if (smax > tick)
+        tg_fail("within-tick", "SGI to CPU 1 took (us)", (long)wt_us(smax));
+    else
+        tg_pass("within-tick");
 }
 
 static void check_timer(void)
@@ -1111,6 +1245,7 @@ void tg_main(const void *fdt)
             linger_s = n;
     }
     ipi_storm = bootargs_have("testguest.ipi-storm=1");
+    within_tick = bootargs_have("testguest.within-tick=1");
     int psci_node = dt_path("/psci");
     if (psci_node >= 0 && dt_prop_has_string(psci_node, "method", "smc"))
         psci_hvc = 0;
@@ -1171,6 +1306,8 @@ void tg_main(const void *fdt)
         check_sgis(cpu1_up);
         if (ipi_storm)
             check_sgi_storm(cpu1_up);
+        if (within_tick)
+            check_within_tick(cpu1_up);
         check_timer();
         check_ptimer();
         check_timer_stops_pending("vtimer-disable-unpends", false, 0);

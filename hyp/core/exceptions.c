@@ -91,8 +91,10 @@ static bool in_guard_page(const struct percpu *pc, uint64_t a)
     return pc->stack_guard_va && a - pc->stack_guard_va < PAGE_SIZE;
 }
 
-/* guest_entry.S: the AT instructions of hyp_at_s1 and their fix-up. */
+/* at.S: the AT instructions of hyp_at_s1 and their fix-up. */
 extern char hyp_at_insn_e1[], hyp_at_insn_e0[], hyp_at_fixup[];
+
+atomic_u64 hyp_at_fixups;
 
 uint64_t hyp_exception_fixup(const struct exc_frame *f);
 uint64_t hyp_exception_fixup(const struct exc_frame *f)
@@ -101,8 +103,11 @@ uint64_t hyp_exception_fixup(const struct exc_frame *f)
      * guest's stage-1 tables: the translation failed, nothing else. */
     unsigned ec = ESR_EC(f->esr);
     if (ec == EC_DABT_CUR &&
-        (f->elr == (uint64_t)hyp_at_insn_e1 || f->elr == (uint64_t)hyp_at_insn_e0))
+        (f->elr == (uint64_t)hyp_at_insn_e1 || f->elr == (uint64_t)hyp_at_insn_e0)) {
+        /* Counted for tally.test=at-walk-abort; no order needed with anything. */
+        atomic_fetch_add_u64(&hyp_at_fixups, 1, MO_RELAXED);
         return (uint64_t)hyp_at_fixup;
+    }
     return 0;
 }
 

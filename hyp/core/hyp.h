@@ -57,6 +57,13 @@ extern uint64_t spin_table_context;
 __attribute__((noreturn)) void smp_park(atomic_u32 *flag);
 extern char hyp_vectors[];
 
+/* at.S: PAR_EL1 of AT S1E1R (el0 false) or S1E0R of va in the EL1&0 regime
+ * loaded on this CPU, the caller's PAR_EL1 kept; PAR.F set if the walk
+ * faulted, an external abort on it included: exceptions.c fixes that up
+ * (PAR = F | FST 0x10) and counts it in hyp_at_fixups, never fatal. */
+uint64_t hyp_at_s1(uint64_t va, bool el0);
+extern atomic_u64 hyp_at_fixups;
+
 /* Clean a range to the point of coherency (a CPU with its MMU off reads it). */
 void cache_clean_range(const void *p, size_t n);
 

@@ -13,6 +13,7 @@
 #include <tally/pgtable.h>
 #include <tally/sysreg.h>
 
+#include "core/hyp.h"
 #include "mmio.h"
 #include "vcpu.h"
 #include "vm.h"

@@ -28,12 +28,8 @@
 #define VCPU_CTX_HOST_SP  296
 #define VCPU_CTX_MITIGATE 304
 
-/* vcpu_ctx.mitigate (spectre.c): what guest_entry.S runs on every exit,
- * before any indirect branch. Bits 0-7: the BHB loop's branch count. */
-#define MITIGATE_BHB_LOOP(k) ((k)&0xff)
-#define MITIGATE_CLRBHB      (1 << 8)  /* CLRBHB; ISB */
-#define MITIGATE_FW_WA1      (1 << 9)  /* SMC ARCH_WORKAROUND_1 */
-#define MITIGATE_FW_WA3      (1 << 10) /* SMC ARCH_WORKAROUND_3 */
+/* vcpu_ctx.mitigate: the MITIGATE_* bits (spectre_policy.h). */
+#include "spectre_policy.h"
 
 /* Exit codes guest_enter() returns: the EL2 vector that was taken. */
 #define EXIT_SYNC   0
@@ -147,9 +143,6 @@ static inline void vcpu_skip_insn(struct vcpu *v, uint64_t esr)
 
 /* hyp/vm/guest_entry.S */
 unsigned guest_enter(struct vcpu_ctx *ctx);
-/* PAR_EL1 of AT S1E1R (el0 false) or S1E0R of va; PAR.F set if the walk
- * faulted, an external abort on it included (fixed up, never fatal). */
-uint64_t hyp_at_s1(uint64_t va, bool el0);
 void fp_save(struct vcpu_fp *fp);
 void fp_load(const struct vcpu_fp *fp);
 
