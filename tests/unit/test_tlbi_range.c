@@ -89,9 +89,8 @@ START_TEST(test_each_scale_takes_its_five_bits_of_the_count)
     assert_range(&ops[1], ipa + 0x1000, 0, 5);
     assert_range(&ops[2], ipa + 0x1000 + (12ull << 12), 2, 2);
     assert_range(&ops[3], ipa + 0x1000 + (12ull << 12) + (6144ull << 12), 3, 21);
-    ck_assert_uint_eq(tlbi_range_operand(&ops[3]),
-                      (1ull << 46) | (3ull << 44) | (21ull << 39) |
-                          ((ipa + ((1ull + 12 + 6144) << 12)) >> 12));
+    ck_assert_uint_eq(tlbi_range_operand(&ops[3]), (1ull << 46) | (3ull << 44) | (21ull << 39) |
+                                                       ((ipa + ((1ull + 12 + 6144) << 12)) >> 12));
 }
 END_TEST
 
@@ -177,18 +176,8 @@ static void check_covers_exactly(uint64_t ipa, uint64_t pages)
 }
 
 static const uint64_t ipas[] = {
-    0,
-    0x1000,
-    0x2000,
-    0xf000,
-    0x10000,
-    0x1ff000,
-    0x200000,
-    0x40001000,
-    0x40000000,
-    0x3fffff000,
-    0x123456789000ull,
-    (1ull << 48) - (1ull << 34),
+    0,        0x1000,     0x2000,     0xf000,      0x10000,           0x1ff000,
+    0x200000, 0x40001000, 0x40000000, 0x3fffff000, 0x123456789000ull, (1ull << 48) - (1ull << 34),
 };
 
 START_TEST(test_every_small_range_at_every_alignment_is_covered_exactly)
@@ -202,9 +191,11 @@ END_TEST
 START_TEST(test_large_ranges_are_covered_exactly)
 {
     static const uint64_t sizes[] = {
-        (1ull << 21) - 1, 1ull << 21,       (1ull << 21) + 1,  (1ull << 21) + 2, 3ull << 21,
-        (3ull << 21) + 7, (1ull << 30) - 1, (1ull << 30) + 3,  12345678,         262144,
-        262143,           0x1fffff,         0x155555,          0xaaaaa,          (5ull << 21) + 0xfffff,
+        (1ull << 21) - 1, 1ull << 21,       (1ull << 21) + 1,
+        (1ull << 21) + 2, 3ull << 21,       (3ull << 21) + 7,
+        (1ull << 30) - 1, (1ull << 30) + 3, 12345678,
+        262144,           262143,           0x1fffff,
+        0x155555,         0xaaaaa,          (5ull << 21) + 0xfffff,
     };
     for (unsigned a = 0; a < sizeof(ipas) / sizeof(ipas[0]); a++)
         for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
