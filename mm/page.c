@@ -230,29 +230,49 @@ static void free_run(paddr_t p, uint64_t n)
     }
 }
 
-void page_drop_block(paddr_t p, unsigned order)
+void page_drop_run(paddr_t p, uint64_t n)
 {
-    uint64_t n = 1ull << order, run = 0;
-    paddr_t run_start = p;
-    for (uint64_t i = 0; i < n; i++) {
-        paddr_t q = pa_add(p, i << PAGE_SHIFT);
-        struct meta_slot *s = page_from_raw(q, PAGE_UNUSED);
-        if (unlikely(s->order || s != meta_slot(q))) {
-            /* A page of a smaller compound page: the reference is its
-             * head's, and its last drop frees that block. */
-            free_run(run_start, run);
+    if (n == 0)
+        return;
+    struct meta_slot *s0 = meta_slot(p);
+    /* Banks are laid out in address order, so consecutive RAM pages have
+     * consecutive slots; the last page's slot proves none in between is
+     * missing (a gap between banks would make it land short). */
+    if (meta_slot(pa_add(p, (n - 1) << PAGE_SHIFT)) != s0 + (n - 1))
+        panic("drop of %llu pages from %#llx: the run is not all RAM", (unsigned long long)n,
+              (unsigned long long)pa_val(p));
+#ifdef TALLY_DEBUG
+    /* Each page's reference was handed out by into_raw: take it back. */
+    for (uint64_t i = 0; i < n; i++)
+        (void)page_from_raw(pa_add(p, i << PAGE_SHIFT), PAGE_UNUSED);
+#endif
+    uint64_t run = 0; /* released pages, ending at slot i, not yet freed */
+    for (uint64_t i = 0; i < n;) {
+        struct meta_slot *s = s0 + i;
+        /* Relaxed: the references being dropped keep a compound page
+         * whole, so a tail stays a tail of the same head. */
+        uint32_t ref = page_slot_ref_count(s);
+        struct meta_slot *h = ref_is_tail(ref) ? tail_head(s, ref) : s;
+        unsigned order = ref_is_tail(ref) ? ref - REF_TAIL : s->order;
+        if (unlikely(order)) {
+            /* Pages of a compound page: their references are its head's,
+             * one drop of all of them; its last drop frees the block. */
+            uint64_t k = (1ull << order) - (uint64_t)(s - h);
+            if (k > n - i)
+                k = n - i;
+            free_run(pa_add(p, (i - run) << PAGE_SHIFT), run);
             run = 0;
-            run_start = pa_add(q, PAGE_SIZE);
-            page_slot_drop(s);
+            page_slot_drop_n(h, (uint32_t)k);
+            i += k;
             continue;
         }
         /* Release, then acquire on the last reference: as page_slot_drop(). */
         uint32_t old = atomic_fetch_sub_u32(&s->ref_count, 1, MO_RELEASE);
         if (likely(old - 2 < REF_MAX - 1)) {
             /* Still held elsewhere: the run of released pages ends here. */
-            free_run(run_start, run);
+            free_run(pa_add(p, (i - run) << PAGE_SHIFT), run);
             run = 0;
-            run_start = pa_add(q, PAGE_SIZE);
+            i++;
             continue;
         }
         if (old != 1)
@@ -260,9 +280,15 @@ void page_drop_block(paddr_t p, unsigned order)
         page_slot_acquire_last(s);
         page_release(s);
         run++;
+        i++;
     }
-    /* A block whose every page went returns whole: one buddy operation. */
-    free_run(run_start, run);
+    /* Pages that all went return in the largest blocks they form. */
+    free_run(pa_add(p, (n - run) << PAGE_SHIFT), run);
+}
+
+void page_drop_block(paddr_t p, unsigned order)
+{
+    page_drop_run(p, 1ull << order);
 }
 
 bool page_block_break(struct meta_slot *h, uint32_t refs)

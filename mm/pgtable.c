@@ -149,9 +149,37 @@ static int check_range(const struct aspace *as, uint64_t ia, uint64_t size)
 
 /* --- releasing what entries own --------------------------------------------- */
 
+/* A run of owned pages at consecutive addresses whose references go in one
+ * page_drop_run(): entries come in address order, so a table's pages, or a
+ * batch's, are usually one run. */
+struct drop_run {
+    uint64_t pa, n;
+};
+
+static inline void run_add(struct drop_run *r, uint64_t oa, uint64_t pages)
+{
+    if (r->n && oa == r->pa + (r->n << PAGE_SHIFT)) {
+        r->n += pages;
+        return;
+    }
+    if (r->n)
+        page_drop_run(pa(r->pa), r->n);
+    r->pa = oa;
+    r->n = pages;
+}
+
+static inline void run_end(struct drop_run *r)
+{
+    if (r->n)
+        page_drop_run(pa(r->pa), r->n);
+    r->n = 0;
+}
+
 /* Drop what one valid entry owns: its table, or one reference per 4 KiB page
- * of an owned leaf. The entry must already be unreachable and invalidated. */
-static void entry_release(pte_t e, unsigned level)
+ * of an owned leaf (a page's added to the run), or a block entry's one
+ * reference (PTE_SW_BLOCKREF). The entry must already be unreachable and
+ * invalidated. */
+static void entry_release(pte_t e, unsigned level, struct drop_run *run)
 {
     if (pte_is_table(e, level)) {
         pt_page_drop(pt_page_from_raw(pa(pte_oa(e))));
@@ -159,14 +187,14 @@ static void entry_release(pte_t e, unsigned level)
     }
     if (!(e & PTE_SW_OWNED))
         return;
-    if (level == 3 || (e & PTE_SW_BLOCKREF)) {
-        /* One reference: the page's, or its compound page's (from_raw of
-         * any page of a compound finds the head). */
+    if (level != 3 && (e & PTE_SW_BLOCKREF)) {
+        /* One reference: its compound page's (from_raw of any page of a
+         * compound finds the head). */
         dyn_page_drop(dyn_page_from_raw(pa(pte_oa(e))));
         return;
     }
-    /* A block owns one reference per 4 KiB page. */
-    page_drop_block(pa(pte_oa(e)), (unsigned)__builtin_ctzll(pte_level_size(level) >> PAGE_SHIFT));
+    /* One reference per 4 KiB page (each its own, or its compound's). */
+    run_add(run, pte_oa(e), pte_level_size(level) >> PAGE_SHIFT);
 }
 
 bool pt_page_release(struct meta_slot *s)
@@ -185,14 +213,28 @@ bool pt_page_release(struct meta_slot *s)
     if (pt_page_meta(t)->nr_valid == 0)
         return true;
 #endif
-    for (unsigned i = 0; i < PTE_PER_TABLE; i++) {
-        pte_t e = pte_read(&tbl[i]);
-        any |= e;
-        if (!pte_is_valid(e))
-            continue;
-        valid++;
-        entry_release(e, level);
+    struct drop_run run = {0, 0};
+    if (level == 3) {
+        /* The hot loop of a large unmap: pages only, their references
+         * gathered into runs. */
+        for (unsigned i = 0; i < PTE_PER_TABLE; i++) {
+            pte_t e = pte_read(&tbl[i]);
+            any |= e;
+            valid += pte_is_valid(e);
+            if ((e & (PTE_VALID | PTE_SW_OWNED)) == (PTE_VALID | PTE_SW_OWNED))
+                run_add(&run, pte_oa(e), 1);
+        }
+    } else {
+        for (unsigned i = 0; i < PTE_PER_TABLE; i++) {
+            pte_t e = pte_read(&tbl[i]);
+            any |= e;
+            if (!pte_is_valid(e))
+                continue;
+            valid++;
+            entry_release(e, level, &run);
+        }
     }
+    run_end(&run);
     if (valid != pt_page_meta(t)->nr_valid)
         panic("page table %#llx (level %u): %u valid entries but nr_valid %u",
               (unsigned long long)pa_val(pt_page_paddr(t)), level, valid,
@@ -339,8 +381,10 @@ static void batch_flush(struct pt_op *op)
         else
             tlbi_runs(op->as, b->runs, b->n_runs);
     }
+    struct drop_run run = {0, 0};
     for (unsigned i = 0; i < b->n_drop; i++)
-        entry_release(b->drop[i], b->drop_level[i]);
+        entry_release(b->drop[i], b->drop_level[i], &run);
+    run_end(&run);
     b->n_runs = b->n_tlbi = b->n_drop = 0;
     b->tlbi_all = false;
 }
@@ -654,7 +698,8 @@ static int unmap_page_fast(struct aspace *as, uint64_t ia)
     tlbi_runs(as, &run, 1);
     spin_unlock(&as->lock);
     /* Invalidated on every CPU: the reference may go, outside the lock. */
-    entry_release(old, 3);
+    if (old & PTE_SW_OWNED)
+        dyn_page_drop(dyn_page_from_raw(pa(pte_oa(old))));
     return ERR_OK;
 }
 
@@ -751,6 +796,10 @@ static int change_prepare(const struct pt_op *op, const pte_t *tbl, unsigned lev
         if (!pte_is_valid(old))
             return ERR_NOENT;
         if (pte_is_table(old, level)) {
+            /* A full last-level table holds only valid pages, each wholly
+             * inside or outside the range: nothing to check or split. */
+            if (level + 1 == 3 && pt_page_meta(pt_borrow(old))->nr_valid == PTE_PER_TABLE)
+                continue;
             int err = change_prepare(op, table_at(pte_oa(old)), level + 1, a, next, protect, need);
             if (err != ERR_OK)
                 return err;

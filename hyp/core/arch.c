@@ -9,6 +9,7 @@
 
 #include <tally/arch.h>
 #include <tally/sysreg.h>
+#include <tally/tlbi_range.h>
 
 #include "hyp.h"
 #include "percpu.h"
@@ -69,42 +70,18 @@ static inline void tlbi_ipas2e1is(uint64_t ipa)
     __asm__ volatile("tlbi ipas2e1is, %0" : : "r"(ipa >> PAGE_SHIFT) : "memory");
 }
 
-/*
- * TLBI RIPAS2E1IS (SYS #4, C8, C0, #2: no -march needed) over [ipa, ipa +
- * pages * 4 KiB). Operand: TG [47:46] = 0b01 (4 KiB), SCALE [45:44], NUM
- * [43:39], TTL [38:37] = 0 (any level), BaseADDR [36:0] = ipa >> 12; one
- * instruction covers (NUM + 1) << (5 * SCALE + 1) pages. The count is taken
- * apart from the smallest scale up, as an odd page by the plain TLBI.
- */
-static inline void tlbi_ripas2e1is(uint64_t ipa, unsigned scale, uint64_t num)
-{
-    uint64_t op = (1ull << 46) | ((uint64_t)scale << 44) | ((num - 1) << 39) |
-                  ((ipa >> PAGE_SHIFT) & ((1ull << 37) - 1));
-    __asm__ volatile("sys #4, c8, c0, #2, %0" : : "r"(op) : "memory");
-}
-
+/* TLBI RIPAS2E1IS (SYS #4, C8, C0, #2: no -march needed) over the range
+ * that <tally/tlbi_range.h> took apart, the odd page by the plain TLBI. */
 static void tlbi_ipa_range(uint64_t ipa, uint64_t pages)
 {
-    /* The largest one instruction covers: NUM + 1 = 32 at SCALE 3. */
-    const uint64_t max = 32ull << 16;
-    for (; pages >= max; pages -= max, ipa += max << PAGE_SHIFT)
-        tlbi_ripas2e1is(ipa, 3, 32);
-    unsigned scale = 0;
-    while (pages) {
-        if (pages & 1) {
-            tlbi_ipas2e1is(ipa);
-            ipa += PAGE_SIZE;
-            pages--;
-            continue;
-        }
-        uint64_t num = (pages >> (5 * scale + 1)) & 0x1f;
-        if (num) {
-            uint64_t n = num << (5 * scale + 1);
-            tlbi_ripas2e1is(ipa, scale, num);
-            ipa += n << PAGE_SHIFT;
-            pages -= n;
-        }
-        scale++;
+    struct tlbi_range_iter it = tlbi_range_start(ipa, pages);
+    struct tlbi_range_op op;
+    while (tlbi_range_next(&it, &op)) {
+        uint64_t arg = tlbi_range_operand(&op);
+        if (op.range)
+            __asm__ volatile("sys #4, c8, c0, #2, %0" : : "r"(arg) : "memory");
+        else
+            __asm__ volatile("tlbi ipas2e1is, %0" : : "r"(arg) : "memory");
     }
 }
 

@@ -79,6 +79,14 @@ void page_drop_last(struct meta_slot *s);
  * blocks they form, so a block whose pages all go returns whole.
  */
 void page_drop_block(paddr_t p, unsigned order);
+/*
+ * Drop one reference on each of the n consecutive pages from p (each page's
+ * own, or its compound page's head's): what from_raw + drop would do page by
+ * page, in one pass. The pages of one compound page lose their references
+ * with one atomic on its head; released pages return to the allocator in
+ * the largest blocks they form.
+ */
+void page_drop_run(paddr_t p, uint64_t n);
 struct meta_slot *page_from_raw(paddr_t p, enum page_usage u);
 void page_into_raw_debug(struct meta_slot *s);
 /* Take a new reference to a page known only by address, if it is live and of
@@ -152,6 +160,22 @@ static always_inline void page_slot_drop(struct meta_slot *s)
     if (likely(old - 2 < REF_MAX - 1))
         return;
     if (old == 1) {
+        page_slot_acquire_last(s);
+        page_drop_last(s);
+        return;
+    }
+    page_bad_ref(s, old, "drop");
+}
+
+/* Drop n references at once (the entries of a run of pages of one compound
+ * page); the caller owns all n. */
+static always_inline void page_slot_drop_n(struct meta_slot *s, uint32_t n)
+{
+    /* Release, then acquire on the last reference: as page_slot_drop(). */
+    uint32_t old = atomic_fetch_sub_u32(&s->ref_count, n, MO_RELEASE);
+    if (likely(old - n - 1 < REF_MAX - n))
+        return;
+    if (old == n && n != 0) {
         page_slot_acquire_last(s);
         page_drop_last(s);
         return;

@@ -288,6 +288,96 @@ START_TEST(test_drop_block_keeps_pages_still_held_elsewhere)
 }
 END_TEST
 
+#define PG(p, i) pa_add((p), (uint64_t)(i)*PAGE_SIZE)
+
+/*
+ * A run over pages of their own and two compound pages (as a level-3 table
+ * mapping them holds them): each page loses exactly one reference, the
+ * compounds' on their heads, and what is released goes back.
+ *   page  0..3     own frames, one raw reference each (+ a kept one, but 1)
+ *   page  4..7     compound A (order 2): 4 raw references, nothing kept
+ *   page  8..15    compound B (order 3): 8 raw references + a kept one
+ * The run is pages 1..13.
+ */
+START_TEST(test_drop_run_drops_one_reference_per_page_across_compound_pages)
+{
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(4, &p), ERR_OK);
+    struct frame own[4];
+    for (unsigned i = 0; i < 4; i++) {
+        own[i] = frame_from_unused(PG(p, i), (struct frame_meta){.owner_vm = 2});
+        frame_into_raw(frame_clone(own[i]));
+    }
+    frame_drop(own[1]);
+    struct frame a = frame_block_from_unused(PG(p, 4), 2, (struct frame_meta){.owner_vm = 2});
+    struct frame b = frame_block_from_unused(PG(p, 8), 3, (struct frame_meta){.owner_vm = 2});
+    for (unsigned i = 1; i < 4; i++)
+        frame_into_raw(frame_clone(a));
+    frame_into_raw(a);
+    for (unsigned i = 0; i < 8; i++)
+        frame_into_raw(frame_clone(b));
+    ck_assert_uint_eq(frame_ref_count(a), 4);
+    ck_assert_uint_eq(frame_ref_count(b), 9);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 16);
+    uint64_t free0 = page_alloc_free_pages();
+
+    page_drop_run(PG(p, 1), 13);
+
+    ck_assert_uint_eq(frame_ref_count(own[0]), 2);
+    ck_assert_uint_eq(raw_ref(PG(p, 1)), REF_UNUSED);
+    ck_assert_uint_eq(frame_ref_count(own[2]), 1);
+    ck_assert_uint_eq(frame_ref_count(own[3]), 1);
+    for (unsigned i = 4; i < 8; i++) {
+        ck_assert_uint_eq(raw_ref(PG(p, i)), REF_UNUSED);
+        ck_assert_uint_eq(page_slot_usage(meta_slot(PG(p, i))), PAGE_UNUSED);
+    }
+    ck_assert_uint_eq(frame_ref_count(b), 3);
+    for (unsigned i = 9; i < 16; i++)
+        ck_assert_uint_eq(raw_ref(PG(p, i)), REF_TAIL + 3);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + 5);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 11);
+#ifdef TALLY_DEBUG
+    /* The raw references taken back, per counting slot. */
+    ck_assert_uint_eq(atomic_load_u8(&own[0].slot->raw, MO_RELAXED), 1);
+    ck_assert_uint_eq(atomic_load_u8(&own[2].slot->raw, MO_RELAXED), 0);
+    ck_assert_uint_eq(atomic_load_u8(&b.slot->raw, MO_RELAXED), 2);
+#endif
+
+    page_drop_run(PG(p, 0), 1);
+    page_drop_run(PG(p, 14), 2);
+    ck_assert_uint_eq(frame_ref_count(b), 1);
+    frame_drop(own[0]);
+    frame_drop(own[2]);
+    frame_drop(own[3]);
+    frame_drop(b);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+    page_alloc_drain();
+    ck_assert_uint_eq(page_alloc_free_pages(), RAM_PAGES);
+    ck_assert_uint_eq(page_alloc_free_blocks(11), 1);
+}
+END_TEST
+
+/* Pages that all go in one run return as the largest blocks they form: a
+ * run of 24 released pages from page 8 of a 32-page block frees an order-3
+ * and an order-4 block, no single pages. */
+START_TEST(test_drop_run_frees_released_pages_in_aligned_blocks)
+{
+    paddr_t p;
+    ck_assert_int_eq(page_alloc(5, &p), ERR_OK);
+    for (unsigned i = 0; i < 32; i++)
+        frame_into_raw(frame_from_unused(PG(p, i), (struct frame_meta){0}));
+    page_drop_run(PG(p, 0), 8);
+    page_alloc_drain();
+    uint64_t blocks0 = page_alloc_free_blocks(0), free0 = page_alloc_free_pages();
+    page_drop_run(PG(p, 8), 24);
+    ck_assert_uint_eq(page_alloc_free_pages(), free0 + 24);
+    ck_assert_uint_eq(page_alloc_free_blocks(0), blocks0);
+    ck_assert_uint_eq(census_of(PAGE_FRAME), 0);
+    page_alloc_drain();
+    ck_assert_uint_eq(page_alloc_free_blocks(11), 1);
+}
+END_TEST
+
 START_TEST(test_dyn_page_converts_only_to_its_usage)
 {
     struct frame f = new_frame(1);
@@ -508,6 +598,8 @@ Suite *page_suite(void)
     tcase_add_test(tc, test_into_raw_from_raw_moves_the_reference);
     tcase_add_test(tc, test_drop_block_returns_a_wholly_released_block_whole);
     tcase_add_test(tc, test_drop_block_keeps_pages_still_held_elsewhere);
+    tcase_add_test(tc, test_drop_run_drops_one_reference_per_page_across_compound_pages);
+    tcase_add_test(tc, test_drop_run_frees_released_pages_in_aligned_blocks);
     tcase_add_test(tc, test_dyn_page_converts_only_to_its_usage);
     tcase_add_test(tc, test_typed_allocs_record_metadata_and_census);
     tcase_add_test(tc, test_try_clone_refuses_at_saturation_and_changes_nothing);

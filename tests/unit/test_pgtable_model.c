@@ -3,7 +3,9 @@
 // (with the block splits they cause) over a 4 GiB input space. After every
 // step sampled lookups agree with the model; periodically every page, every
 // frame's reference count (1 + the entries mapping it) and every table's
-// nr_valid are checked; at the end teardown returns every page. Plus two
+// nr_valid are checked; at the end teardown returns every page. Then 2 MiB
+// compound frames mapped as block entries (one head reference each), split
+// by partial unmaps, every head's count checked after every step. Plus two
 // threads mapping and unmapping disjoint ranges of one space (TSan).
 #include "../host/harness.h"
 
@@ -481,6 +483,173 @@ START_TEST(test_model_stage1_random_ops_agree_with_reference)
 }
 END_TEST
 
+/* --- 2 MiB compound frames --------------------------------------------------------------
+ *
+ * NC compound frames of 512 pages each (page_alloc(9) + frame_block_from_unused), compound c
+ * mapped only at its own 2 MiB window of input space (IA = CB_IA + c * 2 MiB, page i at page i).
+ * Random maps of a whole compound (one block entry owning one reference on its head:
+ * PTE_SW_BLOCKREF) or of runs of its pages (one head reference per page entry), and random
+ * unmaps of runs, some across two windows, which split the block entries they cut. The model
+ * knows, per compound, which pages are mapped and whether they are one block entry, and so
+ * every head's exact count: 1 (ours) + 1 for a block, else + its mapped pages. Checked after
+ * every step for every compound, with every page's translation; tails never count.
+ */
+#define NC    8
+#define CB_IA (1ull << 30)
+
+struct cmodel {
+    struct frame head[NC];
+    bool mapped[NC][512];
+    bool block[NC];
+};
+
+static uint32_t cm_expected(const struct cmodel *m, unsigned c)
+{
+    if (m->block[c])
+        return 2;
+    uint32_t n = 1;
+    for (unsigned i = 0; i < 512; i++)
+        n += m->mapped[c][i];
+    return n;
+}
+
+static void cm_check(struct aspace *as, const struct cmodel *m, uint64_t step, uint64_t seed)
+{
+    for (unsigned c = 0; c < NC; c++) {
+        paddr_t f = frame_paddr(m->head[c]);
+        if (frame_ref_count(m->head[c]) != cm_expected(m, c))
+            ck_abort_msg("step %llu (seed %llu): compound %u: head count %u, model %u",
+                         (unsigned long long)step, (unsigned long long)seed, c,
+                         frame_ref_count(m->head[c]), cm_expected(m, c));
+        for (unsigned i = 1; i < 512; i++)
+            if (ref_of(pa_add(f, i * PAGE_SIZE)) != REF_TAIL + 9)
+                ck_abort_msg("step %llu: compound %u page %u is no longer a tail",
+                             (unsigned long long)step, c, i);
+        for (unsigned i = 0; i < 512; i++) {
+            paddr_t got;
+            unsigned level;
+            bool owned;
+            int err =
+                pt_lookup(as, CB_IA + c * 2 * MiB + i * PAGE_SIZE, &got, NULL, &level, &owned);
+            bool ok = m->mapped[c][i] ? err == ERR_OK && pa_val(got) == pa_val(f) + i * PAGE_SIZE &&
+                                            owned && level == (m->block[c] ? 2u : 3u)
+                                      : err == ERR_NOENT;
+            if (!ok)
+                ck_abort_msg("step %llu (seed %llu): compound %u page %u: err %d level %u, model "
+                             "mapped %d block %d",
+                             (unsigned long long)step, (unsigned long long)seed, c, i, err, level,
+                             m->mapped[c][i], m->block[c]);
+        }
+    }
+}
+
+START_TEST(test_model_compound_2m_blocks_splits_and_partial_unmaps_count_exactly)
+{
+    static struct cmodel m;
+    memset(&m, 0, sizeof(m));
+    uint64_t seed = test_seed("pgtable_model compound"), rng = seed;
+    uint64_t steps = test_iterations("TALLY_PT_MODEL_OPS", DEFAULT_MODEL_OPS) / 100;
+    if (steps < 1000)
+        steps = 1000;
+    uint64_t free0 = page_alloc_free_pages();
+    for (unsigned c = 0; c < NC; c++) {
+        paddr_t p;
+        ck_assert_int_eq(page_alloc(9, &p), ERR_OK);
+        m.head[c] = frame_block_from_unused(p, 9, (struct frame_meta){.owner_vm = 1});
+    }
+    struct page_census cs;
+    page_census(&cs);
+    uint64_t frames0 = cs.by_usage[PAGE_FRAME];
+    struct aspace as;
+    ck_assert_int_eq(aspace_init(&as, PT_STAGE2, 40, 1, 1), ERR_OK);
+    uint64_t blocks_split = 0;
+    /* Start with every other compound as a block entry, so that short runs
+     * (sanitizer builds) split blocks too. */
+    for (unsigned c = 0; c < NC; c += 2) {
+        ck_assert_int_eq(
+            pt_map_frames(&as, CB_IA + c * 2 * MiB, frame_paddr(m.head[c]), 2 * MiB, PT_R | PT_W),
+            ERR_OK);
+        memset(m.mapped[c], 1, 512);
+        m.block[c] = true;
+    }
+    cm_check(&as, &m, 0, seed);
+    for (uint64_t step = 0; step < steps; step++) {
+        uint64_t r = test_rand(&rng);
+        unsigned c = (unsigned)(r % NC), kind = (unsigned)((r >> 8) % 8);
+        uint64_t first = (r >> 16) % 512, n = 1 + (r >> 32) % 96;
+        uint64_t ia = CB_IA + c * 2 * MiB;
+        paddr_t f = frame_paddr(m.head[c]);
+        if (kind == 0) {
+            /* The whole compound: one block entry, or ERR_EXIST. */
+            bool any = false;
+            for (unsigned i = 0; i < 512; i++)
+                any |= m.mapped[c][i];
+            ck_assert_int_eq(pt_map_frames(&as, ia, f, 2 * MiB, PT_R | PT_W),
+                             any ? ERR_EXIST : ERR_OK);
+            if (!any) {
+                memset(m.mapped[c], 1, 512);
+                m.block[c] = true;
+            }
+        } else if (kind <= 3) {
+            /* A run of its pages, as page entries. */
+            if (first + n > 512)
+                n = 512 - first;
+            bool any = false;
+            for (uint64_t i = first; i < first + n; i++)
+                any |= m.mapped[c][i];
+            int want = any ? ERR_EXIST : ERR_OK;
+            ck_assert_int_eq(pt_map_frames(&as, ia + first * PAGE_SIZE,
+                                           pa_add(f, first * PAGE_SIZE), n * PAGE_SIZE, PT_R),
+                             want);
+            if (!any) {
+                memset(&m.mapped[c][first], 1, n);
+                m.block[c] = n == 512;
+            }
+        } else {
+            /* Unmap a run from page `first` of window c, into window c + 1
+             * when it runs past (never past the last window). */
+            uint64_t total = 512 * (c + 1 < NC ? 2 : 1) - first;
+            if (kind == 7)
+                n = 256 + (r >> 32) % 512; /* long: crosses windows, takes whole blocks */
+            if (n > total)
+                n = total;
+            bool all = true;
+            for (uint64_t k = 0; k < n; k++)
+                all &= m.mapped[c + (first + k) / 512][(first + k) % 512];
+            ck_assert_int_eq(pt_unmap(&as, ia + first * PAGE_SIZE, n * PAGE_SIZE),
+                             all ? ERR_OK : ERR_NOENT);
+            if (all) {
+                for (uint64_t k = 0; k < n; k++)
+                    m.mapped[c + (first + k) / 512][(first + k) % 512] = false;
+                /* A block cut in part is split: what stays is pages. */
+                for (unsigned d = c; d < NC && d <= c + (first + n - 1) / 512; d++) {
+                    bool left = false;
+                    for (unsigned i = 0; i < 512; i++)
+                        left |= m.mapped[d][i];
+                    blocks_split += m.block[d] && left;
+                    if (m.block[d])
+                        m.block[d] = false;
+                }
+            }
+        }
+        cm_check(&as, &m, step, seed);
+        page_census(&cs);
+        ck_assert_uint_eq(cs.by_usage[PAGE_FRAME], frames0);
+    }
+    /* Blocks were split (the start made some). */
+    ck_assert_uint_gt(blocks_split, 0);
+    aspace_destroy(&as);
+    for (unsigned c = 0; c < NC; c++) {
+        ck_assert_uint_eq(frame_ref_count(m.head[c]), 1);
+        frame_drop(m.head[c]);
+    }
+    page_census(&cs);
+    ck_assert_uint_eq(cs.by_usage[PAGE_FRAME], 0);
+    page_alloc_drain();
+    ck_assert_uint_eq(page_alloc_free_pages(), free0);
+}
+END_TEST
+
 /* --- two threads, disjoint ranges of one space ------------------------------------------ */
 
 struct worker {
@@ -582,6 +751,7 @@ Suite *pgtable_model_suite(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_model_stage2_random_ops_agree_with_reference);
     tcase_add_test(tc, test_model_stage1_random_ops_agree_with_reference);
+    tcase_add_test(tc, test_model_compound_2m_blocks_splits_and_partial_unmaps_count_exactly);
     suite_add_tcase(s, tc);
     TCase *mt = tcase_create("threads");
     tcase_add_checked_fixture(mt, setup, teardown);
