@@ -166,6 +166,7 @@ void meta_census_move(enum page_usage from, enum page_usage to, uint64_t n)
 void meta_mark_fixed(paddr_t start, uint64_t npages, enum page_usage u)
 {
     BUG_ON(u != PAGE_RESERVED && u != PAGE_HYP && u != PAGE_META);
+    uint64_t moved[PAGE_USAGE_COUNT] = {0};
     for (uint64_t i = 0; i < npages; i++) {
         paddr_t p = pa_add(start, i * PAGE_SIZE);
         struct meta_slot *s = meta_slot(p);
@@ -175,8 +176,12 @@ void meta_mark_fixed(paddr_t start, uint64_t npages, enum page_usage u)
             panic("meta_mark_fixed: page %#llx is %s, not fixed", (unsigned long long)pa_val(p),
                   page_usage_name(old));
         atomic_store_u8(&s->usage, u, MO_RELAXED);
-        meta_census_move(old, u, 1);
+        moved[old]++;
     }
+    /* One census change per usage, not per page. */
+    for (unsigned o = 0; o < PAGE_USAGE_COUNT; o++)
+        if (moved[o])
+            meta_census_move((enum page_usage)o, u, moved[o]);
 }
 
 void page_census(struct page_census *c)

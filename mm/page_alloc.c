@@ -136,8 +136,15 @@ void page_alloc_add(paddr_t start, uint64_t npages)
 {
     if (!IS_ALIGNED(pa_val(start), PAGE_SIZE))
         panic("page_alloc_add: %#llx is not page aligned", (unsigned long long)pa_val(start));
+    if (!npages)
+        return;
+    /* Within one bank the slots are consecutive: one lookup for the run
+     * (boot hands over every free page here, 100,000s of them). */
+    struct meta_slot *s0 = meta_slot(start);
+    bool one_bank = meta_slot(pa_add(start, (npages - 1) * PAGE_SIZE)) == s0 + (npages - 1);
+    uint64_t moved[PAGE_USAGE_COUNT] = {0};
     for (uint64_t i = 0; i < npages; i++) {
-        struct meta_slot *s = meta_slot(pa_add(start, i * PAGE_SIZE));
+        struct meta_slot *s = one_bank ? s0 + i : meta_slot(pa_add(start, i * PAGE_SIZE));
         enum page_usage old = page_slot_usage(s);
         if (page_slot_ref_count(s) != REF_FIXED)
             panic("page_alloc_add: page %#llx is %s, not fixed",
@@ -146,8 +153,11 @@ void page_alloc_add(paddr_t start, uint64_t npages)
         atomic_store_u32(&s->ref_count, REF_UNUSED, MO_RELAXED);
         /* Whatever firmware or a boot loader left here is unknown. */
         atomic_store_u8(&s->flags, SLOT_F_DIRTY, MO_RELAXED);
-        meta_census_move(old, PAGE_UNUSED, 1);
+        moved[old]++;
     }
+    for (unsigned u = 0; u < PAGE_USAGE_COUNT; u++)
+        if (moved[u])
+            meta_census_move((enum page_usage)u, PAGE_UNUSED, moved[u]);
     spin_lock(&buddy_lock);
     uint64_t pfn = pa_val(start) >> PAGE_SHIFT, end = pfn + npages;
     while (pfn < end) {

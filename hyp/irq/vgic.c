@@ -259,9 +259,9 @@ void vgic_vcpu_put(struct vcpu *v)
     uint32_t hw[VGIC_MAX_LRS + VGIC_NR_PRIVATE];
     spin_lock(&d->lock);
     if (d->version == 3)
-        vgic_v3_save(&v->vgic, d->nr_lrs);
+        vgic_v3_put(&v->vgic, d->nr_lrs);
     else
-        vgic_v2_save(&v->vgic, d->nr_lrs);
+        vgic_v2_put(&v->vgic, d->nr_lrs);
     vgic_dist_fold(d, v->id);
     unsigned nr = vgic_dist_vcpu_release(d, v->id, hw, ARRAY_SIZE(hw));
     if (d->version == 3)

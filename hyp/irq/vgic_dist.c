@@ -146,19 +146,62 @@ void vgic_dist_init(struct vgic_dist *d, unsigned version, unsigned nr_vcpus, un
         irq_reset(&d->spi[i], version, VGIC_NR_PRIVATE + i);
 }
 
-/* Every change of a latch goes through these: d->nr_latched counts them, so
- * a flush with nothing latched anywhere in the VM skips the scan. */
+_Static_assert(VGIC_NR_SPIS <= 64 && VGIC_NR_PRIVATE <= 32, "latch bitmaps");
+
+/* The bitmap word and bit that mirror irq's latch: an SPI's in the
+ * distributor, a private interrupt's in its (attached) vCPU. */
+static void latch_bit(struct vgic_dist *d, struct vgic_irq *irq, uint64_t **spi, uint32_t **priv,
+                      unsigned *bit)
+{
+    *spi = NULL;
+    *priv = NULL;
+    if (irq >= d->spi && irq < d->spi + VGIC_NR_SPIS) {
+        *spi = &d->latched_spi;
+        *bit = (unsigned)(irq - d->spi);
+        return;
+    }
+    for (unsigned v = 0; v < d->nr_vcpus; v++) {
+        struct vgic_cpu_state *c = d->cpu[v];
+        if (c && irq >= c->priv && irq < c->priv + VGIC_NR_PRIVATE) {
+            *priv = &c->latched_priv;
+            *bit = (unsigned)(irq - c->priv);
+            return;
+        }
+    }
+}
+
+/* Every change of a latch goes through these: d->nr_latched counts them and
+ * the bitmaps name them, so a flush visits only latched interrupts and one
+ * with nothing latched anywhere in the VM skips the scan. */
 static void latch_set(struct vgic_dist *d, struct vgic_irq *irq)
 {
-    if (!(irq->flags & VGIC_IRQ_LATCH))
+    if (!(irq->flags & VGIC_IRQ_LATCH)) {
+        uint64_t *spi;
+        uint32_t *priv;
+        unsigned bit = 0;
+        latch_bit(d, irq, &spi, &priv, &bit);
+        if (spi)
+            *spi |= 1ull << bit;
+        else if (priv)
+            *priv |= 1u << bit;
         d->nr_latched++;
+    }
     irq->flags |= VGIC_IRQ_LATCH;
 }
 
 static void latch_clear(struct vgic_dist *d, struct vgic_irq *irq)
 {
-    if (irq->flags & VGIC_IRQ_LATCH)
+    if (irq->flags & VGIC_IRQ_LATCH) {
+        uint64_t *spi;
+        uint32_t *priv;
+        unsigned bit = 0;
+        latch_bit(d, irq, &spi, &priv, &bit);
+        if (spi)
+            *spi &= ~(1ull << bit);
+        else if (priv)
+            *priv &= ~(1u << bit);
         d->nr_latched--;
+    }
     irq->flags &= (uint8_t)~VGIC_IRQ_LATCH;
 }
 
@@ -777,15 +820,26 @@ static struct vgic_irq *best_waiting(struct vgic_dist *d, struct vgic_cpu_state 
     struct vgic_irq *best = NULL;
     if (!d->nr_latched)
         return NULL;
-    for (uint32_t i = 0; i < VGIC_NR_IRQS; i++) {
-        struct vgic_irq *irq = i < VGIC_NR_PRIVATE ? &c->priv[i] : &d->spi[i - VGIC_NR_PRIVATE];
+    /* In INTID order, so the lowest INTID wins a tie. */
+    for (uint32_t m = c->latched_priv; m; m &= m - 1) {
+        uint32_t i = (uint32_t)__builtin_ctz(m);
+        struct vgic_irq *irq = &c->priv[i];
         if (!(irq->flags & VGIC_IRQ_LATCH) || irq->lr >= 0 || !deliverable(d, irq))
-            continue;
-        if (i >= VGIC_NR_PRIVATE && irq->target != c->id)
             continue;
         if (!best || irq->priority < best->priority) {
             best = irq;
             *intid = i;
+        }
+    }
+    for (uint64_t m = d->latched_spi; m; m &= m - 1) {
+        uint32_t i = (uint32_t)__builtin_ctzll(m);
+        struct vgic_irq *irq = &d->spi[i];
+        if (!(irq->flags & VGIC_IRQ_LATCH) || irq->lr >= 0 || !deliverable(d, irq) ||
+            irq->target != c->id)
+            continue;
+        if (!best || irq->priority < best->priority) {
+            best = irq;
+            *intid = VGIC_NR_PRIVATE + i;
         }
     }
     return best;

@@ -79,6 +79,15 @@ struct vgic_cpu_state {
      * as ICH_VTR_EL2.PREbits needs), GICv2 GICH_APR in ap1r[0]. */
     uint32_t ap0r[4], ap1r[4];
     bool underflow; /* more interrupts waiting than free list registers */
+    /* While this vCPU runs on its pCPU, between its first load and its put,
+     * VMCR and the active priorities stay in the hardware (nothing else
+     * writes them there: the pCPU runs no other vCPU meanwhile), so an exit
+     * neither reads nor rewrites them; vmcr/ap*r above are only current
+     * after the put. hw_lr[n] is what list register n holds, so a load
+     * writes only the ones that change. */
+    bool hw_live;
+    uint64_t hw_lr[VGIC_MAX_LRS];
+    uint32_t latched_priv; /* bit i: priv[i] has VGIC_IRQ_LATCH */
     /* GICv3 redistributor */
     uint32_t rd_ctlr;
     uint32_t rd_waker;
@@ -98,9 +107,10 @@ struct vgic_dist {
     struct spinlock lock;
     unsigned version; /* 2 or 3 */
     unsigned nr_vcpus;
-    unsigned nr_lrs;     /* list registers per CPU interface */
-    uint32_t ctlr;       /* EnableGrp0 (bit 0), EnableGrp1 (bit 1) */
-    unsigned nr_latched; /* interrupts with VGIC_IRQ_LATCH, every vCPU's included */
+    unsigned nr_lrs;      /* list registers per CPU interface */
+    uint32_t ctlr;        /* EnableGrp0 (bit 0), EnableGrp1 (bit 1) */
+    unsigned nr_latched;  /* interrupts with VGIC_IRQ_LATCH, every vCPU's included */
+    uint64_t latched_spi; /* bit i: spi[i] has VGIC_IRQ_LATCH (a flush visits only these) */
     struct vgic_irq spi[VGIC_NR_SPIS];
     struct vgic_cpu_state *cpu[VGIC_MAX_VCPUS];
     const struct vgic_dist_ops *ops;

@@ -159,17 +159,25 @@ static void apr_write(unsigned group, unsigned n, uint32_t v)
 static unsigned nr_aprs(void)
 {
     unsigned prebits = (unsigned)((read_sysreg(S3_4_C12_C11_1) >> 26) & 7) + 1;
-    return prebits <= 5 ? 1 : 1u << (prebits - 5);
+    return prebits <= 5 ? 1 : prebits >= 7 ? 4 : 2;
 }
 
-void vgic_v3_load(const struct vgic_cpu_state *c, unsigned nr_lrs)
+void vgic_v3_load(struct vgic_cpu_state *c, unsigned nr_lrs)
 {
-    for (unsigned n = 0; n < nr_lrs; n++)
-        lr_write(n, (c->lr_used & (1u << n)) ? c->lr[n] : 0);
-    write_sysreg(S3_4_C12_C11_7, c->vmcr); /* ICH_VMCR_EL2 */
-    for (unsigned n = 0, nr = nr_aprs(); n < nr; n++) {
-        apr_write(0, n, c->ap0r[n]);
-        apr_write(1, n, c->ap1r[n]);
+    for (unsigned n = 0; n < nr_lrs; n++) {
+        uint64_t v = (c->lr_used & (1u << n)) ? c->lr[n] : 0;
+        if (!c->hw_live || v != c->hw_lr[n]) {
+            lr_write(n, v);
+            c->hw_lr[n] = v;
+        }
+    }
+    if (!c->hw_live) {
+        write_sysreg(S3_4_C12_C11_7, c->vmcr); /* ICH_VMCR_EL2 */
+        for (unsigned n = 0, nr = nr_aprs(); n < nr; n++) {
+            apr_write(0, n, c->ap0r[n]);
+            apr_write(1, n, c->ap1r[n]);
+        }
+        c->hw_live = true;
     }
     write_sysreg(S3_4_C12_C11_0, ICH_HCR_EN | (c->underflow ? ICH_HCR_UIE : 0));
 }
@@ -178,12 +186,18 @@ void vgic_v3_save(struct vgic_cpu_state *c, unsigned nr_lrs)
 {
     for (unsigned n = 0; n < nr_lrs; n++)
         if (c->lr_used & (1u << n))
-            c->lr[n] = lr_read(n);
+            c->lr[n] = c->hw_lr[n] = lr_read(n);
+}
+
+void vgic_v3_put(struct vgic_cpu_state *c, unsigned nr_lrs)
+{
+    vgic_v3_save(c, nr_lrs);
     c->vmcr = (uint32_t)read_sysreg(S3_4_C12_C11_7);
     for (unsigned n = 0, nr = nr_aprs(); n < nr; n++) {
         c->ap0r[n] = apr_read(0, n);
         c->ap1r[n] = apr_read(1, n);
     }
+    c->hw_live = false;
 }
 
 void vgic_v3_quiesce(void)

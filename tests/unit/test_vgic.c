@@ -77,6 +77,24 @@ static void rwr(unsigned vcpu, uint64_t off, unsigned size, uint64_t v)
 }
 
 /* GICv3 vCPU t's SGI_base register at off. */
+/* The latch bitmaps name exactly the interrupts whose flags say latched. */
+static void check_latch_bitmaps(void)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < VGIC_NR_SPIS; i++) {
+        bool flag = d.spi[i].flags & VGIC_IRQ_LATCH, bit = (d.latched_spi >> i) & 1;
+        ck_assert_msg(flag == bit, "SPI %u: latched %d, bitmap %d", 32 + i, flag, bit);
+        n += flag;
+    }
+    for (unsigned v = 0; v < NR_VCPUS; v++)
+        for (unsigned i = 0; i < VGIC_NR_PRIVATE; i++) {
+            bool flag = cpu[v].priv[i].flags & VGIC_IRQ_LATCH, bit = (cpu[v].latched_priv >> i) & 1;
+            ck_assert_msg(flag == bit, "vCPU %u INTID %u: latched %d, bitmap %d", v, i, flag, bit);
+            n += flag;
+        }
+    ck_assert_uint_eq(n, d.nr_latched);
+}
+
 #define SGI(t, off) ((uint64_t)(t)*VGIC_V3_GICR_STRIDE + 0x10000 + (off))
 
 static unsigned lrs_used(unsigned vcpu)
@@ -398,6 +416,7 @@ static void second_sgi_after_silent_eoi_kicks(unsigned version)
     vgic_dist_fold(&d, 1);
     ck_assert_uint_eq(lrs_used(1), 0);
     ck_assert_uint_eq(d.nr_latched, 0);
+    check_latch_bitmaps();
 }
 
 START_TEST(test_v3_second_sgi_after_silent_eoi_kicks_the_receiver)
@@ -447,9 +466,11 @@ START_TEST(test_hw_timer_retract_only_while_pending_not_active)
     /* Latched, not yet in a list register. */
     vgic_dist_inject(&d, 0, 30);
     ck_assert_uint_eq(d.nr_latched, 1);
+    check_latch_bitmaps();
     ck_assert(vgic_dist_hw_pending(&d, 0, 30));
     ck_assert(vgic_dist_hw_retract(&d, 0, 30));
     ck_assert_uint_eq(d.nr_latched, 0);
+    check_latch_bitmaps();
     ck_assert(!vgic_dist_hw_retract(&d, 0, 30)); /* nothing left */
     /* In a list register, pending: retracted and the list register freed. */
     vgic_dist_inject(&d, 0, 30);
@@ -634,24 +655,31 @@ START_TEST(test_latched_count_follows_every_latch_change)
     wr(0, 0x100, 4, 0xffff);
     wr(0, 0x104, 4, 0xffffffff);
     ck_assert_uint_eq(d.nr_latched, 0);
+    check_latch_bitmaps();
     vgic_dist_inject(&d, 0, 40);
     vgic_dist_inject(&d, 0, 40);     /* already latched */
     wr(1, 0xf00, 4, (1u << 16) | 3); /* SGI 3 from vCPU 1 */
     wr(0, 0xf00, 4, (2u << 24) | 3); /* ... and from vCPU 0 itself */
     ck_assert_uint_eq(d.nr_latched, 2);
+    check_latch_bitmaps();
     vgic_dist_flush(&d, 0); /* 40 placed; SGI 3 placed for one source, latched for the other */
     ck_assert_uint_eq(lrs_used(0), 2);
     ck_assert_uint_eq(d.nr_latched, 1);
+    check_latch_bitmaps();
     wr(0, 0x280, 4, 1u << 3); /* ICPENDR0 */
     ck_assert_uint_eq(d.nr_latched, 0);
+    check_latch_bitmaps();
     vgic_dist_inject(&d, 0, 41);
     vgic_dist_inject(&d, 0, 27);
     ck_assert_uint_eq(d.nr_latched, 2);
+    check_latch_bitmaps();
     uint32_t hw[4];
     ck_assert_uint_eq(vgic_dist_vcpu_release(&d, 0, hw, 4), 0);
     ck_assert_uint_eq(d.nr_latched, 1); /* the SPI stays the VM's */
-    vgic_dist_attach(&d, &cpu[0]);      /* attached again: nothing private latched */
+    check_latch_bitmaps();
+    vgic_dist_attach(&d, &cpu[0]); /* attached again: nothing private latched */
     ck_assert_uint_eq(d.nr_latched, 1);
+    check_latch_bitmaps();
 }
 END_TEST
 
