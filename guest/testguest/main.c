@@ -290,6 +290,26 @@ static int cpu_index(void)
         ok_;                                                                                       \
     })
 
+/*
+ * Sleep in WFI until cond holds, where an interrupt handler makes it true.
+ * IRQs are masked from the check to the WFI: an interrupt taken between a
+ * check that failed and the WFI would otherwise be the wake-up the WFI then
+ * waits for in vain (with no timer armed, for ever; this lost wake-up hung
+ * the IPI storm once in a few runs). WFI wakes on a pending interrupt
+ * whether or not it is masked; unmasking then takes it.
+ */
+#define WFI_UNTIL(cond)                                                                            \
+    do {                                                                                           \
+        for (;;) {                                                                                 \
+            __asm__ volatile("msr daifset, #2" ::: "memory");                                      \
+            if (cond)                                                                              \
+                break;                                                                             \
+            __asm__ volatile("wfi" ::: "memory");                                                  \
+            __asm__ volatile("msr daifclr, #2" ::: "memory");                                      \
+        }                                                                                          \
+        __asm__ volatile("msr daifclr, #2" ::: "memory");                                          \
+    } while (0)
+
 /* Relaxed: the counters polled with this have one writer (an IRQ handler)
  * and carry no other data; the value alone is the answer. */
 static u32 load_relaxed(const u32 *p)
@@ -624,8 +644,7 @@ static void check_sgi_storm(bool cpu1_up)
     u64 t0 = cntvct();
     for (u32 i = 0; i < STORM_ROUNDS; i++) {
         gic_send_sgi(SGI_PING, cpu_mpidr[1], 1);
-        while (load_relaxed(&sgi_count[0][SGI_PONG]) != i + 1)
-            __asm__ volatile("wfi" ::: "memory");
+        WFI_UNTIL(load_relaxed(&sgi_count[0][SGI_PONG]) == i + 1);
     }
     u64 us = (cntvct() - t0) * 1000000 / cntfrq();
     WAIT_FOR(false, 20); /* a duplicate would arrive in this window */
@@ -677,8 +696,7 @@ static bool wt_timer_round(bool phys, unsigned i, u64 *late)
     bool got;
     if (i % 2 == 0) {
         u64 deadline = cntvct() + cntfrq() / 10;
-        while (!(got = __atomic_load_n(ticks, __ATOMIC_ACQUIRE) != seen) && cntvct() < deadline)
-            __asm__ volatile("wfi" ::: "memory");
+        WFI_UNTIL((got = __atomic_load_n(ticks, __ATOMIC_ACQUIRE) != seen) || cntvct() >= deadline);
     } else {
         got = WAIT_FOR(__atomic_load_n(ticks, __ATOMIC_ACQUIRE) != seen, 100);
     }
@@ -714,8 +732,7 @@ static void check_within_tick(bool cpu1_up)
         u64 t0 = cntvct();
         gic_send_sgi(SGI_WT, cpu_mpidr[1], 1);
         u64 deadline = t0 + cntfrq() / 10;
-        while (__atomic_load_n(&wt_sgi_rx, __ATOMIC_ACQUIRE) == 0 && cntvct() < deadline)
-            __asm__ volatile("wfi" ::: "memory");
+        WFI_UNTIL(__atomic_load_n(&wt_sgi_rx, __ATOMIC_ACQUIRE) != 0 || cntvct() >= deadline);
         if (__atomic_load_n(&wt_sgi_rx, __ATOMIC_ACQUIRE) == 0) {
             lost++;
             continue;

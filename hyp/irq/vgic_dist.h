@@ -83,10 +83,8 @@ struct vgic_cpu_state {
      * VMCR and the active priorities stay in the hardware (nothing else
      * writes them there: the pCPU runs no other vCPU meanwhile), so an exit
      * neither reads nor rewrites them; vmcr/ap*r above are only current
-     * after the put. hw_lr[n] is what list register n holds, so a load
-     * writes only the ones that change. */
+     * after the put. */
     bool hw_live;
-    uint64_t hw_lr[VGIC_MAX_LRS];
     uint32_t latched_priv; /* bit i: priv[i] has VGIC_IRQ_LATCH */
     /* GICv3 redistributor */
     uint32_t rd_ctlr;

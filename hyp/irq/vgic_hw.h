@@ -11,8 +11,7 @@
 
 /* Load c: list registers (lr_used ones, the others zero), HCR = En (| UIE
  * if c->underflow), and on the first load since a put (!c->hw_live) VMCR and
- * active priorities too. Only list registers that differ from c->hw_lr are
- * written. */
+ * active priorities too. */
 void vgic_v3_load(struct vgic_cpu_state *c, unsigned nr_lrs);
 /* Read back the used list registers (an exit: VMCR and active priorities
  * stay in the hardware). */

@@ -17,13 +17,8 @@
 void vgic_v2_load(struct vgic_cpu_state *c, unsigned nr_lrs)
 {
     uint64_t h = gic_v2_gich_base();
-    for (unsigned n = 0; n < nr_lrs; n++) {
-        uint32_t v = (c->lr_used & (1u << n)) ? (uint32_t)c->lr[n] : 0;
-        if (!c->hw_live || v != c->hw_lr[n]) {
-            mmio_write32(h + GICH_LR(n), v);
-            c->hw_lr[n] = v;
-        }
-    }
+    for (unsigned n = 0; n < nr_lrs; n++)
+        mmio_write32(h + GICH_LR(n), (c->lr_used & (1u << n)) ? (uint32_t)c->lr[n] : 0);
     if (!c->hw_live) {
         mmio_write32(h + GICH_VMCR, c->vmcr);
         mmio_write32(h + GICH_APR, c->ap1r[0]);
@@ -37,7 +32,7 @@ void vgic_v2_save(struct vgic_cpu_state *c, unsigned nr_lrs)
     uint64_t h = gic_v2_gich_base();
     for (unsigned n = 0; n < nr_lrs; n++)
         if (c->lr_used & (1u << n))
-            c->lr[n] = c->hw_lr[n] = mmio_read32(h + GICH_LR(n));
+            c->lr[n] = mmio_read32(h + GICH_LR(n));
 }
 
 void vgic_v2_put(struct vgic_cpu_state *c, unsigned nr_lrs)

@@ -164,13 +164,8 @@ static unsigned nr_aprs(void)
 
 void vgic_v3_load(struct vgic_cpu_state *c, unsigned nr_lrs)
 {
-    for (unsigned n = 0; n < nr_lrs; n++) {
-        uint64_t v = (c->lr_used & (1u << n)) ? c->lr[n] : 0;
-        if (!c->hw_live || v != c->hw_lr[n]) {
-            lr_write(n, v);
-            c->hw_lr[n] = v;
-        }
-    }
+    for (unsigned n = 0; n < nr_lrs; n++)
+        lr_write(n, (c->lr_used & (1u << n)) ? c->lr[n] : 0);
     if (!c->hw_live) {
         write_sysreg(S3_4_C12_C11_7, c->vmcr); /* ICH_VMCR_EL2 */
         for (unsigned n = 0, nr = nr_aprs(); n < nr; n++) {
@@ -186,7 +181,7 @@ void vgic_v3_save(struct vgic_cpu_state *c, unsigned nr_lrs)
 {
     for (unsigned n = 0; n < nr_lrs; n++)
         if (c->lr_used & (1u << n))
-            c->lr[n] = c->hw_lr[n] = lr_read(n);
+            c->lr[n] = lr_read(n);
 }
 
 void vgic_v3_put(struct vgic_cpu_state *c, unsigned nr_lrs)
