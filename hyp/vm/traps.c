@@ -112,8 +112,33 @@ static void smccc_call(struct vcpu *v)
         hypercall_handle(v, fid);
 }
 
+/* tally.inject-serror=N: set once at boot, before any VM runs. The flag is
+ * then read and cleared only by VM N's vCPU 0, on its one pCPU. */
+static bool serror_armed;
+static unsigned serror_vm;
+
+void traps_inject_serror(unsigned vm_id)
+{
+    serror_vm = vm_id;
+    serror_armed = true;
+}
+
+/* QEMU's TCG raises no asynchronous SError a guest could cause, so the
+ * test turns one real exit into the SError exit the hardware would give;
+ * everything after it is the path a real one takes. */
+static unsigned injected(struct vcpu *v, unsigned exit)
+{
+    if (likely(!serror_armed) || v->vm->id != serror_vm || v->id != 0 || exit != EXIT_SYNC ||
+        ESR_EC(v->ctx.esr) != EC_HVC64)
+        return exit;
+    serror_armed = false;
+    v->ctx.esr = (uint64_t)EC_SERROR << 26;
+    return EXIT_SERROR;
+}
+
 void traps_handle_exit(struct vcpu *v, unsigned exit)
 {
+    exit = injected(v, exit);
     if (exit == EXIT_IRQ || exit == EXIT_FIQ) {
         v->exits_irq++;
         gic_handle_irq();

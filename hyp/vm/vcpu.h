@@ -148,6 +148,9 @@ void fp_load(const struct vcpu_fp *fp);
 
 /* hyp/vm/traps.c: handle one exit (guest_enter's code). */
 void traps_handle_exit(struct vcpu *v, unsigned exit);
+/* Fault injection for tests (tally.inject-serror=N, docs/boot.md): VM N's
+ * vCPU 0 has its first HVC exit taken as an SError exit. */
+void traps_inject_serror(unsigned vm_id);
 
 /* hyp/vm/inject.c: exceptions delivered to the guest's EL1. */
 void inject_dabt(struct vcpu *v, uint64_t far, bool write);

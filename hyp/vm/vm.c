@@ -798,6 +798,14 @@ void vm_boot_from_fdt(const void *fdt)
     char arg[16];
     if (bootarg_get("tally.max-resets", arg, sizeof(arg)))
         max_resets = strtoul(arg, NULL, 10);
+    /* tally.inject-serror=N: VM N's first HVC is taken as an SError (a
+     * test of the path a real one takes: that VM alone stops). */
+    if (bootarg_get("tally.inject-serror", arg, sizeof(arg))) {
+        unsigned long n = strtoul(arg, NULL, 10);
+        printf("tally: tally.inject-serror=%lu: VM %lu's first HVC will be taken as an SError\n", n,
+               n);
+        traps_inject_serror((unsigned)n);
+    }
     gic_cpu_init();
     share_window_init();
     accounting_set_owners(vm_account_owners);

@@ -840,6 +840,33 @@ forbid '^vm[01]: testguest: (FAIL|SKIP)|unexpected exception|halted'
 verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
 always_forbid
 
+# A guest SError stops that VM alone (issue 9). QEMU's TCG raises no
+# asynchronous SError a guest could cause, so tally.inject-serror=1 takes
+# VM 1's first HVC as the SError exit the hardware would give; from there it
+# is the real path: VM 1 stopped as a fatal error and torn down, VM 0 runs
+# its whole test afterwards, the machine's accounting ends leaked=0.
+vm0_ran_on_after_vm1_serror() {
+    local c
+    c=$(cat)
+    if ! awk '/^tally: VM 1: fatal error, every vCPU stopped; tearing down$/ {s = 1} s && /^vm0: testguest: [0-9]+ passed, 0 failed$/ {ok = 1} END {exit !ok}' <<<"$c"; then
+        echo "VM 0 did not finish its test after VM 1 was stopped"
+        return 1
+    fi
+}
+scenario vm-serror-one 0 --smp 4 --mem 1G --timeout 240 --tally-args tally.inject-serror=1 \
+    --kernel "$TESTGUEST" --vcpus 2 --vm-mem 256M \
+    --vm --kernel "$TESTGUEST" --vcpus 2 --vm-mem 128M
+expect "^tally: tally.inject-serror=1: VM 1's first HVC will be taken as an SError\$"
+expect '^tally: VM 1 vCPU 0: SError \(ESR 0xbc000000\) at PC 0x[0-9a-f]+: VM stopped$'
+expect '^tally: VM 1: fatal error, every vCPU stopped; tearing down$'
+expect '^tally: VM 1: teardown returned 32771 pages$'
+expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
+expect '^tally: VM 0: teardown returned 65539 pages$'
+check vm0_ran_on_after_vm1_serror
+forbid '^vm0: testguest: (FAIL|SKIP)|^vm1: testguest: [0-9]+ passed|unexpected exception|halted'
+verdict '^run-qemu: clean shutdown, leaked=0 \(exit 0\)$'
+always_forbid
+
 # --vm-mem for VM 0 alone: exactly that RAM, in its /memory.
 scenario vm-mem-256 0 --smp 2 --mem 512M --kernel "$TESTGUEST" --vm-mem 256 --timeout 180
 vm_started 2 1
