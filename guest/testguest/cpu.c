@@ -12,8 +12,12 @@
 //                 an exit to the hypervisor, with memory and the
 //                 instructions' register results checked every round;
 //                 otherwise the three CPY instructions are each an UNDEF
-//   clean-start   the debug, PMU and pointer-authentication registers hold
-//                 their reset values (cpu_dirty_for_reset() writes them
+//   sve           where ID_AA64PFR0_EL1.SVE says so, at the longest vector
+//                 (ZCR_EL1.LEN all ones): Z0-Z31, P0-P15 and FFR filled with
+//                 a pattern per register, then 1,000 exits to the hypervisor,
+//                 the registers compared every 50; otherwise RDVL is an UNDEF
+//   clean-start   the debug, PMU, pointer-authentication and SVE registers
+//                 hold their reset values (cpu_dirty_for_reset() writes them
 //                 before a SYSTEM_RESET, so the reset loop proves they do not
 //                 survive one)
 #include "testguest.h"
@@ -190,6 +194,128 @@ void cpu_check_mops(long (*exit_call)(void))
     tg_pass("mops");
 }
 
+/* ---- SVE ----------------------------------------------------------------- */
+
+#define SVE_MAX_VL 256 /* bytes: 2048-bit vectors, the architecture's longest */
+static u8 sve_z[32 * SVE_MAX_VL] __attribute__((aligned(16)));
+static u8 sve_p[17 * SVE_MAX_VL / 8] __attribute__((aligned(16))); /* P0-P15, FFR */
+
+static bool has_sve(void)
+{
+    return FIELD(sysreg_read(S3_0_C0_C4_0), 32) != 0;
+}
+
+#define CPACR_FPEN_ZEN ((3u << 20) | (3u << 16))
+
+/* SVE on at EL1 and EL0, at the longest vector the hypervisor allows;
+ * returns it in bytes. */
+static u64 sve_enable(void)
+{
+    u64 vl;
+    sysreg_write(cpacr_el1, sysreg_read(cpacr_el1) | CPACR_FPEN_ZEN);
+    isb();
+    sysreg_write(S3_0_C1_C2_0, 0xf); /* ZCR_EL1 */
+    isb();
+    __asm__ volatile(".arch_extension sve\n\trdvl %0, #1" : "=r"(vl));
+    return vl;
+}
+
+/* Every SVE register into sve_z / sve_p (FFR after P15). P0 is restored
+ * after it carried FFR. */
+static void sve_store(void)
+{
+    __asm__ volatile(".arch_extension sve\n"
+                     ".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,"
+                     "25,26,27,28,29,30,31\n"
+                     "str z\\n, [%0, #\\n, mul vl]\n"
+                     ".endr\n"
+                     ".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+                     "str p\\n, [%1, #\\n, mul vl]\n"
+                     ".endr\n"
+                     "rdffr p0.b\n"
+                     "str p0, [%1, #16, mul vl]\n"
+                     "ldr p0, [%1, #0, mul vl]\n" ::"r"(sve_z),
+                     "r"(sve_p)
+                     : "memory");
+}
+
+/* Zn: every byte n + 1. Pn: the first 3n + 1 byte lanes true. FFR: P5's. */
+static void sve_fill(void)
+{
+    __asm__ volatile(".arch_extension sve\n"
+                     ".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,"
+                     "25,26,27,28,29,30,31\n"
+                     "dup z\\n\\().b, #(\\n + 1)\n"
+                     ".endr\n"
+                     ".irp n,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\n"
+                     "mov x9, #(3 * \\n + 1)\n"
+                     "whilelo p\\n\\().b, xzr, x9\n"
+                     ".endr\n"
+                     "wrffr p5.b\n" ::
+                         : "x9", "memory");
+}
+
+/* The first byte where the stored registers differ from sve_fill's
+ * pattern (or from zero), as 1 + its index; 0 when all match. */
+static u64 sve_mismatch(u64 vl, bool zero)
+{
+    for (u64 n = 0; n < 32; n++)
+        for (u64 i = 0; i < vl; i++)
+            if (sve_z[n * vl + i] != (zero ? 0 : n + 1))
+                return 1 + n * vl + i;
+    u64 pl = vl / 8;
+    for (u64 n = 0; n < 17; n++) {
+        u64 k = zero ? 0 : n == 16 ? 16 : 3 * n + 1;
+        for (u64 lane = 0; lane < vl; lane++) {
+            bool bit = (sve_p[n * pl + lane / 8] >> (lane % 8)) & 1;
+            if (bit != (lane < k))
+                return 1 + 32 * vl + n * pl + lane / 8;
+        }
+    }
+    return 0;
+}
+
+void cpu_check_sve(long (*exit_call)(void))
+{
+    if (!has_sve()) {
+        tg_undefs = 0;
+        tg_undef_armed = true;
+        sysreg_write(cpacr_el1, sysreg_read(cpacr_el1) | CPACR_FPEN_ZEN);
+        isb();
+        __asm__ volatile(".arch_extension sve\n\trdvl x0, #1" ::: "x0");
+        tg_undef_armed = false;
+        if (tg_undefs != 1)
+            tg_fail("sve", "not advertised, but RDVL did not UNDEF once:", tg_undefs);
+        else
+            tg_pass("sve");
+        return;
+    }
+    u64 vl = sve_enable();
+    if (vl < 16 || vl > SVE_MAX_VL || vl % 16) {
+        tg_fail("sve", "vector length out of range, bytes:", (long)vl);
+        return;
+    }
+    sve_fill();
+    for (unsigned round = 0; round < 1000; round++) {
+        exit_call();
+        if (round % 50 != 49)
+            continue;
+        sve_store();
+        u64 bad = sve_mismatch(vl, false);
+        if (bad) {
+            con_puts("testguest: sve: byte ");
+            con_putu(bad - 1);
+            con_puts(" of the stored registers changed\n");
+            tg_fail("sve", "registers changed across exits, round", round);
+            return;
+        }
+    }
+    con_puts("testguest: sve: ");
+    con_putu(vl * 8);
+    con_puts("-bit vectors, Z/P/FFR kept across 1000 exits\n");
+    tg_pass("sve");
+}
+
 /* ---- state across a reset ------------------------------------------------ */
 
 static bool has_pauth(void)
@@ -229,6 +355,24 @@ void cpu_check_clean_start(void)
         tg_fail("clean-start", "PMU not reset; PMCCFILTR", (long)sysreg_read(pmccfiltr_el0));
         return;
     }
+    if (has_sve()) {
+        sysreg_write(cpacr_el1, sysreg_read(cpacr_el1) | CPACR_FPEN_ZEN);
+        isb();
+        u64 zcr = sysreg_read(S3_0_C1_C2_0) & 0xf;
+        if (zcr) {
+            tg_fail("clean-start", "ZCR_EL1.LEN not reset:", (long)zcr);
+            return;
+        }
+        u64 vl = sve_enable();
+        sve_store();
+        u64 bad = sve_mismatch(vl, true);
+        sysreg_write(S3_0_C1_C2_0, 0);
+        isb();
+        if (bad) {
+            tg_fail("clean-start", "SVE registers not zero at start; byte", (long)(bad - 1));
+            return;
+        }
+    }
     tg_pass("clean-start");
 }
 
@@ -245,6 +389,10 @@ void cpu_dirty_for_reset(void)
         sysreg_write(pmccfiltr_el0, 1u << 31);
         sysreg_write(pmcntenset_el0, 1u << 31);
         sysreg_write(pmuserenr_el0, 1);
+    }
+    if (has_sve()) {
+        sve_enable();
+        sve_fill(); /* ZCR_EL1.LEN stays all ones too */
     }
     isb();
 }

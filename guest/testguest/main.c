@@ -1362,6 +1362,7 @@ void tg_main(const void *fdt)
     else
         tg_skip("id-registers", "not running under Tally");
     cpu_check_mops(exit_once);
+    cpu_check_sve(exit_once);
     check_smccc();
     if (other_irqs)
         tg_fail("no-stray-irqs", "unexpected interrupts:", other_irqs);

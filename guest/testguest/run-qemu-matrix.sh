@@ -41,7 +41,7 @@ checks=(psci-version psci-features psci-migrate-info-type psci-affinity-info-off
         psci-cpu-on psci-cpu-on-already-on psci-affinity-info-on sgi-cpu1-to-cpu0
         sgi-cpu0-to-cpu1 vtimer-irq ptimer-irq vtimer-disable-unpends vtimer-mask-unpends
         ptimer-disable-unpends ptimer-mask-unpends unmapped-ipa-load unmapped-ipa-store above-ram-load
-        above-ram-store psci-cpu-off ram-pages mops clean-start)
+        above-ram-store psci-cpu-off ram-pages mops sve clean-start)
 tally_checks=(tally-hypercall tally-hypercall-undefined id-registers smccc-version
               smccc-arch-features psci-cpu-suspend-standby psci-cpu-suspend-powerdown ram-zero)
 if [ -n "$tally" ]; then

@@ -82,6 +82,7 @@ void share_bench_peer(u32 timer_intid) __attribute__((noreturn));
 /* cpu.c: the CPU as the guest sees it. */
 void cpu_check_idregs(u64 ram_end);
 void cpu_check_mops(long (*exit_call)(void));
+void cpu_check_sve(long (*exit_call)(void));
 void cpu_check_clean_start(void);
 void cpu_dirty_for_reset(void);
 

@@ -9,7 +9,9 @@
 // be isolated; MOPS: whether HCRX_EL2 exists to enable it) and are filled in
 // by cpufeature_view_init(). docs/cpu-features.md explains every row.
 //
-// Hidden and trapped: SVE and SME (CPTR_EL2.TZ/TSM), MTE (HCR_EL2.ATA = 0),
+// SVE is the guest's where the CPU has it (CPTR_EL2.TZ = 0, ZCR_EL2 at the
+// CPU's longest vector; vcpu.c clears its registers at every vCPU start).
+// Hidden and trapped: SME (CPTR_EL2.TSM), MTE (HCR_EL2.ATA = 0),
 // AMU (CPTR_EL2.TAM), RAS error records (HCR_EL2.TERR/TEA), SPE and trace
 // (MDCR_EL2.E2PB = 0, TPMS, TTRF; CPTR_EL2.TTA), the PMU where the CPU lacks
 // PMUv3.5's HCCD (MDCR_EL2.TPM), IMPLEMENTATION DEFINED registers
@@ -62,6 +64,7 @@ static uint64_t hw_idreg(unsigned idx)
         RD(3, 6);
         RD(4, 0);
         RD(4, 1);
+        RD(4, 4);
         RD(5, 0);
         RD(6, 0);
         RD(6, 1);
@@ -87,6 +90,7 @@ struct idreg_desc {
 
 /* Fields filled in by cpufeature_view_init(), not by the table. */
 #define PFR0_GIC        24
+#define PFR0_SVE        32
 #define DFR0_PMUVER     8
 #define ISAR2_MOPS      16
 #define MMFR0_PARANGE   0
@@ -126,6 +130,8 @@ static const struct idreg_desc idregs[IDREG_COUNT] = {
                    {{4, 1} /* EL1: AArch64 only */}},
     [IDX(4, 1)] = {"ID_AA64PFR1_EL1", false,
                    F(0) /* BT */ | F(4) /* SSBS */ | F(32) /* CSV2_frac */},
+    /* SVE's instruction sets: all of it, where SVE is given (else 0). */
+    [IDX(4, 4)] = {"ID_AA64ZFR0_EL1", false, ~0ull},
     [IDX(5, 0)] = {"ID_AA64DFR0_EL1", false,
                    F(0) /* DebugVer */ | F(12) /* BRPs */ | F(20) /* WRPs */ |
                        F(28) /* CTX_CMPs */ | F(36) /* DoubleLock */},
@@ -197,6 +203,18 @@ static bool cpu_has_amu(void)
 static bool cpu_has_ras(void)
 {
     return FIELD(read_sysreg(id_aa64pfr0_el1), 28) != 0;
+}
+
+bool cpufeature_guest_sve(void)
+{
+    return FIELD(read_sysreg(id_aa64pfr0_el1), PFR0_SVE) != 0;
+}
+
+unsigned cpufeature_sve_max_vl(void)
+{
+    uint64_t vl;
+    __asm__ volatile(".arch_extension sve\n\trdvl %0, #1" : "=r"(vl));
+    return (unsigned)vl;
 }
 
 bool cpufeature_guest_mops(void)
@@ -306,7 +324,7 @@ uint64_t cpufeature_mdcr(void)
     return m;
 }
 
-/* CPTR_EL2 (non-VHE): FP/SIMD free; SVE (TZ), SME (TSM), trace (TTA) and
+/* CPTR_EL2 (non-VHE): FP/SIMD and SVE free; SME (TSM), trace (TTA) and
  * activity monitors (TAM) trapped. TZ and TSM are RES1 without the feature. */
 #define CPTR_EL2_RES1 0x22ffull
 #define CPTR_EL2_TZ   (1ull << 8)
@@ -317,6 +335,8 @@ uint64_t cpufeature_mdcr(void)
 uint64_t cpufeature_cptr(void)
 {
     uint64_t c = CPTR_EL2_RES1 | CPTR_EL2_TZ | CPTR_EL2_TSM | CPTR_EL2_TTA;
+    if (cpufeature_guest_sve())
+        c &= ~CPTR_EL2_TZ;
     if (cpu_has_amu())
         c |= CPTR_EL2_TAM;
     return c;
@@ -364,6 +384,8 @@ void cpufeature_el2_init(void)
     struct stage2_geometry g;
     write_sysreg(hcr_el2, HCR_RW);
     write_sysreg(cptr_el2, cpufeature_cptr());
+    if (cpufeature_guest_sve())
+        write_sysreg(S3_4_C1_C2_0, 0xf); /* ZCR_EL2.LEN: the CPU's longest vector */
     write_sysreg(mdcr_el2, cpufeature_mdcr());
     write_sysreg(hstr_el2, 0);  /* no AArch32 EL1: nothing to trap */
     write_sysreg(actlr_el2, 0); /* no EL1 access to IMPLEMENTATION DEFINED controls */
@@ -406,6 +428,10 @@ void cpufeature_view_init(struct idreg_view *view, unsigned gic_version)
         if (aarch32_el0)
             view->val[IDX(1, 1)] |= 1ull << ID_PFR1_GIC;
     }
+    if (cpufeature_guest_sve())
+        view->val[IDX(4, 0)] |= hw_idreg(IDX(4, 0)) & F(PFR0_SVE);
+    else
+        view->val[IDX(4, 4)] = 0;
     if (cpufeature_guest_pmu()) {
         view->val[IDX(5, 0)] |= pmuver() << DFR0_PMUVER;
         if (aarch32_el0)
@@ -451,14 +477,19 @@ void cpufeature_print(unsigned vm_id, const struct stage2_geometry *g)
             hw = read_sysreg(id_aa64isar1_el1);
             break;
         }
+        if (h->shift == PFR0_SVE && IDX(h->crm, h->op2) == IDX(4, 0) && cpufeature_guest_sve())
+            continue;
         if (FIELD(hw, h->shift) && n < sizeof(list))
             n += (size_t)snprintf(list + n, sizeof(list) - n, " %s", h->name);
     }
+    char sve[32] = "absent";
+    if (cpufeature_guest_sve())
+        snprintf(sve, sizeof(sve), "given (%u-bit vectors)", cpufeature_sve_max_vl() * 8);
     printf("tally: VM %u: guest CPU: IPA %u bits (stage 2 from level %u), %u-bit VMIDs, PMU %s, "
-           "MOPS %s; hidden:%s\n",
+           "MOPS %s, SVE %s; hidden:%s\n",
            vm_id, g->ipa_bits, pt_start_level(g->ipa_bits), g->vmid16 ? 16 : 8,
            cpufeature_guest_pmu() ? "given"
            : cpu_has_pmu()        ? "hidden"
                                   : "absent",
-           cpufeature_guest_mops() ? "given" : "absent", n ? list : " none");
+           cpufeature_guest_mops() ? "given" : "absent", sve, n ? list : " none");
 }

@@ -70,5 +70,11 @@ void cpufeature_print(unsigned vm_id, const struct stage2_geometry *g);
 bool cpufeature_guest_pmu(void);
 /* FEAT_MOPS is given to guests (the CPU has it and FEAT_HCX to enable it). */
 bool cpufeature_guest_mops(void);
+/* SVE is the guest's wherever the CPU has it, at the CPU's longest vector
+ * (ZCR_EL2.LEN all ones); the guest picks its own length with ZCR_EL1. */
+bool cpufeature_guest_sve(void);
+/* The longest SVE vector in bytes (RDVL at EL2 with ZCR_EL2.LEN all ones):
+ * call only where cpufeature_guest_sve() and CPTR_EL2.TZ is 0. */
+unsigned cpufeature_sve_max_vl(void);
 
 #endif

@@ -154,6 +154,19 @@ fp_save:
     stp     x1, x2, [x0]
     ret
 
+    .global sve_reset
+sve_reset:
+    .arch_extension sve
+    .irp    n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    mov     z\n\().d, #0
+    .endr
+    .irp    n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    pfalse  p\n\().b
+    .endr
+    wrffr   p0.b
+    msr     S3_0_C1_C2_0, xzr       // ZCR_EL1
+    ret
+
     .global fp_load
 fp_load:
     ldp     q0, q1, [x0, #0 * 32]

@@ -3,8 +3,8 @@
 // EL1 context, and the EL2 controls a guest runs under.
 //
 // With one vCPU per pCPU for the VM's whole life, the EL1 system registers,
-// FP/SIMD registers and the virtual timer stay in the CPU while the vCPU is
-// loaded: vcpu_load() writes them from struct vcpu (a reset vCPU: the
+// FP/SIMD and SVE registers and the virtual timer stay in the CPU while the
+// vCPU is loaded: vcpu_load() writes them from struct vcpu (a reset vCPU: the
 // architectural start state), vcpu_put() reads them back when the VM stops.
 // Every exit saves only what guest_entry.S saves (general registers, SP_EL0,
 // PC, PSTATE, syndrome), so an exit costs a few dozen instructions more than
@@ -158,6 +158,8 @@ static void vcpu_load(struct vcpu *v)
     write_sysreg(cptr_el2, cpufeature_cptr());
     isb();
     sysregs_load(&v->sys);
+    if (cpufeature_guest_sve())
+        sve_reset();
     fp_load(&v->fp);
     cpureset_el1();
     uint64_t midr = read_sysreg(midr_el1);
@@ -211,6 +213,8 @@ void vcpu_warm_boot(struct vcpu *v, uint64_t entry, uint64_t context)
 {
     vcpu_reset(v, entry, context);
     sysregs_load(&v->sys);
+    if (cpufeature_guest_sve())
+        sve_reset();
     fp_load(&v->fp);
     cpureset_el1();
 }

@@ -145,6 +145,12 @@ static inline void vcpu_skip_insn(struct vcpu *v, uint64_t esr)
 unsigned guest_enter(struct vcpu_ctx *ctx);
 void fp_save(struct vcpu_fp *fp);
 void fp_load(const struct vcpu_fp *fp);
+/* Zero every SVE register at the CPU's longest vector (Z0-Z31, P0-P15, FFR)
+ * and ZCR_EL1: a vCPU starts with none of an earlier one's SVE state. The
+ * state then lives in the registers while the vCPU runs on its pCPU (it
+ * never moves, and Tally's code uses no FP/SIMD or SVE), so it needs no
+ * save; fp_load() afterwards writes the low 128 bits of Z0-Z31. */
+void sve_reset(void);
 
 /* hyp/vm/traps.c: handle one exit (guest_enter's code). */
 void traps_handle_exit(struct vcpu *v, unsigned exit);

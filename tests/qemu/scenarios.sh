@@ -285,7 +285,8 @@ aborts_are_the_probes() {
 # The test guest, 2 vCPUs, on every AArch64 CPU model of QEMU with EL2 x
 # {GICv3, GICv2}: the ID registers as docs/cpu-features.md says (PARange the
 # VM's IPA size: 36 bits where the CPU's PARange is under 44 bits), MOPS
-# where advertised (max), a clean start.
+# where advertised (max), SVE at the longest vector where the CPU has it
+# (registers kept across 1,000 exits), a clean start.
 ALL_CPUS="max cortex-a35 cortex-a53 cortex-a55 cortex-a57 cortex-a72 cortex-a76 cortex-a710
 neoverse-n1 neoverse-n2 neoverse-v1 a64fx"
 for cpu in $ALL_CPUS; do
@@ -295,6 +296,14 @@ for cpu in $ALL_CPUS; do
     esac
     mops=absent
     [ "$cpu" = max ] && mops=advertised
+    # SVE at the CPU's longest vector (docs/cpu-features.md), or absent.
+    case $cpu in
+    max) sve=2048 ;;
+    a64fx) sve=512 ;;
+    neoverse-v1) sve=256 ;;
+    neoverse-n2 | cortex-a710) sve=128 ;;
+    *) sve="" ;;
+    esac
     # SMCCC_ARCH_FEATURES of WORKAROUND_1/2/3 as docs/hypercalls.md gives
     # them for this CPU (QEMU has no firmware workaround).
     case $cpu in
@@ -316,7 +325,7 @@ for cpu in $ALL_CPUS; do
             vtimer-irq ptimer-irq vtimer-disable-unpends vtimer-mask-unpends \
             ptimer-disable-unpends ptimer-mask-unpends \
             unmapped-ipa-load unmapped-ipa-store psci-cpu-off ram-pages \
-            tally-hypercall tally-hypercall-undefined id-registers mops clean-start \
+            tally-hypercall tally-hypercall-undefined id-registers mops sve clean-start \
             smccc-version smccc-arch-features psci-cpu-suspend-standby psci-cpu-suspend-powerdown \
             ram-zero; do
             expect "^vm0: testguest: PASS $t\$"
@@ -328,6 +337,12 @@ for cpu in $ALL_CPUS; do
         check all_ram_touched_once
         expect "^vm0: testguest: PARange $pa bits, MOPS $mops, PMUVer [0-9]+\$"
         expect "^vm0: testguest: smccc: WORKAROUND_1 $wa\$"
+        if [ -n "$sve" ]; then
+            expect "^tally: VM 0: guest CPU: .*, SVE given \\($sve-bit vectors\\); hidden:"
+            expect "^vm0: testguest: sve: $sve-bit vectors, Z/P/FFR kept across 1000 exits\$"
+        else
+            expect '^tally: VM 0: guest CPU: .*, SVE absent; hidden:'
+        fi
         expect '^vm0: testguest: 0 skipped$'
         expect '^vm0: testguest: [0-9]+ passed, 0 failed$'
         forbid '^vm0: testguest: (FAIL|SKIP)'
@@ -408,7 +423,8 @@ done
 
 # Linux on more CPU models (2 vCPUs): the Cortex-A53 (8-bit VMIDs, a 36-bit
 # IPA space from a level-1 stage-2 root) with GICv2, the Cortex-A76 (the
-# Raspberry Pi 5's core) and an SVE core (SVE hidden); a64fx, the slowest to
+# Raspberry Pi 5's core) and an SVE core (SVE given: 256-bit vectors on
+# neoverse-v1, 512 on a64fx, 2048 on max); a64fx, the slowest to
 # emulate, woke from sleep 2 late on a loaded host, so it runs under -icount
 # (below). Then Debian 13's kernel and busybox on max, whose glibc runs
 # CPYP/SETP (FEAT_MOPS, enabled by HCRX_EL2.MSCEn). Each reaches /init's
@@ -430,12 +446,14 @@ for cfg in "cortex-a53 2" "cortex-a76 3" "neoverse-v1 3"; do
     scenario "linux-$cpu-gicv$gic-smp2" 0 --cpu "$cpu" --gic "$gic" --smp 2 --mem 512M \
         --kernel "$LINUX_KERNEL" --initrd "$LINUX_INITRD" \
         --append "console=ttyAMA0 tally.test=1" --timeout 600
+    [ "$cpu" = neoverse-v1 ] &&
+        expect '^vm0: \[ *[0-9.]+\] SVE: maximum available vector length 32 bytes per vector$'
     linux_markers 2
 done
 # a64fx under -icount shift=0,sleep=off: one instruction is one nanosecond of
 # guest time and an idle machine jumps to its next deadline, so sleep 2 wakes
-# on time however loaded the host is (about 5 s of host time). SVE hidden
-# (docs/cpu-features.md); the vulnerabilities as the same kernel reports them
+# on time however loaded the host is (about 5 s of host time). SVE given
+# at 512 bits (docs/cpu-features.md); the vulnerabilities as the same kernel reports them
 # on bare QEMU (docs/hypercalls.md).
 scenario linux-a64fx-gicv3-smp2-icount 0 QEMU_EXTRA="-icount shift=0,sleep=off" \
     --cpu a64fx --gic 3 --smp 2 --mem 512M \
@@ -444,11 +462,13 @@ scenario linux-a64fx-gicv3-smp2-icount 0 QEMU_EXTRA="-icount shift=0,sleep=off" 
 expect '^vm0: init: vuln spectre_v2: Vulnerable$'
 expect '^vm0: init: vuln spec_store_bypass: Vulnerable$'
 expect '^vm0: init: vuln meltdown: Mitigation: PTI$'
+expect '^vm0: \[ *[0-9.]+\] SVE: maximum available vector length 64 bytes per vector$'
 linux_markers 2
 scenario linux-debian13-max-gicv3-smp2 0 --cpu max --gic 3 --smp 2 --mem 512M \
     --kernel "$LINUX13_KERNEL" --initrd "$LINUX13_INITRD" \
     --append "console=ttyAMA0 tally.test=1" --timeout 600
 expect '^vm0: \[ *[0-9.]+\] CPU features: detected: Memory Copy and Memory Set instructions$'
+expect '^vm0: \[ *[0-9.]+\] SVE: maximum available vector length 256 bytes per vector$'
 linux_markers 2
 
 # Guest reboot loop: reboot -f reaches Tally as PSCI SYSTEM_RESET; VM 0 is
