@@ -323,7 +323,8 @@ static int check_args(struct share_vm *from, uint64_t ipa, uint64_t nr)
  * whole request is checked, the other side maps the pages (step 1), then a
  * lend or a donation changes the caller's entries (step 2, undoing step 1
  * if that fails), and last, when nothing can fail any more, the metadata
- * and the counts. The table says what differs.
+ * and the counts. A kind names the page's new state and how `to` maps it;
+ * a donation also differs in whose metadata and counts change.
  */
 struct give_kind {
     enum op op;
@@ -357,9 +358,8 @@ static int give_map(const struct give_kind *k, struct share_vm *from, uint64_t i
 }
 
 /* Always inlined: each of the three callers gets a copy specialised for its
- * kind, so the per-page checks see a constant op, as when they were three
- * functions (make bench-exits: share_unshare_page_insns 1,949 out of line,
- * 1,938 inlined, 1,935 before the fold). */
+ * kind, so the per-page checks see a constant op (out of line, the op is
+ * tested again for every page: make bench-exits shows it). */
 static always_inline int give(const struct give_kind *k, struct share_vm *from, uint64_t ipa,
                               uint64_t nr, struct share_vm *to, uint64_t to_ipa, uint64_t flags)
 {
